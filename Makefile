@@ -1,0 +1,41 @@
+# ctaflow: two commands on a fresh machine.
+#   make demo   install into .venv if missing, run campaigns/demo.yaml, write the report
+#   make test   same install, then ruff + the test suite
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ctaflow-installed
+WORKDIR ?= demo-run
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+# Reinstall only when the dependency list changes. torch first: the local CPU wheel
+# (torch==2.13.0); any other route pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ctaflow run campaigns/demo.yaml --workdir $(WORKDIR)
+	$(BIN)/ctaflow report --workdir $(WORKDIR)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ctaflow tests benchmarks
+	$(BIN)/ruff format --check ctaflow tests benchmarks
+
+# pytest exit code 5 means no test ran: that is a failure here, not green.
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.store_choice
+
+clean:
+	rm -rf $(VENV) $(WORKDIR) .pytest_cache

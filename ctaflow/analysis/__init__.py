@@ -1,0 +1,1 @@
+"""Science as pure functions and pydantic result schemas (no store, no files)."""

@@ -1,0 +1,275 @@
+"""The ctaflow command line: validate, run, status, query, report.
+
+Thin: every command calls the library; user errors (:class:`CtaflowError`) print one message
+and exit with status 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from collections import Counter
+from functools import wraps
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from ctaflow.errors import CtaflowError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+WorkdirOption = Annotated[
+    Path, typer.Option("--workdir", "-w", help="Campaign work directory (store, job folders).")
+]
+
+
+def user_errors(func):
+    """Turn CtaflowError into one red line and exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except CtaflowError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _prepare(campaign_file: Path):
+    """Load the campaign, its structure and engines: everything checked before any store write."""
+    from ctaflow.campaign import load_campaign
+    from ctaflow.engines import get_engine
+    from ctaflow.structures import load_structure
+
+    settings = load_campaign(campaign_file)
+    structure = load_structure(settings.structure)
+    engines = {name: get_engine(spec) for name, spec in settings.engines.items()}
+    for name in {stage.engine for stage in settings.enabled_stages().values()}:
+        engines[name].check_available()
+    return settings, structure, engines
+
+
+@app.command()
+@user_errors
+def validate(campaign_file: Annotated[Path, typer.Argument(help="Campaign YAML file.")]) -> None:
+    """Check a campaign file and print the effective settings of every stage."""
+    settings, structure, engines = _prepare(campaign_file)
+    effective = {
+        "campaign": settings.name,
+        "fingerprint": settings.fingerprint,
+        "structure": {
+            "formula": structure.composition.reduced_formula,
+            "n_atoms": len(structure),
+            **(structure.properties or {}).get("provenance", {}),
+        },
+        "stages": {
+            name: {
+                **stage.model_dump(mode="json"),
+                "engine_effective": engines[stage.engine].describe(),
+                "maker_effective": _maker_settings(engines[stage.engine], name, stage),
+                "settings_hash": settings.stage_settings_hash(name),
+            }
+            for name, stage in settings.enabled_stages().items()
+        },
+        "execution": settings.execution.model_dump(mode="json"),
+        "store": settings.store.model_dump(mode="json"),
+    }
+    sys.stdout.write(yaml.safe_dump(effective, sort_keys=False, allow_unicode=True))
+    out.print(f"[green]valid[/]: {campaign_file}")
+
+
+@app.command()
+@user_errors
+def run(
+    campaign_file: Annotated[Path, typer.Argument(help="Campaign YAML file.")],
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", "-w", help="Work directory [runs/<name>].")
+    ] = None,
+) -> None:
+    """Run a campaign locally; finished jobs in WORKDIR are reused (resume)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ctaflow.execution.local import run_flow
+    from ctaflow.flows.campaign import build_campaign_flow
+    from ctaflow.query import write_run_info
+    from ctaflow.store import job_store, state_store
+
+    settings, structure, _ = _prepare(campaign_file)
+    workdir = (workdir or Path("runs") / settings.name).resolve()
+    built = build_campaign_flow(settings, structure)
+    _log_to(workdir / "ctaflow.log")
+    write_run_info(
+        workdir,
+        {
+            "campaign": settings.name,
+            "campaign_file": str(campaign_file.resolve()),
+            "fingerprint": settings.fingerprint,
+            "store": settings.store.model_dump(mode="json"),
+        },
+    )
+    (workdir / "campaign.effective.yaml").write_text(
+        yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
+    )
+    store = job_store(settings.store, workdir)
+    states = state_store(settings.store, workdir)
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[current]}"),
+        console=err,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(settings.name, total=built.n_jobs, current="")
+
+        def progress(event, job, report):
+            stage = (job.metadata or {}).get("stage", "")
+            if event == "start":
+                bar.update(task, total=report.n_total, current=f"{stage}: {job.name}")
+            else:
+                bar.update(task, total=report.n_total, advance=1, current=f"{event} {job.name}")
+
+        report = run_flow(built.flow, store, states, workdir, progress=progress)
+
+    out.print(
+        f"{settings.name}: {report.n_ran} jobs run, {report.n_reused} reused from the store, "
+        f"{len(report.failed)} failed, {len(report.skipped)} skipped; results in {workdir}"
+    )
+    for failure in report.failed:
+        err.print(f"[red]failed[/] {failure['stage']}/{failure['name']}: {failure['error']}")
+    if not report.ok:
+        err.print(f"see {workdir / 'ctaflow.log'}; run again to retry what failed")
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def status(workdir: WorkdirOption = Path("runs/demo")) -> None:
+    """Per-stage job states in a work directory."""
+    from ctaflow.query import store_settings_of
+    from ctaflow.store import state_store
+
+    states = state_store(store_settings_of(workdir), workdir, create=False)
+    states.connect()
+    docs = list(states.query({}))
+    counts = Counter((d.get("stage") or "-", d["state"]) for d in docs)
+    table = Table("stage", "COMPLETED", "RUNNING", "FAILED", "SKIPPED", title=str(workdir))
+    for stage in sorted({s for s, _ in counts}):
+        table.add_row(
+            stage,
+            *(
+                str(counts.get((stage, st), 0))
+                for st in ("COMPLETED", "RUNNING", "FAILED", "SKIPPED")
+            ),
+        )
+    out.print(table)
+    for doc in docs:
+        if doc["state"] == "FAILED":
+            out.print(f"[red]FAILED[/] {doc.get('stage')}/{doc['name']}: {doc.get('error')}")
+
+
+@app.command()
+@user_errors
+def query(
+    workdir: WorkdirOption = Path("runs/demo"),
+    stage: Annotated[
+        str | None, typer.Option("--stage", "--kind", help="Stage, e.g. relax.")
+    ] = None,
+    composition: Annotated[str | None, typer.Option(help="Reduced formula, e.g. Na3ClO.")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Engine label, e.g. mlip:CHGNet-0.3.0.")
+    ] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign name.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """Results in the store, filtered by stage, composition, engine, campaign."""
+    from ctaflow.query import find_outputs, open_results
+
+    if fmt not in {"table", "json", "csv"}:
+        raise CtaflowError(f"--format must be table, json or csv, not '{fmt}'")
+    store = open_results(workdir)
+    rows = find_outputs(
+        store, stage=stage, composition=composition, engine=engine, campaign=campaign
+    )
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    if not rows:
+        err.print("no results match the query")
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def report(workdir: WorkdirOption = Path("runs/demo")) -> None:
+    """Write WORKDIR/report/{index.html, report.md, report.json} from the stored results."""
+    from ctaflow.query import open_results
+    from ctaflow.report import write_report
+
+    page = write_report(open_results(workdir), Path(workdir) / "report")
+    out.print(f"report: {page.resolve()}")
+
+
+def _maker_settings(engine, stage_name: str, stage) -> dict:
+    """The parameters of the atomate2 maker an engine makes for a stage (JSON-able)."""
+    from monty.json import jsanitize
+
+    factory = getattr(engine, f"{stage_name}_maker", None)
+    if factory is None:
+        return {}
+    maker = factory(stage)
+    data = jsanitize(maker.as_dict(), strict=False, enum_values=True)
+    return {
+        "class": type(maker).__name__,
+        **{k: v for k, v in data.items() if not k.startswith("@")},
+    }
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def _log_to(path: Path) -> None:
+    """Send library logs (jobflow, atomate2, ctaflow) to a file in the work directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)  # library warnings go to the log, not the terminal
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

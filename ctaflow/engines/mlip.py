@@ -1,0 +1,86 @@
+"""The embedded MLIP engine: atomate2 force-field makers driven by a packaged universal MLIP."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from ctaflow.engines.base import Engine
+from ctaflow.engines.calculators import CHGNET_FACTORY
+from ctaflow.errors import EngineError
+
+if TYPE_CHECKING:
+    from jobflow import Job, Maker, OutputReference
+
+    from ctaflow.campaign.schema import MLIPEngineSpec, RelaxStageSettings
+
+
+class MLIPEngine(Engine):
+    """Universal MLIP shipped with its package (CHGNet: weights inside the wheel)."""
+
+    def __init__(self, spec: MLIPEngineSpec) -> None:
+        self.spec = spec
+        self.label = f"mlip:{spec.model}-{spec.model_version}"
+
+    def _force_field(self) -> dict[str, Any]:
+        module, func = CHGNET_FACTORY.rsplit(".", 1)
+        return {
+            "force_field_name": {"@module": module, "@callable": func},
+            "calculator_kwargs": {
+                "model_version": self.spec.model_version,
+                "device": self.spec.device,
+            },
+        }
+
+    def relax_maker(self, settings: RelaxStageSettings) -> Maker:
+        from atomate2.forcefields.jobs import ForceFieldRelaxMaker
+
+        return ForceFieldRelaxMaker(
+            name=f"relax ({self.label})",
+            relax_cell=settings.relax_cell,
+            steps=settings.max_steps,
+            relax_kwargs={"fmax": settings.fmax_ev_per_a},
+            optimizer_kwargs={"optimizer": settings.optimizer},
+            ionic_step_data=("energy", "forces", "stress", "struct_or_mol"),
+            store_trajectory="partial",
+            **self._force_field(),
+        )
+
+    def relax_outputs(self, relax_job: Job) -> dict[str, OutputReference]:
+        out = relax_job.output.output
+        return {
+            "structure": relax_job.output.structure,
+            "energy_ev": out.energy,
+            "forces_ev_per_a": out.forces,
+            "initial_energy_ev": out.ionic_steps[0].energy,
+            "n_steps": out.n_steps,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "engine": self.label,
+            "kind": "mlip",
+            "model": self.spec.model,
+            "model_version": self.spec.model_version,
+            "device": self.spec.device,
+            "package_versions": _versions(["chgnet", "torch", "ase"]),
+            "note": "universal MLIP standing in for DFT; not a DFT result",
+        }
+
+    def check_available(self) -> None:
+        try:
+            version("chgnet")
+        except PackageNotFoundError:
+            raise EngineError(
+                "engine 'mlip' needs the chgnet package: run 'make install'"
+            ) from None
+
+
+def _versions(packages: list[str]) -> dict[str, str]:
+    out = {}
+    for pkg in packages:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out

@@ -1,0 +1,1 @@
+"""Running campaign flows: locally (resumable) and, later, through FireWorks / jobflow-remote."""

@@ -1,0 +1,1 @@
+"""Campaign flows that chain the stage makers."""

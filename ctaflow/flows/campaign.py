@@ -1,0 +1,84 @@
+"""Build the jobflow Flow of a campaign: one sub-flow per enabled stage, wired by references."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jobflow import Flow
+
+from ctaflow import __version__
+from ctaflow.campaign.schema import stable_hash
+from ctaflow.engines import get_engine
+from ctaflow.flows.uids import deterministic_uids
+from ctaflow.makers.relax import RelaxStageMaker
+from ctaflow.makers.structure import StructureRecordMaker
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+    from ctaflow.campaign.schema import CampaignSettings
+
+
+@dataclass
+class CampaignFlow:
+    """The flow of a campaign with its stage sub-flows and their metadata."""
+
+    flow: Flow
+    stages: dict[str, Flow] = field(default_factory=dict)
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def n_jobs(self) -> int:
+        from ctaflow.execution.local import count_jobs
+
+        return count_jobs(self.flow)
+
+
+def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> CampaignFlow:
+    """The campaign's Flow for a validated starting ``structure``.
+
+    Job uuids are deterministic (see :mod:`ctaflow.flows.uids`) and every job carries the
+    metadata ``campaign``, ``campaign_fingerprint``, ``stage``, ``composition``, ``engine`` and
+    ``settings_hash``.
+    """
+    with deterministic_uids(settings.fingerprint):
+        built = CampaignFlow(flow=Flow([], name=settings.name))
+    composition = structure.composition.reduced_formula
+    base = {
+        "campaign": settings.name,
+        "campaign_fingerprint": settings.fingerprint,
+        "composition": composition,
+    }
+
+    def add(stage: str, seed_data: dict, make, engine_label: str | None, settings_hash: str):
+        seed = stable_hash({"ctaflow": __version__, "stage": stage, **seed_data}, length=32)
+        with deterministic_uids(seed):
+            sub = make()
+        meta = {**base, "stage": stage, "engine": engine_label, "settings_hash": settings_hash}
+        sub.update_metadata(meta)
+        built.stages[stage] = sub
+        built.metadata[stage] = meta
+        built.flow.add_jobs(sub)
+        return sub, seed
+
+    structure_hash = stable_hash(settings.structure_identity())
+    _, structure_seed = add(
+        "structure",
+        {"structure": structure_hash},
+        lambda: Flow([StructureRecordMaker().make(structure)], name="structure"),
+        None,
+        structure_hash,
+    )
+    stages = settings.enabled_stages()
+    if "relax" in stages:
+        engine = get_engine(settings.engines[stages["relax"].engine])
+        relax_hash = settings.stage_settings_hash("relax")
+        add(
+            "relax",
+            {"settings": relax_hash, "upstream": structure_seed},
+            lambda: RelaxStageMaker(engine=engine, settings=stages["relax"]).make(structure),
+            engine.label,
+            relax_hash,
+        )
+    return built

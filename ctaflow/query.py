@@ -1,0 +1,93 @@
+"""Querying a campaign's results (the Python API behind ``ctaflow query``).
+
+Every job output document carries ``metadata`` (campaign, campaign_fingerprint, stage,
+composition, engine, settings_hash), so ordinary maggma/MongoDB queries select results::
+
+    from ctaflow.query import open_results, find_outputs
+    store = open_results("demo-run")
+    rows = find_outputs(store, stage="relax", composition="Na3ClO")
+    store.query_one({"metadata.stage": "relax", "output.converged": True})
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobflow import JobStore
+
+    from ctaflow.campaign.schema import StoreSettings
+
+RUN_INFO = "ctaflow-run.json"
+
+
+def write_run_info(workdir: Path, info: dict[str, Any]) -> None:
+    """Remember how a work directory's store is configured (no credentials: only a path)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))
+
+
+def store_settings_of(workdir: str | Path) -> StoreSettings | None:
+    """The store settings recorded by ``ctaflow run`` in ``workdir`` (None: embedded)."""
+    from ctaflow.campaign.schema import StoreSettings
+
+    path = Path(workdir) / RUN_INFO
+    if not path.is_file():
+        return None
+    return StoreSettings.model_validate(json.loads(path.read_text()).get("store", {}))
+
+
+def open_results(workdir: str | Path) -> JobStore:
+    """The connected job store of a work directory (an error if there is none)."""
+    from ctaflow.store import job_store
+
+    store = job_store(store_settings_of(workdir), workdir, create=False)
+    store.connect()
+    return store
+
+
+def build_criteria(
+    stage: str | None = None,
+    composition: str | None = None,
+    engine: str | None = None,
+    campaign: str | None = None,
+) -> dict[str, Any]:
+    """A MongoDB filter on job metadata; None arguments do not filter."""
+    pairs = {"stage": stage, "composition": composition, "engine": engine, "campaign": campaign}
+    return {f"metadata.{k}": v for k, v in pairs.items() if v is not None}
+
+
+def find_outputs(store: JobStore, **filters: str | None) -> list[dict[str, Any]]:
+    """Flat rows (metadata + scalar output fields) for the matching job outputs.
+
+    Rows are sorted by stage and completion time. Non-scalar output fields (structures, arrays)
+    are left out of rows; get them with ``store.query`` and ``properties=[...]``.
+    """
+    criteria = build_criteria(**filters)
+    rows = []
+    for doc in store.query(
+        criteria, properties=["uuid", "name", "metadata", "output", "completed_at"]
+    ):
+        meta = doc.get("metadata") or {}
+        row: dict[str, Any] = {
+            "stage": meta.get("stage"),
+            "name": doc.get("name"),
+            "composition": meta.get("composition"),
+            "engine": meta.get("engine"),
+            "campaign": meta.get("campaign"),
+            "uuid": doc.get("uuid"),
+            "completed_at": str(doc.get("completed_at")),
+        }
+        output = doc.get("output")
+        if isinstance(output, dict):
+            row.update(
+                {
+                    k: v
+                    for k, v in output.items()
+                    if isinstance(v, (int, float, str, bool)) and not k.startswith("@")
+                }
+            )
+        rows.append(row)
+    return sorted(rows, key=lambda r: (str(r["stage"]), r["completed_at"]))

@@ -1,0 +1,195 @@
+"""Collect report records from a job store and write report.json, report.md, index.html."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ctaflow.analysis.provenance import software_versions
+
+if TYPE_CHECKING:
+    from jobflow import JobStore
+
+#: report.json keys; stages that have not run leave their list empty
+REPORT_KEYS = (
+    "provenance",
+    "structures",
+    "relaxations",
+    "mlff",
+    "transport",
+    "formation_energies",
+    "barriers",
+    "interfaces",
+)
+
+EXPERIMENTAL_REFERENCE = {
+    "material": "Na5SmSi4O12",
+    "conductivity_rt_s_per_cm": 2.9e-3,
+    "activation_energy_impedance_ev": 0.15,
+    "activation_energy_nmr_crystalline_ev": 0.13,
+    "activation_energy_nmr_amorphised_ev": 0.07,
+    "note": "experimental values of the study, for context only; never used for tuning",
+}
+
+
+def _outputs(store: JobStore, stage: str, schema: str) -> list[dict[str, Any]]:
+    return list(
+        store.query(
+            {"metadata.stage": stage, "output.@class": schema},
+            properties=["uuid", "metadata", "output", "completed_at"],
+        )
+    )
+
+
+def collect_report(store: JobStore) -> dict[str, list[dict[str, Any]]]:
+    """Report records (lists of flat dicts with units in the keys) from a job store."""
+    report: dict[str, list[dict[str, Any]]] = {key: [] for key in REPORT_KEYS}
+    campaigns: dict[tuple, dict[str, Any]] = {}
+    for doc in _outputs(store, "structure", "StructureRecord"):
+        out, meta = doc["output"], doc["metadata"]
+        prov = out.get("provenance", {})
+        report["structures"].append(
+            {
+                "campaign": meta.get("campaign"),
+                "formula": out["formula"],
+                "n_atoms": out["n_atoms"],
+                "space_group": out["space_group"],
+                "volume_a3": out["volume_a3"],
+                "source": prov.get("source"),
+                "experimental_structure": prov.get("experimental_structure"),
+                "structure_label": prov.get("label"),
+                "structure_description": prov.get("description"),
+                "site_classes": out.get("site_classes", {}),
+            }
+        )
+        key = (meta.get("campaign"), meta.get("campaign_fingerprint"))
+        campaigns.setdefault(key, {"structure_provenance": prov, "engines": {}})
+    for doc in _outputs(store, "relax", "RelaxResult"):
+        out, meta = doc["output"], doc["metadata"]
+        report["relaxations"].append(
+            {
+                "campaign": meta.get("campaign"),
+                "formula": out["formula"],
+                "n_atoms": out["n_atoms"],
+                "engine": meta.get("engine"),
+                "energy_per_atom_ev": out["energy_per_atom_ev"],
+                "initial_energy_per_atom_ev": (
+                    None
+                    if out.get("initial_energy_ev") is None
+                    else out["initial_energy_ev"] / out["n_atoms"]
+                ),
+                "max_force_ev_per_a": out["max_force_ev_per_a"],
+                "fmax_target_ev_per_a": out["fmax_target_ev_per_a"],
+                "converged": out["converged"],
+                "n_steps": out.get("n_steps"),
+                "initial_volume_a3": out["initial_volume_a3"],
+                "volume_a3": out["volume_a3"],
+                "lattice_abc_a": list(out["lattice_abc_a"]),
+                "settings_hash": meta.get("settings_hash"),
+            }
+        )
+        key = (meta.get("campaign"), meta.get("campaign_fingerprint"))
+        campaigns.setdefault(key, {"structure_provenance": {}, "engines": {}})
+        campaigns[key]["engines"][meta.get("engine")] = out.get("engine", {})
+    for (name, fingerprint), info in sorted(campaigns.items(), key=lambda kv: str(kv[0])):
+        report["provenance"].append(
+            {
+                "campaign": name,
+                "campaign_fingerprint": fingerprint,
+                "software": software_versions(),
+                "engines": info["engines"],
+                "structure_provenance": info["structure_provenance"],
+                "generated_at": datetime.now(UTC).isoformat(),
+            }
+        )
+    return report
+
+
+def write_report(store: JobStore, out_dir: str | Path) -> Path:
+    """Write ``report.json``, ``report.md`` and ``index.html`` into ``out_dir``; return the HTML."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = collect_report(store)
+    payload = {**report, "experimental_reference": [EXPERIMENTAL_REFERENCE]}
+    (out_dir / "report.json").write_text(json.dumps(payload, indent=2, default=str))
+    markdown = to_markdown(report)
+    (out_dir / "report.md").write_text(markdown)
+    page = out_dir / "index.html"
+    page.write_text(to_html(markdown))
+    return page
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |")
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def to_markdown(report: dict[str, list[dict[str, Any]]]) -> str:
+    """Human-readable summary of the report records."""
+    lines = ["# ctaflow report", ""]
+    for prov in report["provenance"]:
+        lines += [
+            f"Campaign **{prov['campaign']}** (fingerprint `{prov['campaign_fingerprint']}`).",
+            "",
+            "Software: " + ", ".join(f"{k} {v}" for k, v in prov["software"].items()),
+            "",
+        ]
+        for label, engine in prov["engines"].items():
+            lines.append(f"Engine `{label}`: " + json.dumps(engine, default=str))
+        lines.append("")
+    lines += ["## Structures", ""]
+    for row in report["structures"]:
+        lines.append(
+            f"- {row['formula']} ({row['space_group']}, {row['n_atoms']} atoms): "
+            f"**{row['structure_label']}**. {row['structure_description']}"
+        )
+    lines += ["", "## Relaxations", ""]
+    lines += _table(
+        report["relaxations"],
+        [
+            "formula",
+            "engine",
+            "initial_energy_per_atom_ev",
+            "energy_per_atom_ev",
+            "max_force_ev_per_a",
+            "converged",
+            "initial_volume_a3",
+            "volume_a3",
+        ],
+    )
+    pending = [k for k in REPORT_KEYS[3:] if not report[k]]
+    if pending:
+        lines += ["", "Not computed in this campaign: " + ", ".join(pending) + "."]
+    ref = EXPERIMENTAL_REFERENCE
+    lines += [
+        "",
+        "## Experimental reference (Na5SmSi4O12, context only)",
+        "",
+        f"σ(RT) = {ref['conductivity_rt_s_per_cm']:.1e} S/cm; Ea = "
+        f"{ref['activation_energy_impedance_ev']} eV (impedance), "
+        f"{ref['activation_energy_nmr_crystalline_ev']} eV (NMR, crystalline), "
+        f"{ref['activation_energy_nmr_amorphised_ev']} eV (NMR, amorphised).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def to_html(markdown: str) -> str:
+    """A self-contained HTML page showing the Markdown summary."""
+    body = html.escape(markdown)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>ctaflow report</title>"
+        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
+        "pre{white-space:pre-wrap}</style></head><body><pre>" + body + "</pre></body></html>\n"
+    )

@@ -1,0 +1,69 @@
+"""Reading structures from campaign sources, with validation at the edge."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ctaflow.errors import StructureError
+from ctaflow.structures.demo import demo_structure
+from ctaflow.structures.validate import validate_structure
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+    from ctaflow.campaign.schema import StructureSource
+
+
+def read_structure_file(path: str | Path) -> Structure:
+    """Read any pymatgen-readable structure file; errors say what is wrong with the file."""
+    from pymatgen.core import Structure
+
+    path = Path(path)
+    if not path.is_file():
+        raise StructureError(f"structure file '{path}' not found; check the path")
+    if path.stat().st_size == 0:
+        raise StructureError(f"structure file '{path}' is empty; give a CIF or POSCAR file")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            structure = Structure.from_file(path)
+        except Exception as exc:  # pymatgen raises many types for unreadable files
+            detail = str(exc).strip() or type(exc).__name__
+            hints = [str(w.message) for w in caught if "element" in str(w.message).lower()]
+            raise StructureError(
+                f"could not read a structure from '{path}': {detail}"
+                + (f" ({hints[0]})" if hints else "")
+                + "; give a valid CIF/POSCAR file with real element symbols"
+            ) from None
+    labels = getattr(structure, "labels", None)
+    if labels and "label" not in structure.site_properties:
+        structure.add_site_property("label", list(labels))
+    structure.properties = {
+        **(structure.properties or {}),
+        "provenance": {
+            "source": "file",
+            "path": str(path),
+            "experimental_structure": None,
+            "generated": False,
+            "label": "user-supplied structure file",
+            "description": f"read from {path.name} by pymatgen",
+        },
+    }
+    return structure
+
+
+def load_structure(source: StructureSource, check_charge: bool = True) -> Structure:
+    """The validated starting structure of a campaign (raises :class:`StructureError`)."""
+    loaders = {
+        "demo": lambda s: demo_structure(),
+        "file": lambda s: read_structure_file(s.path),
+    }
+    structure = loaders[source.source](source)
+    validate_structure(structure, name=_describe(source), check_charge=check_charge)
+    return structure
+
+
+def _describe(source: StructureSource) -> str:
+    return str(getattr(source, "path", None) or f"{source.source} structure")

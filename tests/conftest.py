@@ -1,0 +1,51 @@
+"""Shared fixtures: every test runs in its own temporary directory with a fresh store."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CTAFLOW = str(Path(sys.executable).with_name("ctaflow"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Run each test in a fresh temporary directory (nothing is written into the repository)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    return tmp_path
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    """A fresh campaign work directory."""
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def stores(workdir):
+    """A fresh embedded JobStore and state store in ``workdir``."""
+    from ctaflow.store import job_store, state_store
+
+    jobs, states = job_store(None, workdir), state_store(None, workdir)
+    jobs.connect()
+    states.connect()
+    return jobs, states
+
+
+def write_campaign(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for child processes: the repository importable (tests.execution.toyjobs)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return env
