@@ -55,8 +55,9 @@ def _prepare(campaign_file: Path):
     settings = load_campaign(campaign_file)
     structure = load_structure(settings.structure)
     engines = {name: get_engine(spec) for name, spec in settings.engines.items()}
+    elements = sorted(el.symbol for el in structure.composition)
     for name in {stage.engine for stage in settings.enabled_stages().values()}:
-        engines[name].check_available()
+        engines[name].check_available(elements)
     return settings, structure, engines
 
 
@@ -141,7 +142,11 @@ def run(
             else:
                 bar.update(task, total=report.n_total, advance=1, current=f"{event} {job.name}")
 
-        report = run_flow(built.flow, store, states, workdir, progress=progress)
+        try:
+            report = run_flow(built.flow, store, states, workdir, progress=progress)
+        except KeyboardInterrupt:
+            err.print(f"interrupted; run the same command again to resume in {workdir}")
+            raise typer.Exit(130) from None
 
     out.print(
         f"{settings.name}: {report.n_ran} jobs run, {report.n_reused} reused from the store, "

@@ -47,5 +47,6 @@ def write_campaign(path: Path, text: str) -> Path:
 def subprocess_env() -> dict[str, str]:
     """Environment for child processes: the repository importable (tests.execution.toyjobs)."""
     env = dict(os.environ)
+    env.pop("PMG_VASP_PSP_DIR", None)  # tests never use real potentials
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     return env

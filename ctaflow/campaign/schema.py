@@ -77,7 +77,71 @@ class MLIPEngineSpec(Strict):
     device: Literal["cpu", "cuda"] = "cpu"
 
 
-EngineSpec = Annotated[MLIPEngineSpec, Field(discriminator="kind")]
+class KpointSettings(Strict):
+    """k-point mesh from a spacing.
+
+    ``convention: no_2pi`` (default, the study's Å⁻¹ spacing): reciprocal vectors without the 2π
+    factor, |b_i| = 1/d_i, and N_i = max(1, ceil(|b_i| / spacing)); for the study's 22.1 × 12.7 Å
+    hexagonal cell 0.04 Å⁻¹ gives a 2×2×2 mesh. ``convention: vasp_kspacing``: VASP's KSPACING
+    definition, |b_i| with 2π, N_i = max(1, ceil(|b_i| / spacing)).
+    """
+
+    spacing_per_a: float = Field(0.04, gt=0, description="k-point spacing in Å⁻¹.")
+    convention: Literal["no_2pi", "vasp_kspacing"] = "no_2pi"
+    style: Literal["monkhorst", "gamma"] = Field(
+        "monkhorst", description="Monkhorst-Pack (study) or Γ-centred mesh."
+    )
+
+
+class VaspEngineSpec(Strict):
+    """VASP through atomate2 makers and custodian, with the study's settings as the preset.
+
+    Layers (later wins): study preset (PBE, ENCUT 520 eV, EDIFF 1e-4 eV/atom × N, ionic
+    criterion 1e-3 eV/atom × N, Sm_3) → per-calculation updates of the atomate2 generator
+    (relax, static, MD) → ``incar``/``kpoints``/``potcar`` here → powerups in Python.
+    """
+
+    kind: Literal["vasp"] = "vasp"
+    vasp_cmd: str = Field("vasp_std", description="Command that runs VASP (as for custodian).")
+    incar: dict[str, Any] = Field(
+        default_factory=dict, description="INCAR updates on top of the preset (null unsets)."
+    )
+    kpoints: KpointSettings = Field(default_factory=KpointSettings)
+    potcar: dict[str, str] = Field(
+        default_factory=lambda: {"Sm": "Sm_3"},
+        description="POTCAR choice per element on top of atomate2's; Sm_3 = 4f in core.",
+    )
+    potcar_functional: Literal["PBE_54", "PBE_52", "PBE_64", "PBE"] = "PBE_54"
+    encut_ev: float = Field(520.0, gt=0, description="Plane-wave cutoff, eV.")
+    ediff_per_atom_ev: float = Field(1e-4, gt=0, description="EDIFF = this × number of atoms.")
+    ionic_criterion: Literal["energy", "force"] = Field(
+        "energy",
+        description="energy: EDIFFG = +ediffg_per_atom_ev × N (study); force: EDIFFG = −fmax "
+        "of the stage (eV/Å).",
+    )
+    ediffg_per_atom_ev: float = Field(1e-3, gt=0, description="Energy criterion per atom, eV.")
+    max_errors: int = Field(5, ge=0, description="custodian: maximum number of corrections.")
+    polling_time_s: int = Field(10, gt=0, description="custodian: seconds between checks.")
+
+
+class VaspStandinEngineSpec(VaspEngineSpec):
+    """The VASP path (atomate2 makers, custodian, parsers) with an MLIP instead of VASP.
+
+    For tests and demos only: outputs say which MLIP produced them and never claim to be DFT.
+    No POTCARs are needed (inputs are written with POTCAR.spec).
+    """
+
+    kind: Literal["vasp-standin"] = "vasp-standin"
+    vasp_cmd: str = Field("", description="Leave empty: ctaflow runs its own stand-in.")
+    model: Literal["chgnet:0.3.0", "chgnet:0.2.0"] = Field(
+        "chgnet:0.3.0", description="MLIP inside the stand-in."
+    )
+    polling_time_s: int = Field(1, gt=0, description="custodian: seconds between checks.")
+
+
+EngineSpec = Annotated[
+    MLIPEngineSpec | VaspEngineSpec | VaspStandinEngineSpec, Field(discriminator="kind")
+]
 
 
 # --------------------------------------------------------------------------- stages

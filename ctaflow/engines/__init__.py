@@ -11,12 +11,17 @@ from typing import TYPE_CHECKING
 
 from ctaflow.engines.base import Engine
 from ctaflow.engines.mlip import MLIPEngine
+from ctaflow.engines.vasp import VaspEngine, VaspStandinEngine
 from ctaflow.errors import EngineError
 
 if TYPE_CHECKING:
     from ctaflow.campaign.schema import EngineSpec
 
-ENGINES: dict[str, type[Engine]] = {"mlip": MLIPEngine}
+ENGINES: dict[str, type[Engine]] = {
+    "mlip": MLIPEngine,
+    "vasp": VaspEngine,
+    "vasp-standin": VaspStandinEngine,
+}
 
 
 def get_engine(spec: EngineSpec) -> Engine:

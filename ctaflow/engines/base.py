@@ -34,5 +34,6 @@ class Engine(ABC):
         """Engine provenance for reports: kind, model, versions, numerical settings."""
 
     @abstractmethod
-    def check_available(self) -> None:
-        """Raise :class:`ctaflow.errors.EngineError` if this engine cannot run here."""
+    def check_available(self, elements: list[str] | None = None) -> None:
+        """Raise :class:`ctaflow.errors.EngineError` if this engine cannot run here for
+        structures made of ``elements`` (e.g. missing POTCARs)."""

@@ -67,7 +67,7 @@ class MLIPEngine(Engine):
             "note": "universal MLIP standing in for DFT; not a DFT result",
         }
 
-    def check_available(self) -> None:
+    def check_available(self, elements: list[str] | None = None) -> None:
         try:
             version("chgnet")
         except PackageNotFoundError:

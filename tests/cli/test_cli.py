@@ -48,6 +48,10 @@ def test_validate_prints_effective_settings():
         ("name: x\nstages: {relax: {fmax: 1}}\n", "stages.relax.fmax: unknown key 'fmax'"),
         ("name: x\nengines: {labeller: {kind: abacus}}\n", "unknown kind 'abacus'"),
         ("name: x\nstructure: {source: file, path: gone.cif}\n", "gone.cif' does not exist"),
+        (
+            "name: x\nengines: {labeller: {kind: vasp}}\n",
+            "VASP inputs need POTCAR files for Cl, Na_pv, O (PBE_54): PMG_VASP_PSP_DIR is not set",
+        ),
     ],
 )
 def test_bad_campaign_is_one_message_and_writes_nothing(tmp_path, text, message):

@@ -63,7 +63,12 @@ def chain(seed: str = "toy", sleep_s: float = 0.0) -> Flow:
 
 
 if __name__ == "__main__":  # used by the kill test: run the chain in a child process
+    import signal
+
     from ctaflow.execution.local import run_flow
+
+    # a child of a background shell inherits SIGINT as ignored; the test wants Ctrl-C semantics
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from ctaflow.store import job_store, state_store
 
     workdir = Path(sys.argv[1])

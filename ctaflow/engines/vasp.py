@@ -1,0 +1,154 @@
+"""VASP engines: atomate2 VASP makers run through custodian, with the study's settings.
+
+``VaspEngine`` runs a real VASP binary (clusters). ``VaspStandinEngine`` runs the very same makers,
+custodian and parsers but with ctaflow's VASP stand-in as the executable, an MLIP computing the
+energies (tests and demos without VASP; its outputs say which MLIP made them).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ctaflow.analysis.provenance import software_versions
+from ctaflow.engines.base import Engine
+from ctaflow.engines.vasp_inputs import (
+    StudyRelaxSetGenerator,
+    StudyStaticSetGenerator,
+    potcar_error,
+    study_config,
+)
+from ctaflow.errors import EngineError
+
+if TYPE_CHECKING:
+    from jobflow import Job, Maker, OutputReference
+
+    from ctaflow.campaign.schema import RelaxStageSettings, VaspEngineSpec
+
+
+class VaspEngine(Engine):
+    """Production VASP (PBE PAW) with the study preset; see :mod:`ctaflow.engines.vasp_inputs`."""
+
+    def __init__(self, spec: VaspEngineSpec) -> None:
+        self.spec = spec
+        self.config = study_config(spec)
+        self.label = f"vasp:{spec.potcar_functional}"
+
+    # ------------------------------------------------------------------ inputs and running
+    def _generator_kwargs(self) -> dict[str, Any]:
+        k = self.spec.kpoints
+        return {
+            "config_dict": self.config,
+            "user_incar_settings": dict(self.spec.incar),
+            "kpoint_spacing_per_a": k.spacing_per_a,
+            "kpoint_convention": k.convention,
+            "kpoint_style": k.style,
+        }
+
+    def vasp_cmd(self) -> str:
+        """Command custodian runs."""
+        return self.spec.vasp_cmd
+
+    def run_vasp_kwargs(self) -> dict[str, Any]:
+        return {
+            "vasp_cmd": self.vasp_cmd(),
+            "max_errors": self.spec.max_errors,
+            "custodian_kwargs": {"polling_time_step": self.spec.polling_time_s},
+        }
+
+    def write_input_set_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def _maker_kwargs(self) -> dict[str, Any]:
+        return {
+            "run_vasp_kwargs": self.run_vasp_kwargs(),
+            "write_input_set_kwargs": self.write_input_set_kwargs(),
+        }
+
+    # ------------------------------------------------------------------ stage makers
+    def relax_maker(self, settings: RelaxStageSettings) -> Maker:
+        from atomate2.vasp.jobs.core import RelaxMaker
+
+        generator = StudyRelaxSetGenerator(
+            **self._generator_kwargs(),
+            ionic_criterion=self.spec.ionic_criterion,
+            ediffg_per_atom_ev=self.spec.ediffg_per_atom_ev,
+            fmax_ev_per_a=settings.fmax_ev_per_a,
+            nsw=settings.max_steps,
+            relax_cell=settings.relax_cell,
+        )
+        return RelaxMaker(
+            name=f"relax ({self.label})", input_set_generator=generator, **self._maker_kwargs()
+        )
+
+    def static_maker(self) -> Maker:
+        from atomate2.vasp.jobs.core import StaticMaker
+
+        return StaticMaker(
+            name=f"static ({self.label})",
+            input_set_generator=StudyStaticSetGenerator(**self._generator_kwargs()),
+            **self._maker_kwargs(),
+        )
+
+    def relax_outputs(self, relax_job: Job) -> dict[str, OutputReference]:
+        out = relax_job.output.output
+        return {
+            "structure": out.structure,
+            "energy_ev": out.energy,
+            "forces_ev_per_a": out.forces,
+            "initial_energy_ev": relax_job.output.calcs_reversed[0]
+            .output.ionic_steps[0]
+            .e_0_energy,
+        }
+
+    # ------------------------------------------------------------------ provenance, checks
+    def describe(self) -> dict[str, Any]:
+        incar = {k: v for k, v in self.config["INCAR"].items() if k != "MAGMOM"}
+        return {
+            "engine": self.label,
+            "kind": self.spec.kind,
+            "xc": "PBE",
+            "potcar_functional": self.spec.potcar_functional,
+            "potcar_overrides": dict(self.spec.potcar),
+            "preset_incar": {**incar, **self.spec.incar},
+            "kpoints": self.spec.kpoints.model_dump(),
+            "ionic_criterion": self.spec.ionic_criterion,
+            "vasp_cmd": self.vasp_cmd(),
+            "package_versions": software_versions(("atomate2", "pymatgen", "custodian")),
+        }
+
+    def check_available(self, elements: list[str] | None = None) -> None:
+        message = potcar_error(sorted(elements or []), self.config) if elements else None
+        if message is not None:
+            raise EngineError(message)
+
+
+class VaspStandinEngine(VaspEngine):
+    """The VASP path with ctaflow's stand-in executable: no VASP, no POTCARs, MLIP energies."""
+
+    def __init__(self, spec: VaspEngineSpec) -> None:
+        super().__init__(spec)
+        self.label = f"vasp-standin:{spec.model}"
+
+    def vasp_cmd(self) -> str:
+        if self.spec.vasp_cmd:
+            return self.spec.vasp_cmd
+        python = shlex.quote(sys.executable)
+        return (
+            f"env CTAFLOW_STANDIN_MODEL={self.spec.model} {python} -m ctaflow.engines.vasp_standin"
+        )
+
+    def write_input_set_kwargs(self) -> dict[str, Any]:
+        return {"potcar_spec": True}  # symbols only: no potentials needed or written
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "model": self.spec.model,
+            "note": "VASP stand-in: atomate2 VASP inputs, custodian and parsers, energies from "
+            f"the MLIP {self.spec.model}; not a DFT result",
+        }
+
+    def check_available(self, elements: list[str] | None = None) -> None:
+        return None  # needs neither VASP nor POTCARs
