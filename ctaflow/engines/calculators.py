@@ -23,8 +23,20 @@ def _chgnet_model(model_version: str, device: str):
     return CHGNet.load(model_name=model_version, use_device=device, verbose=False)
 
 
-def chgnet_calculator(model_version: str = "0.3.0", device: str = "cpu") -> Calculator:
+def set_threads(threads: int | None) -> None:
+    """Set torch's intra-op CPU threads for this process (None: leave torch's default)."""
+    if threads:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
+def chgnet_calculator(
+    model_version: str = "0.3.0", device: str = "cpu", threads: int | None = None
+) -> Calculator:
     """CHGNet with weights bundled in the chgnet wheel (no download); stress in eV/Å³ for ASE."""
     from chgnet.model.dynamics import CHGNetCalculator
 
+    set_threads(threads)
     return CHGNetCalculator(model=_chgnet_model(model_version, device), use_device=device)

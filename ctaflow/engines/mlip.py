@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from jobflow import Job, Maker, OutputReference
 
     from ctaflow.campaign.schema import MLIPEngineSpec, RelaxStageSettings
+    from ctaflow.makers.md import MDControls, MDSegment
 
 
 class MLIPEngine(Engine):
@@ -29,6 +30,7 @@ class MLIPEngine(Engine):
             "calculator_kwargs": {
                 "model_version": self.spec.model_version,
                 "device": self.spec.device,
+                "threads": self.spec.threads,
             },
         }
 
@@ -43,6 +45,36 @@ class MLIPEngine(Engine):
             optimizer_kwargs={"optimizer": settings.optimizer},
             ionic_step_data=("energy", "forces", "stress", "struct_or_mol"),
             store_trajectory="partial",
+            **self._force_field(),
+        )
+
+    def md_maker(self, segment: MDSegment, n_steps: int, seed: int, controls: MDControls) -> Maker:
+        from ase import units
+
+        from ctaflow.makers.md import MLIPMDMaker
+
+        npt = segment.ensemble == "npt"
+        if npt:
+            ase_md_kwargs = {
+                "tdamp": controls.thermostat_damping_fs * units.fs,
+                "pdamp": controls.barostat_damping_fs * units.fs,
+            }
+        else:
+            ase_md_kwargs = {"friction": controls.langevin_friction_per_ps * 1e-3 / units.fs}
+        t0, t1 = segment.temperature_start_k, segment.temperature_end_k
+        return MLIPMDMaker(
+            name=f"md {segment.name} ({self.label})",
+            segment=segment.name,
+            ensemble=segment.ensemble,
+            dynamics="nose-hoover-chain" if npt else "langevin",
+            temperature=t0 if t0 == t1 else [t0, t1],
+            pressure=segment.pressure_gpa * 10.0 if npt else None,  # atomate2 wants kbar
+            n_steps=n_steps,
+            time_step=controls.timestep_fs,
+            seed=seed,
+            sample_every=controls.sample_every,
+            ase_md_kwargs=ase_md_kwargs,
+            engine_description=self.describe(),
             **self._force_field(),
         )
 
@@ -63,6 +95,7 @@ class MLIPEngine(Engine):
             "model": self.spec.model,
             "model_version": self.spec.model_version,
             "device": self.spec.device,
+            "threads": self.spec.threads,
             "package_versions": _versions(["chgnet", "torch", "ase"]),
             "note": "universal MLIP standing in for DFT; not a DFT result",
         }

@@ -71,7 +71,7 @@ def test_fixed_cell_relaxation_removes_forces_of_a_displaced_ion(stores, engine)
 def engine_calculator(engine):
     from ctaflow.engines.calculators import chgnet_calculator
 
-    return chgnet_calculator(engine.spec.model_version, engine.spec.device)
+    return chgnet_calculator(engine.spec.model_version, engine.spec.device, engine.spec.threads)
 
 
 def _energy(structure, calc) -> float:

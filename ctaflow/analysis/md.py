@@ -1,0 +1,76 @@
+"""Molecular-dynamics results: per-segment statistics with units (pure functions + schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+from pymatgen.core import Structure
+
+from ctaflow.analysis.chunks import TrajectoryChunk
+
+AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å³ = 1.66054 g/cm³
+
+
+class MDResult(BaseModel):
+    """One MD segment. Temperatures in K, pressures in GPa, times in fs/ps, volumes in Å³."""
+
+    segment: str = Field(description="Protocol segment, e.g. equilibrate, cool, production.")
+    ensemble: str = Field(description="nvt or npt.")
+    thermostat: str = Field(description="Integrator / thermostat used.")
+    temperature_start_k: float
+    temperature_end_k: float
+    pressure_gpa: float | None = Field(None, description="Target pressure (NPT), GPa.")
+    timestep_fs: float
+    n_steps: int
+    sample_every: int = Field(description="Steps between stored frames.")
+    n_frames: int
+    duration_ps: float
+    seed: int = Field(description="Seed of initial velocities and stochastic forces.")
+    mean_temperature_k: float
+    std_temperature_k: float
+    mean_pressure_gpa: float | None = Field(
+        None, description="Mean of −tr(σ)/3 including the kinetic part, GPa."
+    )
+    mean_volume_a3: float
+    final_volume_a3: float
+    mean_density_g_per_cm3: float
+    final_structure: Structure = Field(
+        description="Last frame; site property 'velocities' (ASE units) continues the run."
+    )
+    trajectory: list[TrajectoryChunk] = Field(
+        description="Chunked frames (data store); join with analysis.chunks.join_chunks."
+    )
+    engine: dict[str, Any] = Field(default_factory=dict)
+    software: dict[str, str] = Field(default_factory=dict)
+
+
+def md_statistics(arrays: dict[str, np.ndarray], total_mass_amu: float) -> dict[str, Any]:
+    """Mean/std temperature, mean pressure, volume and density of a set of frames."""
+    volumes = np.abs(np.linalg.det(arrays["cells_a"]))
+    stats: dict[str, Any] = {
+        "mean_temperature_k": float(np.mean(arrays["temperatures_k"])),
+        "std_temperature_k": float(np.std(arrays["temperatures_k"])),
+        "mean_volume_a3": float(volumes.mean()),
+        "final_volume_a3": float(volumes[-1]),
+        "mean_density_g_per_cm3": float(
+            np.mean(total_mass_amu / volumes) * AMU_PER_A3_TO_G_PER_CM3
+        ),
+        "mean_pressure_gpa": None,
+    }
+    if "stresses_gpa" in arrays:
+        traces = np.trace(arrays["stresses_gpa"], axis1=1, axis2=2)
+        stats["mean_pressure_gpa"] = float(np.mean(-traces / 3.0))
+    return stats
+
+
+def voigt_to_matrix(voigt: np.ndarray) -> np.ndarray:
+    """(n, 6) Voigt [xx, yy, zz, yz, xz, xy] → (n, 3, 3)."""
+    v = np.asarray(voigt, dtype=float).reshape(-1, 6)
+    m = np.empty((len(v), 3, 3))
+    m[:, 0, 0], m[:, 1, 1], m[:, 2, 2] = v[:, 0], v[:, 1], v[:, 2]
+    m[:, 1, 2] = m[:, 2, 1] = v[:, 3]
+    m[:, 0, 2] = m[:, 2, 0] = v[:, 4]
+    m[:, 0, 1] = m[:, 1, 0] = v[:, 5]
+    return m

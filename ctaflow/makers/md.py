@@ -1,0 +1,172 @@
+"""Molecular dynamics with the embedded MLIP engine, and the MD protocol of the study.
+
+:class:`MLIPMDMaker` is atomate2's ``ForceFieldMDMaker`` with three changes a campaign needs:
+
+1. **reproducible**: atomate2 0.1.5 seeds only the Maxwell-Boltzmann velocities
+   (``mb_velocity_seed``); ASE's Langevin then draws its random forces from the global numpy
+   generator, so two runs differ from the first step. Here the Langevin integrator gets its own
+   ``numpy.random.Generator`` seeded from ``seed``.
+2. **chunked trajectory**: frames go to the ``data`` store as :class:`TrajectoryChunk` documents
+   of at most ``max_chunk_mb`` each, never one document over MongoDB's 16 MB limit.
+3. **a summary with units** (:class:`ctaflow.analysis.md.MDResult`), and a final structure that
+   keeps the input's site properties and carries the velocities to the next segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import units
+from atomate2.forcefields.md import ForceFieldMDMaker
+from jobflow import Flow, Maker, job
+from pymatgen.core import Structure
+
+from ctaflow.analysis.chunks import TrajectoryChunk, chunk_trajectory
+from ctaflow.analysis.md import MDResult, md_statistics, voigt_to_matrix
+from ctaflow.analysis.provenance import software_versions
+
+
+@dataclass
+class MLIPMDMaker(ForceFieldMDMaker):
+    """Force-field MD, seeded and chunked. Temperatures in K, pressure in kbar (atomate2),
+    ``time_step`` in fs; ``sample_every`` = steps between stored frames."""
+
+    name: str = "mlip md"
+    segment: str = "md"
+    seed: int = 0
+    sample_every: int = 10
+    max_chunk_mb: float = 8.0
+    engine_description: dict = field(default_factory=dict)
+
+    @job(data=[TrajectoryChunk])
+    def make(self, structure: Structure, prev_dir: str | None = None) -> MDResult:
+        """Run the segment from ``structure`` (velocities taken from its site properties)."""
+        if self.n_steps % self.sample_every:
+            raise ValueError(
+                f"n_steps ({self.n_steps}) must be a multiple of sample_every ({self.sample_every})"
+            )
+        self.traj_interval = self.sample_every
+        self.mb_velocity_seed = self.seed
+        self.ase_md_kwargs = dict(self.ase_md_kwargs or {})
+        if (self.dynamics or "langevin") == "langevin" and str(self.ensemble).endswith("nvt"):
+            self.ase_md_kwargs["rng"] = np.random.default_rng([self.seed, 7919])
+        self.ionic_step_data = None
+        result = self._run_ase_safe(structure, prev_dir=prev_dir)
+        return summarise_md_run(self, structure, result.trajectory)
+
+
+def trajectory_arrays(traj, time_step_fs: float, sample_every: int) -> dict[str, np.ndarray]:
+    """Per-frame arrays with units from atomate2's pymatgen trajectory."""
+    lattices = np.asarray(traj.lattice)
+    if lattices.ndim == 2:
+        lattices = np.repeat(lattices[None], len(traj.coords), axis=0)
+    frac = np.asarray(traj.coords)
+    props = traj.frame_properties
+    arrays = {
+        "positions_a": np.einsum("fij,fjk->fik", frac, lattices),
+        "cells_a": lattices,
+        "energies_ev": np.array([p["energy"] for p in props], dtype=float),
+        "forces_ev_per_a": np.array([p["forces"] for p in props], dtype=float),
+        "velocities_a_per_fs": np.array([p["velocities"] for p in props], dtype=float) * units.fs,
+        "temperatures_k": np.array([p["temperature"] for p in props], dtype=float),
+        "times_fs": np.arange(len(props)) * sample_every * time_step_fs,
+    }
+    if "stress" in props[0]:
+        voigt = np.array([np.ravel(p["stress"]) for p in props], dtype=float)
+        arrays["stresses_gpa"] = voigt_to_matrix(voigt) / units.GPa
+    return arrays
+
+
+def summarise_md_run(maker: MLIPMDMaker, initial: Structure, traj) -> MDResult:
+    """Build the :class:`MDResult` of a finished run (pure apart from the maker's settings)."""
+    arrays = trajectory_arrays(traj, maker.time_step, maker.sample_every)
+    final = Structure(
+        arrays["cells_a"][-1],
+        initial.species,
+        arrays["positions_a"][-1],
+        coords_are_cartesian=True,
+        site_properties=dict(initial.site_properties),
+        properties=dict(initial.properties or {}),
+    )
+    final.add_site_property("velocities", (arrays["velocities_a_per_fs"][-1] / units.fs).tolist())
+    temps = np.atleast_1d(maker.t_schedule)
+    pressure = None if str(maker.ensemble).endswith("nvt") else float(maker.pressure) / 10.0
+    return MDResult(
+        segment=maker.segment,
+        ensemble=str(maker.ensemble).split(".")[-1],
+        thermostat=str(maker.dynamics),
+        temperature_start_k=float(temps[0]),
+        temperature_end_k=float(temps[-1]),
+        pressure_gpa=pressure,
+        timestep_fs=float(maker.time_step),
+        n_steps=maker.n_steps,
+        sample_every=maker.sample_every,
+        n_frames=len(arrays["times_fs"]),
+        duration_ps=maker.n_steps * maker.time_step / 1000.0,
+        seed=maker.seed,
+        **md_statistics(arrays, float(initial.composition.weight)),
+        final_structure=final,
+        trajectory=chunk_trajectory(arrays, maker.max_chunk_mb),
+        engine=maker.engine_description,
+        software=software_versions(),
+    )
+
+
+@dataclass
+class MDSegment:
+    """One segment of a protocol: ensemble, temperatures (K), pressure (GPa), length (ps)."""
+
+    name: str
+    ensemble: str
+    temperature_start_k: float
+    temperature_end_k: float
+    duration_ps: float
+    pressure_gpa: float = 0.0
+
+
+@dataclass
+class MDControls:
+    """Integration settings shared by the segments of a protocol."""
+
+    timestep_fs: float = 1.0
+    sample_every: int = 10
+    langevin_friction_per_ps: float = 10.0
+    thermostat_damping_fs: float = 100.0
+    barostat_damping_fs: float = 1000.0
+
+
+@dataclass
+class MDProtocolMaker(Maker):
+    """Chain MD segments; each starts from the previous one's final structure and velocities.
+
+    ``engine`` is any engine with ``md_maker(segment, n_steps, seed, controls)``, so the same
+    protocol runs on every engine.
+    """
+
+    engine: Any = None
+    name: str = "md protocol"
+    segments: list[MDSegment] = field(default_factory=list)
+    controls: MDControls = field(default_factory=MDControls)
+    seed: int = 0
+
+    def make(self, structure: Structure) -> Flow:
+        jobs = []
+        current = structure
+        for i, segment in enumerate(self.segments):
+            n_steps = steps_for(
+                segment.duration_ps, self.controls.timestep_fs, self.controls.sample_every
+            )
+            maker = self.engine.md_maker(segment, n_steps, self.seed + i, self.controls)
+            md_job = maker.make(current)
+            md_job.name = f"md {segment.name}"
+            jobs.append(md_job)
+            current = md_job.output.final_structure
+        return Flow(jobs, output=[j.output for j in jobs], name=self.name)
+
+
+def steps_for(duration_ps: float, timestep_fs: float, sample_every: int) -> int:
+    """Number of steps for a duration, rounded up to a multiple of ``sample_every``."""
+    raw = max(1, round(duration_ps * 1000.0 / timestep_fs))
+    return int(-(-raw // sample_every) * sample_every)
