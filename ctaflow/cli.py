@@ -56,7 +56,7 @@ def _prepare(campaign_file: Path):
     structure = load_structure(settings.structure)
     engines = {name: get_engine(spec) for name, spec in settings.engines.items()}
     elements = sorted(el.symbol for el in structure.composition)
-    for name in {stage.engine for stage in settings.enabled_stages().values()}:
+    for name in set(settings.stage_engines().values()):
         engines[name].check_available(elements)
     return settings, structure, engines
 
@@ -77,8 +77,7 @@ def validate(campaign_file: Annotated[Path, typer.Argument(help="Campaign YAML f
         "stages": {
             name: {
                 **stage.model_dump(mode="json"),
-                "engine_effective": engines[stage.engine].describe(),
-                "maker_effective": _maker_settings(engines[stage.engine], name, stage),
+                **_engine_settings(engines, settings.stage_engines().get(name), name, stage),
                 "settings_hash": settings.stage_settings_hash(name),
             }
             for name, stage in settings.enabled_stages().items()
@@ -239,14 +238,32 @@ def report(workdir: WorkdirOption = Path("runs/demo")) -> None:
     out.print(f"report: {page.resolve()}")
 
 
+def _engine_settings(engines: dict, engine_name: str | None, stage_name: str, stage) -> dict:
+    """Engine description and effective maker settings of a stage ({} for analysis stages)."""
+    if engine_name is None:
+        return {}
+    engine = engines[engine_name]
+    return {
+        "engine_effective": engine.describe(),
+        "maker_effective": _maker_settings(engine, stage_name, stage),
+    }
+
+
 def _maker_settings(engine, stage_name: str, stage) -> dict:
     """The parameters of the atomate2 maker an engine makes for a stage (JSON-able)."""
     from monty.json import jsanitize
 
-    factory = getattr(engine, f"{stage_name}_maker", None)
-    if factory is None:
+    if stage_name == "relax":
+        maker = engine.relax_maker(stage)
+    elif stage_name == "md":  # the first segment shows the engine's MD settings
+        from ctaflow.makers.md import MDStageMaker, steps_for
+
+        stage_maker = MDStageMaker(engine=engine, settings=stage)
+        segment, controls = stage_maker.equilibration(), stage_maker.controls()
+        steps = steps_for(segment.duration_ps, controls.timestep_fs, controls.sample_every)
+        maker = engine.md_maker(segment, steps, stage.seed, controls)
+    else:
         return {}
-    maker = factory(stage)
     data = jsanitize(maker.as_dict(), strict=False, enum_values=True)
     return {
         "class": type(maker).__name__,

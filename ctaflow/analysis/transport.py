@@ -48,6 +48,10 @@ TRANSPORT_PACKAGES = ("ctaflow", "kinisi", "scipp", "emcee", "numpy", "pymatgen"
 A2_PER_FS_TO_CM2_PER_S = 0.1  # 1 Å²/fs = 1e-16 cm² / 1e-15 s
 
 
+#: below this MSD (Å²) at the end of the fit window, results are flagged as "no hops seen"
+MIN_MSD_FOR_TRANSPORT_A2 = 1.0
+
+
 class SamplingSettings(BaseModel):
     """Settings of kinisi's MCMC (emcee) regression; seeded so results are reproducible."""
 
@@ -381,6 +385,14 @@ def analyse_diffusion_with_msd(
             f"MSD log-log slope in the fit window is {exponent:.2f}, not ~1: not (yet) a clean "
             "diffusive regime (caged or immobile ions, ballistic motion, short run or a window "
             "that starts too early); D from the linear fit may be biased."
+        )
+    msd_end = float(np.asarray(curve.msd_a2)[window][-1]) if window.any() else 0.0
+    if msd_end < MIN_MSD_FOR_TRANSPORT_A2:
+        notes.append(
+            f"MSD at the end of the fit window is {msd_end:.2f} Å² "
+            f"< {MIN_MSD_FOR_TRANSPORT_A2} Å²: the ions have not left their sites (one hop of "
+            "~3 Å by every ion gives ~9 Å²); D and σ describe vibrations in the run, "
+            "not long-range transport."
         )
 
     extra: dict = {}

@@ -168,10 +168,56 @@ class RelaxStageSettings(StageSettings):
     optimizer: Literal["FIRE", "BFGS", "LBFGS"] = "FIRE"
 
 
+class MDStageSettings(StageSettings):
+    """Production MD protocol of the study: NPT at ``equilibrate_temperature_k`` for
+    ``equilibrate_ps``, NPT cooling to each production temperature over ``cool_ps``, then NVT
+    at that temperature for ``production_ps``. Study values: 600 K, 100 / 100 / 200 ps, 1 fs."""
+
+    supercell_min_width_a: float = Field(
+        10.0, gt=0, description="Smallest distance between opposite cell faces, Å."
+    )
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between stored frames.")
+    equilibrate_temperature_k: float = Field(600.0, gt=0)
+    equilibrate_ps: float = Field(100.0, gt=0)
+    cool_ps: float = Field(100.0, gt=0)
+    production_ps: float = Field(200.0, gt=0)
+    temperatures_k: list[float] = Field(
+        default_factory=lambda: [300.0],
+        min_length=1,
+        description="NVT production temperatures, K (two or more give an Arrhenius fit).",
+    )
+    pressure_gpa: float = Field(1e-4, description="NPT pressure, GPa (1e-4 GPa = 1 bar).")
+    langevin_friction_per_ps: float = Field(10.0, gt=0, description="NVT Langevin friction.")
+    thermostat_damping_fs: float = Field(100.0, gt=0, description="NPT thermostat time, fs.")
+    barostat_damping_fs: float = Field(1000.0, gt=0, description="NPT barostat time, fs.")
+    seed: int = Field(0, description="Seed of velocities and stochastic forces.")
+
+
+class TransportStageSettings(Strict):
+    """Diffusion and conductivity from the production trajectories (kinisi)."""
+
+    enabled: bool = True
+    species: list[str] | None = Field(
+        None, description="Ions analysed; default: species on sites with site_class 'mobile'."
+    )
+    by_site_class: bool = Field(True, description="Also analyse each site class separately.")
+    fit_start_ps: float | None = Field(None, description="MSD fit window start, ps.")
+    fit_end_ps: float | None = Field(None, description="MSD fit window end, ps.")
+    collective: bool = Field(False, description="Also fit the charge (collective) diffusivity.")
+    n_samples: int = Field(1000, ge=10, description="MCMC steps kept per walker.")
+    n_walkers: int = Field(32, ge=4)
+    seed: int = 0
+
+
 class Stages(Strict):
     """Which stages run, with their parameters."""
 
     relax: RelaxStageSettings = Field(default_factory=RelaxStageSettings)
+    md: MDStageSettings = Field(default_factory=lambda: MDStageSettings(enabled=False))
+    transport: TransportStageSettings = Field(
+        default_factory=lambda: TransportStageSettings(enabled=False)
+    )
 
 
 # --------------------------------------------------------------------------- where it runs
@@ -225,15 +271,19 @@ class CampaignSettings(Strict):
 
     @model_validator(mode="after")
     def _stage_engines_exist(self) -> CampaignSettings:
-        for stage_name, stage in self.enabled_stages().items():
-            if stage.engine not in self.engines:
+        for stage_name, engine in self.stage_engines().items():
+            if engine not in self.engines:
                 raise ValueError(
-                    f"stages.{stage_name}.engine is '{stage.engine}', which is not defined; "
+                    f"stages.{stage_name}.engine is '{engine}', which is not defined; "
                     f"defined engines: {sorted(self.engines)} (add it under 'engines:')"
                 )
+        if self.stages.transport.enabled and not self.stages.md.enabled:
+            raise ValueError(
+                "stages.transport needs the md stage: enable stages.md or disable transport"
+            )
         return self
 
-    def enabled_stages(self) -> dict[str, StageSettings]:
+    def enabled_stages(self) -> dict[str, StageSettings | TransportStageSettings]:
         """Enabled stages in pipeline order."""
         return {
             name: getattr(self.stages, name)
@@ -249,6 +299,14 @@ class CampaignSettings(Strict):
             ident["sha256"] = hashlib.sha256(self.structure.path.read_bytes()).hexdigest()
         return ident
 
+    def stage_engines(self) -> dict[str, str]:
+        """Engine name of every enabled stage that runs calculations (analysis stages have none)."""
+        return {
+            name: stage.engine
+            for name, stage in self.enabled_stages().items()
+            if getattr(stage, "engine", None) is not None
+        }
+
     def science(self) -> dict[str, Any]:
         """Everything that determines results (not where they run or are stored)."""
         data = self.model_dump(mode="json", exclude={"execution", "store", "description"})
@@ -263,10 +321,11 @@ class CampaignSettings(Strict):
     def stage_settings_hash(self, stage_name: str) -> str:
         """Hash of one stage's settings together with its engine and the structure source."""
         stage = getattr(self.stages, stage_name)
+        engine = getattr(stage, "engine", None)
         return stable_hash(
             {
                 "stage": stage.model_dump(mode="json"),
-                "engine": self.engines[stage.engine].model_dump(mode="json"),
+                "engine": self.engines[engine].model_dump(mode="json") if engine else None,
                 "structure": self.structure_identity(),
             }
         )

@@ -11,8 +11,10 @@ from ctaflow import __version__
 from ctaflow.campaign.schema import stable_hash
 from ctaflow.engines import get_engine
 from ctaflow.flows.uids import deterministic_uids
+from ctaflow.makers.md import MDStageMaker
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.makers.structure import StructureRecordMaker
+from ctaflow.makers.transport import transport_flow
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -71,14 +73,36 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
         structure_hash,
     )
     stages = settings.enabled_stages()
+    current, upstream = structure, structure_seed  # what the next stage starts from
     if "relax" in stages:
         engine = get_engine(settings.engines[stages["relax"].engine])
         relax_hash = settings.stage_settings_hash("relax")
-        add(
+        relax, upstream = add(
             "relax",
-            {"settings": relax_hash, "upstream": structure_seed},
+            {"settings": relax_hash, "upstream": upstream},
             lambda: RelaxStageMaker(engine=engine, settings=stages["relax"]).make(structure),
             engine.label,
             relax_hash,
         )
+        current = relax.output.structure
+    if "md" in stages:
+        md_engine = get_engine(settings.engines[stages["md"].engine])
+        md_hash = settings.stage_settings_hash("md")
+        md, md_seed = add(
+            "md",
+            {"settings": md_hash, "upstream": upstream},
+            lambda: MDStageMaker(engine=md_engine, settings=stages["md"]).make(current),
+            md_engine.label,
+            md_hash,
+        )
+        if "transport" in stages:
+            tr = stages["transport"]
+            tr_hash = settings.stage_settings_hash("transport")
+            add(
+                "transport",
+                {"settings": tr_hash, "upstream": md_seed},
+                lambda: transport_flow(md.output, tr.species, tr.model_dump()),
+                md_engine.label,
+                tr_hash,
+            )
     return built

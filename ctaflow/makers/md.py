@@ -10,6 +10,10 @@
    of at most ``max_chunk_mb`` each, never one document over MongoDB's 16 MB limit.
 3. **a summary with units** (:class:`ctaflow.analysis.md.MDResult`), and a final structure that
    keeps the input's site properties and carries the velocities to the next segment.
+4. **temperature ramps under NPT**: atomate2's schedule callback sets ``dyn._temperature_K``,
+   but ASE's Nosé–Hoover-chain integrators (MTKNPT) thermostat to ``_kT`` of their thermostat
+   and barostat objects, so a cooling ramp was silently ignored (both runs of a test that cooled
+   600 → 500 K and 600 → 600 K were identical). :class:`RampedMTKNPT` syncs them every step.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from ase import units
+from ase.md.nose_hoover_chain import MTKNPT
 from atomate2.forcefields.md import ForceFieldMDMaker
 from jobflow import Flow, Maker, job
 from pymatgen.core import Structure
@@ -26,6 +31,18 @@ from pymatgen.core import Structure
 from ctaflow.analysis.chunks import TrajectoryChunk, chunk_trajectory
 from ctaflow.analysis.md import MDResult, md_statistics, voigt_to_matrix
 from ctaflow.analysis.provenance import software_versions
+
+
+class RampedMTKNPT(MTKNPT):
+    """ASE's MTK NPT integrator that follows changes of ``_temperature_K`` (see module doc)."""
+
+    def step(self):
+        kt = units.kB * self._temperature_K
+        if kt != self._kT:
+            self._kT = kt
+            self._thermostat._kT = kt
+            self._barostat._kT = kt
+        return super().step()
 
 
 @dataclass
@@ -52,6 +69,8 @@ class MLIPMDMaker(ForceFieldMDMaker):
         self.ase_md_kwargs = dict(self.ase_md_kwargs or {})
         if (self.dynamics or "langevin") == "langevin" and str(self.ensemble).endswith("nvt"):
             self.ase_md_kwargs["rng"] = np.random.default_rng([self.seed, 7919])
+        if self.dynamics == "nose-hoover-chain" and str(self.ensemble).endswith("npt"):
+            self.dynamics = RampedMTKNPT  # the class, set at run time: the job stays serialisable
         self.ionic_step_data = None
         result = self._run_ase_safe(structure, prev_dir=prev_dir)
         return summarise_md_run(self, structure, result.trajectory)
@@ -96,7 +115,7 @@ def summarise_md_run(maker: MLIPMDMaker, initial: Structure, traj) -> MDResult:
     return MDResult(
         segment=maker.segment,
         ensemble=str(maker.ensemble).split(".")[-1],
-        thermostat=str(maker.dynamics),
+        thermostat=getattr(maker.dynamics, "__name__", str(maker.dynamics)),
         temperature_start_k=float(temps[0]),
         temperature_end_k=float(temps[-1]),
         pressure_gpa=pressure,
@@ -164,6 +183,84 @@ class MDProtocolMaker(Maker):
             jobs.append(md_job)
             current = md_job.output.final_structure
         return Flow(jobs, output=[j.output for j in jobs], name=self.name)
+
+
+@job
+def supercell_job(structure: Structure, min_width_a: float) -> Structure:
+    """The MD supercell (see :func:`ctaflow.structures.supercell.make_supercell`)."""
+    from ctaflow.structures.supercell import make_supercell
+
+    return make_supercell(structure, min_width_a)
+
+
+@dataclass
+class MDStageMaker(Maker):
+    """The study's production protocol on any engine.
+
+    supercell → NPT equilibration at ``equilibrate_temperature_k`` → for each production
+    temperature T: NPT cooling to T, then NVT at T. The flow's output lists the production
+    :class:`MDResult` documents in the order of ``settings.temperatures_k``.
+    """
+
+    engine: Any = None
+    settings: Any = None  # ctaflow.campaign.schema.MDStageSettings
+    name: str = "md"
+
+    def controls(self) -> MDControls:
+        st = self.settings
+        return MDControls(
+            timestep_fs=st.timestep_fs,
+            sample_every=st.sample_every,
+            langevin_friction_per_ps=st.langevin_friction_per_ps,
+            thermostat_damping_fs=st.thermostat_damping_fs,
+            barostat_damping_fs=st.barostat_damping_fs,
+        )
+
+    def equilibration(self) -> MDSegment:
+        st = self.settings
+        hot = st.equilibrate_temperature_k
+        return MDSegment("equilibrate", "npt", hot, hot, st.equilibrate_ps, st.pressure_gpa)
+
+    def branch(self, temperature: float) -> list[MDSegment]:
+        """Cooling and production segments for one production temperature (K)."""
+        st = self.settings
+        return [
+            MDSegment(
+                f"cool to {temperature:g} K",
+                "npt",
+                st.equilibrate_temperature_k,
+                temperature,
+                st.cool_ps,
+                st.pressure_gpa,
+            ),
+            MDSegment(
+                f"production {temperature:g} K", "nvt", temperature, temperature, st.production_ps
+            ),
+        ]
+
+    def make(self, structure: Structure) -> Flow:
+        st = self.settings
+        cell = supercell_job(structure, st.supercell_min_width_a)
+        cell.name = "md supercell"
+        equilibrate = MDProtocolMaker(
+            engine=self.engine,
+            segments=[self.equilibration()],
+            controls=self.controls(),
+            seed=st.seed,
+        ).make(cell.output)
+        jobs: list = [cell, equilibrate]
+        productions = []
+        for i, temperature in enumerate(st.temperatures_k):
+            branch = MDProtocolMaker(
+                engine=self.engine,
+                name=f"md {temperature:g} K",
+                segments=self.branch(temperature),
+                controls=self.controls(),
+                seed=st.seed + 1 + 2 * i,
+            ).make(equilibrate.output[-1].final_structure)
+            jobs.append(branch)
+            productions.append(branch.output[-1])
+        return Flow(jobs, output=productions, name=self.name)
 
 
 def steps_for(duration_ps: float, timestep_fs: float, sample_every: int) -> int:

@@ -18,6 +18,7 @@ REPORT_KEYS = (
     "provenance",
     "structures",
     "relaxations",
+    "md",
     "mlff",
     "transport",
     "formation_energies",
@@ -94,6 +95,62 @@ def collect_report(store: JobStore) -> dict[str, list[dict[str, Any]]]:
         key = (meta.get("campaign"), meta.get("campaign_fingerprint"))
         campaigns.setdefault(key, {"structure_provenance": {}, "engines": {}})
         campaigns[key]["engines"][meta.get("engine")] = out.get("engine", {})
+    for doc in _outputs(store, "md", "MDResult"):
+        out, meta = doc["output"], doc["metadata"]
+        report["md"].append(
+            {
+                "campaign": meta.get("campaign"),
+                "engine": meta.get("engine"),
+                "segment": out["segment"],
+                "ensemble": out["ensemble"],
+                "thermostat": out["thermostat"],
+                "n_atoms": len(out["final_structure"]["sites"]),
+                "temperature_start_k": out["temperature_start_k"],
+                "temperature_end_k": out["temperature_end_k"],
+                "duration_ps": out["duration_ps"],
+                "timestep_fs": out["timestep_fs"],
+                "mean_temperature_k": out["mean_temperature_k"],
+                "std_temperature_k": out["std_temperature_k"],
+                "mean_pressure_gpa": out["mean_pressure_gpa"],
+                "mean_density_g_per_cm3": out["mean_density_g_per_cm3"],
+            }
+        )
+    fits = {}
+    for doc in _outputs(store, "transport", "ArrheniusSummary"):
+        for fit in doc["output"]["fits"]:
+            fits[
+                (
+                    doc["metadata"].get("campaign"),
+                    fit["species"],
+                    fit["site_class"],
+                    fit["quantity"],
+                )
+            ] = fit
+    for doc in _outputs(store, "transport", "TransportSummary"):
+        out, meta = doc["output"], doc["metadata"]
+        for r in out["results"]:
+            key = (meta.get("campaign"), r["species"], r["site_class"])
+            ea = fits.get((*key, "diffusivity"), {})
+            report["transport"].append(
+                {
+                    "campaign": meta.get("campaign"),
+                    "engine": meta.get("engine"),
+                    "species": r["species"],
+                    "site_class": r["site_class"],
+                    "temperature_k": r["temperature_k"],
+                    "md_duration_ps": out["md_duration_ps"],
+                    "diffusivity_cm2_per_s": r["diffusivity_cm2_per_s"],
+                    "diffusivity_std_cm2_per_s": r["diffusivity_std_cm2_per_s"],
+                    "conductivity_s_per_cm": r["conductivity_s_per_cm"],
+                    "conductivity_std_s_per_cm": r["conductivity_std_s_per_cm"],
+                    "haven_ratio_assumed": r["haven_ratio_assumed"],
+                    "activation_energy_ev": ea.get("activation_energy_ev"),
+                    "activation_energy_std_ev": ea.get("activation_energy_std_ev"),
+                    "msd_loglog_exponent": r["msd_loglog_exponent"],
+                    "method": r["method"],
+                    "notes": r["notes"],
+                }
+            )
     for (name, fingerprint), info in sorted(campaigns.items(), key=lambda kv: str(kv[0])):
         report["provenance"].append(
             {
@@ -168,6 +225,41 @@ def to_markdown(report: dict[str, list[dict[str, Any]]]) -> str:
             "volume_a3",
         ],
     )
+    if report["md"]:
+        lines += ["", "## Molecular dynamics", ""]
+        lines += _table(
+            report["md"],
+            [
+                "segment",
+                "engine",
+                "n_atoms",
+                "duration_ps",
+                "temperature_end_k",
+                "mean_temperature_k",
+                "std_temperature_k",
+                "mean_pressure_gpa",
+                "mean_density_g_per_cm3",
+            ],
+        )
+    if report["transport"]:
+        lines += ["", "## Ion transport", ""]
+        lines += _table(
+            report["transport"],
+            [
+                "species",
+                "site_class",
+                "temperature_k",
+                "md_duration_ps",
+                "diffusivity_cm2_per_s",
+                "diffusivity_std_cm2_per_s",
+                "conductivity_s_per_cm",
+                "conductivity_std_s_per_cm",
+                "activation_energy_ev",
+                "activation_energy_std_ev",
+            ],
+        )
+        notes = sorted({n for row in report["transport"] for n in row["notes"]})
+        lines += ["", "Notes on these numbers:", *[f"- {n}" for n in notes]]
     pending = [k for k in REPORT_KEYS[3:] if not report[k]]
     if pending:
         lines += ["", "Not computed in this campaign: " + ", ".join(pending) + "."]

@@ -81,22 +81,34 @@ def test_query_of_a_directory_without_store(tmp_path):
     assert proc.returncode == 1 and "no ctaflow store" in proc.stderr
 
 
+RELAX_ONLY = """\
+name: small
+structure: {source: demo}
+engines:
+  labeller: {kind: mlip}
+stages:
+  relax: {fmax_ev_per_a: 0.02}
+"""
+
+
 @pytest.mark.slow
-def test_demo_runs_resumes_after_sigkill_and_is_queryable(tmp_path):
+def test_run_resumes_after_sigkill_and_is_queryable(tmp_path):
+    campaign = tmp_path / "small.yaml"
+    campaign.write_text(RELAX_ONLY)
     reference = tmp_path / "reference"
-    ctaflow("run", str(DEMO), "-w", str(reference))
+    ctaflow("run", str(campaign), "-w", str(reference))
     expected = _relax_result(reference)
     assert expected["converged"] is True
     assert expected["energy_ev"] < expected["initial_energy_ev"]
 
     # rerun in place: everything reused, nothing recomputed
-    again = ctaflow("run", str(DEMO), "-w", str(reference))
+    again = ctaflow("run", str(campaign), "-w", str(reference))
     assert "0 jobs run, 3 reused" in again.stdout
 
     # kill a run while the relaxation is running, then resume
     killed = tmp_path / "killed"
     child = subprocess.Popen(
-        [CTAFLOW, "run", str(DEMO), "-w", str(killed)],
+        [CTAFLOW, "run", str(campaign), "-w", str(killed)],
         env=subprocess_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -109,23 +121,43 @@ def test_demo_runs_resumes_after_sigkill_and_is_queryable(tmp_path):
     child.wait(timeout=30)
     status = ctaflow("status", "-w", str(killed)).stdout
     assert "RUNNING" in status
-    resumed = ctaflow("run", str(DEMO), "-w", str(killed))
+    resumed = ctaflow("run", str(campaign), "-w", str(killed))
     assert "1 reused" in resumed.stdout  # the structure job finished before the kill
     result = _relax_result(killed)
     assert result["energy_ev"] == pytest.approx(expected["energy_ev"], abs=1e-5)
     assert result["volume_a3"] == pytest.approx(expected["volume_a3"], rel=1e-6)
-
-    # report from the stored results
-    ctaflow("report", "-w", str(killed))
-    report = json.loads((killed / "report" / "report.json").read_text())
-    assert report["relaxations"][0]["energy_per_atom_ev"] == pytest.approx(
-        expected["energy_per_atom_ev"], abs=1e-6
-    )
-    assert report["structures"][0]["experimental_structure"] is False
-    assert report["provenance"][0]["software"]["atomate2"].startswith("0.1.")
     csv_out = ctaflow("query", "-w", str(killed), "--format", "csv", "--stage", "structure").stdout
     assert csv_out.splitlines()[0].startswith("stage,name,composition")
     assert "Pm-3m (221)" in csv_out
+
+
+@pytest.mark.slow
+def test_demo_campaign_end_to_end_with_report(tmp_path):
+    workdir = tmp_path / "demo"
+    ctaflow("run", str(DEMO), "-w", str(workdir))
+    ctaflow("report", "-w", str(workdir))
+    report = json.loads((workdir / "report" / "report.json").read_text())
+    relax = _relax_result(workdir)
+    assert report["relaxations"][0]["energy_per_atom_ev"] == pytest.approx(
+        relax["energy_per_atom_ev"], abs=1e-6
+    )
+    assert report["structures"][0]["experimental_structure"] is False
+    assert report["provenance"][0]["software"]["atomate2"].startswith("0.1.")
+    segments = {row["segment"] for row in report["md"]}
+    assert segments == {
+        "equilibrate",
+        "cool to 500 K",
+        "production 500 K",
+        "cool to 600 K",
+        "production 600 K",
+    }
+    assert all(row["n_atoms"] == 40 for row in report["md"])
+    transport = [row for row in report["transport"] if row["site_class"] is None]
+    assert sorted(row["temperature_k"] for row in transport) == [500, 600]
+    assert all(row["diffusivity_std_cm2_per_s"] > 0 for row in transport)
+    assert transport[0]["activation_energy_ev"] is not None
+    # sub-picosecond runs of a defect-free crystal: the report must say no hops were seen
+    assert all(any("have not left their sites" in n for n in row["notes"]) for row in transport)
 
 
 def _relax_started(workdir: Path) -> bool:
