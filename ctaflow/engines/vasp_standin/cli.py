@@ -1,0 +1,57 @@
+"""Command line of the stand-in: ``python -m ctaflow.engines.vasp_standin [directory]``.
+
+Used exactly like ``vasp_std``: run in a directory of VASP inputs (custodian sends stdout to
+``vasp.out`` and stderr to ``std_err.txt``). A refused input prints one line,
+``ctaflow-vasp-standin: error: ...``, on stderr and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from ctaflow.engines.vasp_standin.errors import StandinError
+from ctaflow.engines.vasp_standin.models import MODEL_ENV, MODELS, THREADS_ENV
+from ctaflow.engines.vasp_standin.settings import SEED_ENV
+from ctaflow.engines.vasp_standin.vasprun import PROGRAM
+
+LOG_ENV = "CTAFLOW_STANDIN_LOG"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description=(
+            "Stand-in for the VASP executable: reads INCAR/POSCAR/KPOINTS, computes energies, "
+            "forces and stresses with an MLIP through ASE and writes vasprun.xml, OUTCAR, "
+            "OSZICAR, CONTCAR and XDATCAR. Not a DFT code."
+        ),
+        epilog=(
+            f"Environment: {MODEL_ENV} (one of {', '.join(sorted(MODELS))}; default "
+            f"chgnet:0.3.0), {SEED_ENV} (MD seed), {THREADS_ENV} (torch threads, default 1), "
+            f"{LOG_ENV} (log level on stderr, default WARNING)."
+        ),
+    )
+    parser.add_argument("directory", nargs="?", default=".", help="run directory (default .)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stand-in; returns the exit status (0 success, 1 refused input)."""
+    args = _parser().parse_args(argv)
+    level = os.environ.get(LOG_ENV, "WARNING").upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.WARNING),
+        format=f"{PROGRAM}: %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from ctaflow.engines.vasp_standin.run import run_standin
+
+    try:
+        run_standin(args.directory, stream=sys.stdout)
+    except StandinError as exc:
+        sys.stderr.write(f"{PROGRAM}: error: {' '.join(str(exc).split())}\n")
+        return 1
+    return 0
