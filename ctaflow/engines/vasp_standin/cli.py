@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 from ctaflow.engines.vasp_standin.errors import StandinError
 from ctaflow.engines.vasp_standin.models import MODEL_ENV, MODELS, THREADS_ENV
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         format=f"{PROGRAM}: %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # chgnet 0.4.2 warns on every force call about a tensor conversion inside its own code
+    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
     from ctaflow.engines.vasp_standin.run import run_standin
 
     try:

@@ -1,11 +1,12 @@
 """Molecular dynamics with ASE integrators mapped from VASP's MDALGO/SMASS/LANGEVIN_GAMMA.
 
-The MD step semantics follow VASP's output: NSW ionic steps are written, the first at the
-starting positions; step *n* holds the positions, potential energy, forces, stress and kinetic
-energy of MD step *n*. Velocities start from POSCAR (if given) or from a Maxwell–Boltzmann
-distribution at TEBEG with zero total momentum, rescaled to exactly TEBEG (3N−3 degrees of
-freedom). The random generator is seeded from ``CTAFLOW_STANDIN_SEED``: two runs of the same
-inputs give identical trajectories.
+The centre of mass is held at rest (ASE ``FixCom``), and temperatures are computed and targeted
+with VASP's 3N−3 degrees of freedom. The MD step semantics follow VASP's output: NSW ionic
+steps are written, the first at the starting positions; step *n* holds the positions, potential
+energy, forces, stress and kinetic energy of MD step *n*. Velocities start from POSCAR (if
+given) or from a Maxwell–Boltzmann distribution at TEBEG with zero total momentum, rescaled to
+exactly TEBEG. The random generator is seeded from ``CTAFLOW_STANDIN_SEED``: two runs of the
+same inputs give identical trajectories.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import units
+from ase.constraints import FixCom
 from ase.md.andersen import Andersen
 from ase.md.langevin import Langevin
 from ase.md.langevinbaoab import LangevinBAOAB
@@ -41,15 +43,27 @@ KBAR_TO_EV_PER_A3 = units.GPa / 10.0
 
 
 class RampedNoseHoover(NoseHooverChainNVT):
-    """Nosé–Hoover (one thermostat, as VASP MDALGO = 2) whose target temperature can change.
+    """Nosé–Hoover (one thermostat, as VASP MDALGO = 2) on 3N−3 degrees of freedom.
 
-    The thermostat mass stays fixed when the target changes, as in VASP's TEBEG → TEEND ramp.
+    ASE's thermostat drives the kinetic energy to 3N·kT/2; with the centre of mass at rest only
+    3N−3 degrees of freedom move, so the target handed to ASE is scaled by (3N−3)/3N and the
+    temperature printed with VASP's 3N−3 convention averages to TEBEG. The target can change
+    during the run (TEBEG → TEEND ramp) while the thermostat mass stays fixed, as in VASP.
     Relies on ``NoseHooverChainThermostat._kT`` of ASE 3.29 (ase is pinned < 3.30).
     """
 
+    def __init__(self, atoms: Atoms, timestep: float, temperature_K: float, **kwargs) -> None:
+        self._dof_factor = com_dof_factor(len(atoms))
+        super().__init__(atoms, timestep, temperature_K=temperature_K * self._dof_factor, **kwargs)
+
     def set_temperature(self, temperature_k: float) -> None:
-        """Retarget the thermostat to ``temperature_k`` (K)."""
-        self._thermostat._kT = units.kB * temperature_k
+        """Retarget the thermostat to ``temperature_k`` (K, 3N−3 convention)."""
+        self._thermostat._kT = units.kB * temperature_k * self._dof_factor
+
+
+def com_dof_factor(n_atoms: int) -> float:
+    """(3N−3)/3N: moving degrees of freedom over ASE's 3N when the centre of mass is fixed."""
+    return max(3 * n_atoms - 3, 1) / (3 * n_atoms)
 
 
 def nose_tdamp_fs(period_fs: float) -> float:
@@ -151,6 +165,8 @@ def molecular_dynamics(
 ) -> RunResult:
     """Run ``n_steps`` MD steps (VASP NSW) and return one ionic step per MD step."""
     rng = np.random.default_rng(settings.seed)
+    # VASP keeps the centre of mass at rest; stochastic thermostats then act on 3N−3 d.o.f.
+    atoms.set_constraint([*atoms.constraints, FixCom()])
     initialise_velocities(atoms, settings.start_temperature_k, rng, velocities_a_per_fs)
     dyn = make_integrator(atoms, settings, species, rng)
     result = RunResult(converged=True)
