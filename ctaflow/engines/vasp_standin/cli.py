@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     # chgnet 0.4.2 warns on every force call about a tensor conversion inside its own code
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
+    # ... and about the centre-of-mass constraint of MD runs, which it does not need
+    warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian is supported")
     from ctaflow.engines.vasp_standin.run import run_standin
 
     try:
