@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -237,6 +238,8 @@ def test_unknown_models_are_refused(value):
 
 
 def _run_main(capsys, monkeypatch, directory, **env):
+    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(key, os.environ.get(key, "1"))  # main() sets them; undo afterwards
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     code = main([str(directory)])

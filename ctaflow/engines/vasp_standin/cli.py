@@ -14,9 +14,9 @@ import sys
 import warnings
 
 from ctaflow.engines.vasp_standin.errors import StandinError
-from ctaflow.engines.vasp_standin.models import MODEL_ENV, MODELS, THREADS_ENV
+from ctaflow.engines.vasp_standin.identity import PROGRAM
+from ctaflow.engines.vasp_standin.models import MODEL_ENV, MODELS, THREADS_ENV, native_threads
 from ctaflow.engines.vasp_standin.settings import SEED_ENV
-from ctaflow.engines.vasp_standin.vasprun import PROGRAM
 
 LOG_ENV = "CTAFLOW_STANDIN_LOG"
 
@@ -39,6 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _limit_native_threads() -> None:
+    """Give OpenBLAS/OpenMP the stand-in's thread count unless the user set them.
+
+    Effective only before numpy is first imported, which this module avoids doing itself.
+    """
+    threads = str(native_threads())
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, threads)
+    if "numpy" in sys.modules:
+        logging.getLogger(__name__).debug("numpy already loaded: BLAS threads unchanged")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the stand-in; returns the exit status (0 success, 1 refused input)."""
     args = _parser().parse_args(argv)
@@ -52,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
     # ... and about the centre-of-mass constraint of MD runs, which it does not need
     warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian is supported")
-    from ctaflow.engines.vasp_standin.run import run_standin
-
     try:
+        _limit_native_threads()
+        from ctaflow.engines.vasp_standin.run import run_standin
+
         run_standin(args.directory, stream=sys.stdout)
     except StandinError as exc:
         sys.stderr.write(f"{PROGRAM}: error: {' '.join(str(exc).split())}\n")

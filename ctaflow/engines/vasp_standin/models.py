@@ -101,20 +101,28 @@ def model_from_env(environ: dict[str, str] | None = None) -> ModelSpec:
         ) from None
 
 
-def _set_torch_threads() -> None:
-    """Run torch on ``CTAFLOW_STANDIN_THREADS`` threads (default 1).
+def native_threads(environ: dict[str, str] | None = None) -> int:
+    """Threads for torch and BLAS: ``CTAFLOW_STANDIN_THREADS`` (default 1).
 
     Measured on a shared 2-core machine: one CHGNet force call on 8 atoms took 0.09 s with one
-    thread and ~1 s with two threads competing with other processes.
+    torch thread and ~1 s with two threads competing with other processes; scipy's 3×3 solves
+    in ASE's cell filter took ~2 ms each with two OpenBLAS threads.
     """
-    import torch
-
-    raw = os.environ.get(THREADS_ENV, str(DEFAULT_THREADS))
+    environ = os.environ if environ is None else environ
+    raw = environ.get(THREADS_ENV, str(DEFAULT_THREADS))
     try:
         threads = int(raw)
     except ValueError:
         raise StandinError(f"{THREADS_ENV}='{raw}' is not an integer") from None
     if threads < 1:
         raise StandinError(f"{THREADS_ENV}={threads} must be at least 1")
+    return threads
+
+
+def _set_torch_threads() -> None:
+    """Run torch on :func:`native_threads` threads."""
+    import torch
+
+    threads = native_threads()
     torch.set_num_threads(threads)
     logger.debug("torch threads: %d", threads)

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from ctaflow.engines.vasp_standin.identity import PROGRAM
 from ctaflow.engines.vasp_standin.inputs import read_inputs
 from ctaflow.engines.vasp_standin.models import model_from_env
 from ctaflow.engines.vasp_standin.settings import Mode, run_settings
@@ -25,7 +26,7 @@ from ctaflow.engines.vasp_standin.textfiles import (
     write_outcar,
     write_xdatcar,
 )
-from ctaflow.engines.vasp_standin.vasprun import N_BANDS, PROGRAM, write_vasprun
+from ctaflow.engines.vasp_standin.vasprun import N_BANDS, write_vasprun
 
 if TYPE_CHECKING:
     from ctaflow.engines.vasp_standin.inputs import VaspInputs

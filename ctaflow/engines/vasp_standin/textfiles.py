@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pymatgen.io.vasp import Poscar
 
+from ctaflow.engines.vasp_standin.identity import PROGRAM
 from ctaflow.engines.vasp_standin.vasprun import (
     N_BANDS,
     PLACEHOLDER_BANDS_EV,
     PLACEHOLDER_EFERMI_EV,
-    PROGRAM,
     generator_version,
 )
 

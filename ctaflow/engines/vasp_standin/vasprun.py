@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pymatgen.core import Element
 
+from ctaflow.engines.vasp_standin.identity import PROGRAM
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 
     from ctaflow.engines.vasp_standin.run import RunContext
 
-PROGRAM = "ctaflow-vasp-standin"
 PLACEHOLDER_BANDS_EV = (-50.0, 50.0)  # occupied, empty
 PLACEHOLDER_EFERMI_EV = 0.0
 N_BANDS = len(PLACEHOLDER_BANDS_EV)
