@@ -179,3 +179,27 @@ def test_md_is_reproducible_for_a_seed(chgnet):
     first, again, other = positions(7), positions(7), positions(8)
     assert np.array_equal(first, again)
     assert not np.allclose(first[1:], other[1:], atol=1e-4)
+
+
+def test_nose_hoover_follows_the_tebeg_teend_ramp(chgnet):
+    """TEBEG = 100 K → TEEND = 1000 K over 80 fs (SMASS = 0: 40-step thermostat period).
+
+    Guards the stand-in's retargeting of ASE's Nosé–Hoover thermostat: without the ramp the
+    crystal would stay near 100 K; with it the last 20 steps (targets 775–1000 K) run hot.
+    """
+    settings = MDSettings(
+        thermostat="nose-hoover",
+        timestep_fs=1.0,
+        start_temperature_k=100.0,
+        end_temperature_k=1000.0,
+        seed=1,
+        nose_period_fs=40.0,
+    )
+    atoms = nacl(5.69).to_ase_atoms()  # near CHGNet's equilibrium lattice parameter
+    atoms.calc = chgnet()
+    species = (SpeciesBlock("Na", 4, "Na_pv"), SpeciesBlock("Cl", 4, "Cl"))
+    steps = molecular_dynamics(atoms, settings, 80, species).steps
+    temperatures = np.array([s.temperature_k for s in steps])
+    assert temperatures[0] == pytest.approx(100.0)
+    assert temperatures[:20].mean() < 300.0
+    assert temperatures[-20:].mean() > 600.0
