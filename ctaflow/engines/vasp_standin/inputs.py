@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from pymatgen.core import Structure
@@ -20,6 +22,7 @@ from pymatgen.io.vasp import Incar, Kpoints, Poscar, Potcar
 from ctaflow.engines.vasp_standin.errors import StandinError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: placeholder pseudopotential type written where VASP writes e.g. ``PAW_PBE``
 NO_POTCAR_TYPE = "NONE"
@@ -120,7 +123,8 @@ def read_inputs(directory: str | Path = ".") -> VaspInputs:
     )
 
 
-def _read(path: Path, reader, name: str):
+def _read(path: Path, reader: Callable[[str], T], name: str) -> T:
+    """``reader(path)``, with missing or unreadable files turned into a :class:`StandinError`."""
     if not path.exists():
         raise StandinError(f"no {name} in {path.parent.resolve()}: write the VASP inputs first")
     try:

@@ -29,6 +29,8 @@ from ctaflow.engines.vasp_standin.textfiles import (
 from ctaflow.engines.vasp_standin.vasprun import N_BANDS, write_vasprun
 
 if TYPE_CHECKING:
+    from ase.calculators.calculator import Calculator
+
     from ctaflow.engines.vasp_standin.inputs import VaspInputs
     from ctaflow.engines.vasp_standin.models import ModelSpec
     from ctaflow.engines.vasp_standin.results import IonicStep, RunResult
@@ -105,12 +107,17 @@ class ProgressWriter:
         self.times: list[float] = []
         self._t = time.perf_counter()
 
+    def restart_clock(self) -> None:
+        """Time the next ionic step from now (after the model has loaded)."""
+        self._t = time.perf_counter()
+
     def write(self, text: str) -> None:
         """Write one line and flush (custodian watches the file while the run goes)."""
         self.stream.write(text + "\n")
         self.stream.flush()
 
     def __call__(self, index: int, step: IonicStep) -> None:
+        """Report ionic step ``index`` (1-based) and record how long it took."""
         now = time.perf_counter()
         self.times.append(now - self._t)
         self._t = now
@@ -165,7 +172,7 @@ def run_standin(
     calculator = model.calculator()
     logger.info("model %s loaded in %.2f s", model.label, time.perf_counter() - t_load)
     if progress:
-        progress._t = time.perf_counter()
+        progress.restart_clock()
     result = _drive(inputs, settings, calculator, progress)
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -191,7 +198,13 @@ def run_standin(
     return ctx
 
 
-def _drive(inputs: VaspInputs, settings: RunSettings, calculator, progress) -> RunResult:
+def _drive(
+    inputs: VaspInputs,
+    settings: RunSettings,
+    calculator: Calculator,
+    progress: ProgressWriter | None,
+) -> RunResult:
+    """Run the single point, relaxation or MD that ``settings`` ask for."""
     from ctaflow.engines.vasp_standin.dynamics import relax, single_point, to_atoms
 
     atoms = to_atoms(inputs.structure, calculator)
