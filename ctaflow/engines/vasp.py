@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from jobflow import Job, Maker, OutputReference
 
     from ctaflow.campaign.schema import RelaxStageSettings, VaspEngineSpec
+    from ctaflow.makers.md import MDControls, MDSegment
 
 
 class VaspEngine(Engine):
@@ -46,13 +47,13 @@ class VaspEngine(Engine):
             "kpoint_style": k.style,
         }
 
-    def vasp_cmd(self) -> str:
+    def vasp_cmd(self, seed: int | None = None) -> str:
         """Command custodian runs."""
         return self.spec.vasp_cmd
 
-    def run_vasp_kwargs(self) -> dict[str, Any]:
+    def run_vasp_kwargs(self, seed: int | None = None) -> dict[str, Any]:
         return {
-            "vasp_cmd": self.vasp_cmd(),
+            "vasp_cmd": self.vasp_cmd(seed),
             "max_errors": self.spec.max_errors,
             "custodian_kwargs": {"polling_time_step": self.spec.polling_time_s},
         }
@@ -89,6 +90,45 @@ class VaspEngine(Engine):
             name=f"static ({self.label})",
             input_set_generator=StudyStaticSetGenerator(**self._generator_kwargs()),
             **self._maker_kwargs(),
+        )
+
+    def md_maker(self, segment: MDSegment, n_steps: int, seed: int, controls: MDControls) -> Maker:
+        """AIMD segment through atomate2's MDMaker (NVT: Nosé–Hoover, MDALGO 2; NPT: Langevin,
+        MDALGO 3 with PSTRESS), followed by a job that turns the task document into an
+        :class:`~ctaflow.analysis.md.MDResult` with a chunked trajectory."""
+        from atomate2.vasp.jobs.md import MDMaker
+
+        from ctaflow.engines.vasp_inputs import StudyMDSetGenerator
+        from ctaflow.makers.md import VaspMDSegmentMaker
+
+        kwargs = self._generator_kwargs()
+        incar = {**kwargs.pop("user_incar_settings"), "RANDOM_SEED": [seed, 0, 0]}
+        if segment.ensemble == "npt":
+            incar["PSTRESS"] = segment.pressure_gpa * 10.0  # kbar
+            incar["LANGEVIN_GAMMA_L"] = controls.langevin_friction_per_ps
+        generator = StudyMDSetGenerator(
+            **kwargs,
+            user_incar_settings=incar,
+            ensemble=segment.ensemble,
+            start_temp=segment.temperature_start_k,
+            end_temp=segment.temperature_end_k,
+            nsteps=n_steps,
+            time_step=controls.timestep_fs,
+        )
+        md = MDMaker(
+            name=f"md {segment.name} ({self.label})",
+            input_set_generator=generator,
+            write_input_set_kwargs=self.write_input_set_kwargs(),
+        )
+        md.run_vasp_kwargs.update(self.run_vasp_kwargs(seed=seed))  # keep atomate2's MD handlers
+        return VaspMDSegmentMaker(
+            vasp_maker=md,
+            segment=segment.name,
+            ensemble=segment.ensemble,
+            sample_every=controls.sample_every,
+            seed=seed,
+            pressure_gpa=segment.pressure_gpa if segment.ensemble == "npt" else None,
+            engine_description=self.describe(),
         )
 
     def relax_outputs(self, relax_job: Job) -> dict[str, OutputReference]:
@@ -131,13 +171,14 @@ class VaspStandinEngine(VaspEngine):
         super().__init__(spec)
         self.label = f"vasp-standin:{spec.model}"
 
-    def vasp_cmd(self) -> str:
+    def vasp_cmd(self, seed: int | None = None) -> str:
         if self.spec.vasp_cmd:
             return self.spec.vasp_cmd
         python = shlex.quote(sys.executable)
-        return (
-            f"env CTAFLOW_STANDIN_MODEL={self.spec.model} {python} -m ctaflow.engines.vasp_standin"
-        )
+        env = f"CTAFLOW_STANDIN_MODEL={self.spec.model}"
+        if seed is not None:
+            env += f" CTAFLOW_STANDIN_SEED={seed}"
+        return f"env {env} {python} -m ctaflow.engines.vasp_standin"
 
     def write_input_set_kwargs(self) -> dict[str, Any]:
         return {"potcar_spec": True}  # symbols only: no potentials needed or written
