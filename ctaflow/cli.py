@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import os
 import sys
 from collections import Counter
 from functools import wraps
@@ -123,6 +124,8 @@ def run(
     )
     store = job_store(settings.store, workdir)
     states = state_store(settings.store, workdir)
+    # trained models are written next to the results, not into the user's home
+    os.environ.setdefault("CTAFLOW_MODEL_CACHE", str(workdir / "models"))
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -261,7 +264,10 @@ def _maker_settings(engine, stage_name: str, stage) -> dict:
         stage_maker = MDStageMaker(engine=engine, settings=stage)
         segment, controls = stage_maker.equilibration(), stage_maker.controls()
         steps = steps_for(segment.duration_ps, controls.timestep_fs, controls.sample_every)
-        maker = engine.md_maker(segment, steps, stage.seed, controls)
+        try:
+            maker = engine.md_maker(segment, steps, stage.seed, controls)
+        except CtaflowError as exc:  # e.g. a model that the campaign trains first
+            return {"note": str(exc)}
     else:
         return {}
     data = jsanitize(maker.as_dict(), strict=False, enum_values=True)

@@ -144,8 +144,28 @@ class VaspStandinEngineSpec(VaspEngineSpec):
     polling_time_s: int = Field(1, gt=0, description="custodian: seconds between checks.")
 
 
+class MaceEngineSpec(Strict):
+    """A MACE force field: ``model_path`` to a .model file, or omitted to use the model that
+    the campaign's ``mlff`` stage trains."""
+
+    kind: Literal["mace"] = "mace"
+    model_path: Path | None = Field(None, description="MACE .model file; None: trained here.")
+    device: Literal["cpu", "cuda"] = "cpu"
+    dtype: Literal["float32", "float64"] = "float64"
+    threads: int = Field(1, ge=1, description="torch CPU threads.")
+
+    @field_validator("model_path")
+    @classmethod
+    def _resolve(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        base = (info.context or {}).get("base_dir")
+        if path is not None and base is not None and not path.is_absolute():
+            path = Path(base) / path
+        return path
+
+
 EngineSpec = Annotated[
-    MLIPEngineSpec | VaspEngineSpec | VaspStandinEngineSpec, Field(discriminator="kind")
+    MLIPEngineSpec | VaspEngineSpec | VaspStandinEngineSpec | MaceEngineSpec,
+    Field(discriminator="kind"),
 ]
 
 
@@ -194,6 +214,46 @@ class MDStageSettings(StageSettings):
     seed: int = Field(0, description="Seed of velocities and stochastic forces.")
 
 
+class TrainingDataStageSettings(StageSettings):
+    """High-temperature MD with the labeller, frames collected into a dataset (study: AIMD of
+    small cells at high temperature for every composition of the series)."""
+
+    supercell_min_width_a: float = Field(8.0, gt=0, description="Cell size for the MD, Å.")
+    temperatures_k: list[float] = Field(default_factory=lambda: [1000.0], min_length=1)
+    md_ps: float = Field(1.0, gt=0, description="Length of each labelling MD, ps.")
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between dataset frames.")
+    dedupe_tol_a: float = Field(0.01, ge=0, description="Frames closer than this are duplicates.")
+    split: tuple[float, float, float] = Field(
+        (0.8, 0.1, 0.1), description="train / valid / test fractions."
+    )
+    seed: int = 0
+
+
+class MLFFStageSettings(Strict):
+    """MACE training on the training data (CPU); every hyper-parameter overridable."""
+
+    enabled: bool = True
+    num_channels: int = Field(16, ge=1)
+    max_l: int = Field(0, ge=0)
+    r_max_a: float = Field(5.0, gt=0, description="Cutoff radius, Å.")
+    correlation: int = Field(2, ge=1)
+    num_interactions: int = Field(2, ge=1)
+    max_num_epochs: int = Field(30, ge=1)
+    batch_size: int = Field(5, ge=1)
+    lr: float = Field(0.01, gt=0)
+    energy_weight: float = Field(10.0, ge=0)
+    forces_weight: float = Field(10.0, ge=0)
+    stress_weight: float = Field(0.0, ge=0)
+    default_dtype: Literal["float32", "float64"] = "float64"
+    seed: int = 1
+    e0s: str = Field("average", description="MACE E0s option (isolated-atom energies).")
+    threads: int = Field(1, ge=1, description="torch threads of the training process.")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"enabled", "threads"})
+
+
 class TransportStageSettings(Strict):
     """Diffusion and conductivity from the production trajectories (kinisi)."""
 
@@ -214,6 +274,10 @@ class Stages(Strict):
     """Which stages run, with their parameters."""
 
     relax: RelaxStageSettings = Field(default_factory=RelaxStageSettings)
+    training_data: TrainingDataStageSettings = Field(
+        default_factory=lambda: TrainingDataStageSettings(enabled=False)
+    )
+    mlff: MLFFStageSettings = Field(default_factory=lambda: MLFFStageSettings(enabled=False))
     md: MDStageSettings = Field(default_factory=lambda: MDStageSettings(enabled=False))
     transport: TransportStageSettings = Field(
         default_factory=lambda: TransportStageSettings(enabled=False)
@@ -277,6 +341,24 @@ class CampaignSettings(Strict):
                     f"stages.{stage_name}.engine is '{engine}', which is not defined; "
                     f"defined engines: {sorted(self.engines)} (add it under 'engines:')"
                 )
+        if self.stages.mlff.enabled and not self.stages.training_data.enabled:
+            raise ValueError("stages.mlff needs training data: enable stages.training_data")
+        trained = [
+            name
+            for name, engine in self.stage_engines().items()
+            if isinstance(self.engines[engine], MaceEngineSpec)
+            and self.engines[engine].model_path is None
+        ]
+        if trained and not self.stages.mlff.enabled:
+            raise ValueError(
+                f"stages {trained} use a MACE engine without model_path, i.e. the model trained "
+                "by this campaign: enable stages.mlff, or give model_path"
+            )
+        if "training_data" in trained or "relax" in trained:
+            raise ValueError(
+                "the trained MACE model exists only after stages.mlff; relax and training_data "
+                "must use another engine"
+            )
         if self.stages.transport.enabled and not self.stages.md.enabled:
             raise ValueError(
                 "stages.transport needs the md stage: enable stages.md or disable transport"

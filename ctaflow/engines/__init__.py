@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ctaflow.engines.base import Engine
-from ctaflow.engines.mlip import MLIPEngine
+from ctaflow.engines.mlip import MaceEngine, MLIPEngine
 from ctaflow.engines.vasp import VaspEngine, VaspStandinEngine
 from ctaflow.errors import EngineError
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 ENGINES: dict[str, type[Engine]] = {
     "mlip": MLIPEngine,
+    "mace": MaceEngine,
     "vasp": VaspEngine,
     "vasp-standin": VaspStandinEngine,
 }

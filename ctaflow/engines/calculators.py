@@ -23,6 +23,24 @@ def _chgnet_model(model_version: str, device: str):
     return CHGNet.load(model_name=model_version, use_device=device, verbose=False)
 
 
+MACE_FACTORY = "ctaflow.engines.calculators.mace_calculator"
+
+
+@lru_cache(maxsize=4)
+def _mace(model_path: str, device: str, dtype: str):
+    from mace.calculators import MACECalculator
+
+    return MACECalculator(model_paths=model_path, device=device, default_dtype=dtype)
+
+
+def mace_calculator(
+    model_path: str, device: str = "cpu", dtype: str = "float64", threads: int | None = None
+) -> Calculator:
+    """A MACE model from a file (trained by ctaflow or brought by the user)."""
+    set_threads(threads)
+    return _mace(str(model_path), device, dtype)
+
+
 def set_threads(threads: int | None) -> None:
     """Set torch's intra-op CPU threads for this process (None: leave torch's default)."""
     if threads:

@@ -19,11 +19,14 @@ if TYPE_CHECKING:
 class MLIPEngine(Engine):
     """Universal MLIP shipped with its package (CHGNet: weights inside the wheel)."""
 
+    kind = "mlip"
+
     def __init__(self, spec: MLIPEngineSpec) -> None:
         self.spec = spec
         self.label = f"mlip:{spec.model}-{spec.model_version}"
 
     def _force_field(self) -> dict[str, Any]:
+        """atomate2 force-field arguments: calculator factory (import path) and its kwargs."""
         module, func = CHGNET_FACTORY.rsplit(".", 1)
         return {
             "force_field_name": {"@module": module, "@callable": func},
@@ -91,7 +94,7 @@ class MLIPEngine(Engine):
     def describe(self) -> dict[str, Any]:
         return {
             "engine": self.label,
-            "kind": "mlip",
+            "kind": self.kind,
             "model": self.spec.model,
             "model_version": self.spec.model_version,
             "device": self.spec.device,
@@ -117,3 +120,77 @@ def _versions(packages: list[str]) -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "not installed"
     return out
+
+
+class MaceEngine(MLIPEngine):
+    """A MACE model from a file: trained by the campaign's mlff stage or given by path."""
+
+    kind = "mace"
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        path = spec.model_path
+        self.label = f"mace:{path.name if path else 'trained'}"
+
+    def _force_field(self) -> dict[str, Any]:
+        from ctaflow.engines.calculators import MACE_FACTORY
+
+        if self.spec.model_path is None:
+            raise EngineError(
+                "this MACE engine uses the model trained by the campaign; it is only known "
+                "after the mlff stage has run (ctaflow builds the jobs then)"
+            )
+        module, func = MACE_FACTORY.rsplit(".", 1)
+        return {
+            "force_field_name": {"@module": module, "@callable": func},
+            "calculator_kwargs": {
+                "model_path": str(self.spec.model_path),
+                "device": self.spec.device,
+                "dtype": self.spec.dtype,
+                "threads": self.spec.threads,
+            },
+        }
+
+    def with_model(self, path) -> MaceEngine:
+        """The same engine with a concrete model file."""
+        return MaceEngine(self.spec.model_copy(update={"model_path": path}))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "engine": self.label,
+            "kind": "mace",
+            "model_path": str(self.spec.model_path) if self.spec.model_path else "trained",
+            "device": self.spec.device,
+            "dtype": self.spec.dtype,
+            "threads": self.spec.threads,
+            "package_versions": _versions(["mace-torch", "torch", "e3nn", "ase"]),
+            "note": "machine-learned force field; accuracy limited to its training data",
+        }
+
+    def check_available(self, elements: list[str] | None = None) -> None:
+        path = self.spec.model_path
+        if path is None:
+            return
+        if not path.is_file():
+            raise EngineError(f"MACE model '{path}' not found; give the path of a .model file")
+        check_model_loads(path)
+
+
+def check_model_loads(path) -> None:
+    """Load a MACE model in a child process (mace changes torch loading process-wide)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mace.calculators import MACECalculator; "
+        "MACECalculator(model_paths=sys.argv[1], device='cpu', default_dtype='float64')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300
+    )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise EngineError(
+            f"MACE model '{path}' cannot be loaded ({last}); it is corrupt or not a MACE "
+            "model: retrain it or point model_path to a valid .model file"
+        )

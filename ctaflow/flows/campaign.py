@@ -12,6 +12,7 @@ from ctaflow.campaign.schema import stable_hash
 from ctaflow.engines import get_engine
 from ctaflow.flows.uids import deterministic_uids
 from ctaflow.makers.md import MDStageMaker
+from ctaflow.makers.mlff import TrainingDataMaker, md_with_trained_model, train_mace_job
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.makers.structure import StructureRecordMaker
 from ctaflow.makers.transport import transport_flow
@@ -85,13 +86,51 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
             relax_hash,
         )
         current = relax.output.structure
+    mlff, ml_seed = None, None
+    if "training_data" in stages:
+        labeller = get_engine(settings.engines[stages["training_data"].engine])
+        td_hash = settings.stage_settings_hash("training_data")
+        dataset, td_seed = add(
+            "training_data",
+            {"settings": td_hash, "upstream": upstream},
+            lambda: TrainingDataMaker(labeller, stages["training_data"]).make(current),
+            labeller.label,
+            td_hash,
+        )
+        if "mlff" in stages:
+            ml = stages["mlff"]
+            ml_hash = settings.stage_settings_hash("mlff")
+
+            def train():
+                fit = train_mace_job(dataset.output, ml.hyperparameters(), ml.threads)
+                fit.name = "train mace"
+                return Flow([fit], output=fit.output, name="mlff")
+
+            mlff, ml_seed = add(
+                "mlff", {"settings": ml_hash, "upstream": td_seed}, train, "mace", ml_hash
+            )
     if "md" in stages:
-        md_engine = get_engine(settings.engines[stages["md"].engine])
+        md_spec = settings.engines[stages["md"].engine]
+        md_engine = get_engine(md_spec)
         md_hash = settings.stage_settings_hash("md")
+        trained = getattr(md_spec, "kind", None) == "mace" and md_spec.model_path is None
+
+        def md_flow():
+            if not trained:
+                return MDStageMaker(engine=md_engine, settings=stages["md"]).make(current)
+            launcher = md_with_trained_model(
+                mlff.output.model,
+                current,
+                stages["md"].model_dump(mode="json"),
+                md_spec.model_dump(mode="json"),
+            )
+            launcher.name = "md with trained mace"
+            return Flow([launcher], output=launcher.output, name="md")
+
         md, md_seed = add(
             "md",
-            {"settings": md_hash, "upstream": upstream},
-            lambda: MDStageMaker(engine=md_engine, settings=stages["md"]).make(current),
+            {"settings": md_hash, "upstream": [upstream, ml_seed] if trained else upstream},
+            md_flow,
             md_engine.label,
             md_hash,
         )
@@ -101,7 +140,11 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
             add(
                 "transport",
                 {"settings": tr_hash, "upstream": md_seed},
-                lambda: transport_flow(md.output, tr.species, tr.model_dump()),
+                lambda: transport_flow(
+                    [md.output[i] for i in range(len(stages["md"].temperatures_k))],
+                    tr.species,
+                    tr.model_dump(),
+                ),
                 md_engine.label,
                 tr_hash,
             )

@@ -115,6 +115,28 @@ def collect_report(store: JobStore) -> dict[str, list[dict[str, Any]]]:
                 "mean_density_g_per_cm3": out["mean_density_g_per_cm3"],
             }
         )
+    for doc in _outputs(store, "mlff", "MLFFResult"):
+        out, meta = doc["output"], doc["metadata"]
+        for comp in out["per_composition"]:
+            report["mlff"].append(
+                {
+                    "campaign": meta.get("campaign"),
+                    "architecture": out["architecture"],
+                    "model_sha256": out["model_sha256"],
+                    "composition": comp["composition"],
+                    "n_test_frames": comp["n_frames"],
+                    "rmse_energy_mev_per_atom": comp["rmse_energy_mev_per_atom"],
+                    "rmse_force_mev_per_a": comp["rmse_force_mev_per_a"],
+                    "rmse_energy_all_mev_per_atom": out["rmse_energy_mev_per_atom"],
+                    "rmse_force_all_mev_per_a": out["rmse_force_mev_per_a"],
+                    "n_train": out["n_train"],
+                    "labeller": out["labeller"],
+                    "epochs": len(out["epochs_log"]),
+                    "training_time_s": out["training_time_s"],
+                    "hyperparameters": out["hyperparameters"],
+                    "software": out["software"],
+                }
+            )
     fits = {}
     for doc in _outputs(store, "transport", "ArrheniusSummary"):
         for fit in doc["output"]["fits"]:
@@ -225,6 +247,22 @@ def to_markdown(report: dict[str, list[dict[str, Any]]]) -> str:
             "volume_a3",
         ],
     )
+    if report["mlff"]:
+        lines += ["", "## Machine-learned force field (test set)", ""]
+        lines += _table(
+            report["mlff"],
+            [
+                "composition",
+                "architecture",
+                "labeller",
+                "n_train",
+                "n_test_frames",
+                "epochs",
+                "rmse_energy_mev_per_atom",
+                "rmse_force_mev_per_a",
+                "training_time_s",
+            ],
+        )
     if report["md"]:
         lines += ["", "## Molecular dynamics", ""]
         lines += _table(

@@ -1,0 +1,112 @@
+"""Training data for machine-learned force fields: labelled frames, deduplication, splits, extxyz.
+
+Energies in eV, forces in eV/Å, stress in GPa (ASE sign: positive = tensile), lengths in Å.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+
+class LabelledFrame(BaseModel):
+    """One configuration with its labels and where it came from."""
+
+    species: list[str]
+    positions_a: list[list[float]]
+    cell_a: list[list[float]]
+    energy_ev: float
+    forces_ev_per_a: list[list[float]]
+    stress_gpa: list[list[float]] | None = None
+    composition: str = Field(description="Reduced formula.")
+    li_fraction: float | None = Field(None, description="x of the substitution series, if any.")
+    temperature_k: float | None = Field(None, description="MD temperature (None: relaxation).")
+    source: str = Field(description="e.g. 'md 1000 K' or 'relaxation'.")
+    labeller: str = Field(description="Engine that produced the labels.")
+
+
+def frames_from_arrays(
+    arrays: dict[str, np.ndarray], species: list[str], **provenance: Any
+) -> list[LabelledFrame]:
+    """Frames from per-frame arrays (see :mod:`ctaflow.analysis.chunks`)."""
+    stresses = arrays.get("stresses_gpa")
+    return [
+        LabelledFrame(
+            species=species,
+            positions_a=arrays["positions_a"][i].tolist(),
+            cell_a=arrays["cells_a"][i].tolist(),
+            energy_ev=float(arrays["energies_ev"][i]),
+            forces_ev_per_a=arrays["forces_ev_per_a"][i].tolist(),
+            stress_gpa=None if stresses is None else stresses[i].tolist(),
+            **provenance,
+        )
+        for i in range(len(arrays["energies_ev"]))
+    ]
+
+
+def deduplicate(frames: list[LabelledFrame], position_tol_a: float = 0.01) -> list[LabelledFrame]:
+    """Drop frames whose atoms all lie within ``position_tol_a`` of an earlier frame of the same
+    species list and cell (e.g. the last steps of a converged relaxation)."""
+    kept: list[LabelledFrame] = []
+    signatures: list[tuple[tuple, np.ndarray, np.ndarray]] = []
+    for frame in frames:
+        pos, cell = np.asarray(frame.positions_a), np.asarray(frame.cell_a)
+        key = tuple(frame.species)
+        duplicate = any(
+            k == key
+            and np.allclose(c, cell, atol=position_tol_a)
+            and np.max(np.abs(p - pos)) < position_tol_a
+            for k, p, c in signatures
+        )
+        if not duplicate:
+            kept.append(frame)
+            signatures.append((key, pos, cell))
+    return kept
+
+
+def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> dict[str, list[int]]:
+    """Reproducible train/valid/test split of ``n`` items (each non-empty split gets ≥ 1 item)."""
+    if n < 3:
+        raise ValueError(f"a dataset needs at least 3 frames for train/valid/test, got {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_valid = max(1, round(fractions[1] * n))
+    n_test = max(1, round(fractions[2] * n))
+    n_train = n - n_valid - n_test
+    if n_train < 1:
+        raise ValueError(f"split {fractions} of {n} frames leaves no training data")
+    return {
+        "train": sorted(order[:n_train].tolist()),
+        "valid": sorted(order[n_train : n_train + n_valid].tolist()),
+        "test": sorted(order[n_train + n_valid :].tolist()),
+    }
+
+
+def to_extxyz(frames: list[LabelledFrame]) -> str:
+    """extxyz text with ``REF_energy``, ``REF_forces``, ``REF_stress`` (eV/Å³, ASE Voigt)."""
+    from ase import Atoms, units
+    from ase.io import write
+
+    images = []
+    for frame in frames:
+        atoms = Atoms(frame.species, positions=frame.positions_a, cell=frame.cell_a, pbc=True)
+        atoms.info["REF_energy"] = frame.energy_ev
+        atoms.arrays["REF_forces"] = np.asarray(frame.forces_ev_per_a)
+        if frame.stress_gpa is not None:
+            s = np.asarray(frame.stress_gpa) * units.GPa
+            atoms.info["REF_stress"] = np.array(
+                [s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]]
+            )
+        atoms.info["config_type"] = frame.composition
+        atoms.info["source"] = frame.source
+        images.append(atoms)
+    buffer = io.StringIO()
+    write(buffer, images, format="extxyz")
+    return buffer.getvalue()
+
+
+def rmse(a: np.ndarray, b: np.ndarray) -> float:
+    """Root-mean-square difference."""
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))

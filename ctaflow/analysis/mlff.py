@@ -1,0 +1,102 @@
+"""Force-field validation metrics and the dataset / model documents (pure, no files)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from ctaflow.analysis.blobs import BlobPart
+from ctaflow.analysis.dataset import rmse
+
+
+class DatasetResult(BaseModel):
+    """A labelled dataset; the extxyz files are in the ``data`` store."""
+
+    n_frames: dict[str, int] = Field(description="Frames per split (train/valid/test).")
+    n_frames_by_composition: dict[str, int]
+    n_duplicates_removed: int
+    labeller: str
+    sources: dict[str, int] = Field(description="Frames per source (e.g. md 1000 K, relaxation).")
+    split_seed: int
+    files: dict[str, list[BlobPart]] = Field(description="train/valid/test extxyz files.")
+
+
+class CompositionMetrics(BaseModel):
+    composition: str
+    n_frames: int
+    rmse_energy_mev_per_atom: float
+    rmse_force_mev_per_a: float
+
+
+class MLFFResult(BaseModel):
+    """A trained MACE model with its test-set errors. Energies meV/atom, forces meV/Å."""
+
+    model: list[BlobPart] = Field(description="The model file (data store).")
+    model_sha256: str
+    architecture: str = "MACE"
+    hyperparameters: dict[str, Any]
+    n_train: int
+    n_valid: int
+    n_test: int
+    rmse_energy_mev_per_atom: float = Field(description="Test set, energy per atom.")
+    rmse_force_mev_per_a: float = Field(description="Test set, force components.")
+    mae_energy_mev_per_atom: float
+    mae_force_mev_per_a: float
+    per_composition: list[CompositionMetrics]
+    parity: dict[str, list[float]] = Field(
+        description="Test-set energy per atom (eV) and up to 3000 force components (eV/Å), "
+        "reference and predicted, for parity plots."
+    )
+    epochs_log: list[dict[str, float]] = Field(
+        default_factory=list, description="Per-epoch validation losses reported by MACE."
+    )
+    training_time_s: float
+    labeller: str
+    software: dict[str, str] = Field(default_factory=dict)
+
+
+def validation_metrics(rows: list[dict]) -> dict[str, Any]:
+    """RMSE/MAE of energies per atom and force components, overall and per composition."""
+
+    def block(subset: list[dict]) -> dict[str, float]:
+        e_ref = np.array([r["energy_ref_ev"] / r["n_atoms"] for r in subset])
+        e_pred = np.array([r["energy_pred_ev"] / r["n_atoms"] for r in subset])
+        f_ref = np.concatenate([np.ravel(r["forces_ref_ev_per_a"]) for r in subset])
+        f_pred = np.concatenate([np.ravel(r["forces_pred_ev_per_a"]) for r in subset])
+        return {
+            "rmse_energy_mev_per_atom": 1000 * rmse(e_ref, e_pred),
+            "rmse_force_mev_per_a": 1000 * rmse(f_ref, f_pred),
+            "mae_energy_mev_per_atom": 1000 * float(np.mean(np.abs(e_ref - e_pred))),
+            "mae_force_mev_per_a": 1000 * float(np.mean(np.abs(f_ref - f_pred))),
+            "e_ref": e_ref,
+            "e_pred": e_pred,
+            "f_ref": f_ref,
+            "f_pred": f_pred,
+        }
+
+    overall = block(rows)
+    per = []
+    for comp in sorted({r["composition"] for r in rows}):
+        subset = [r for r in rows if r["composition"] == comp]
+        b = block(subset)
+        per.append(
+            CompositionMetrics(
+                composition=comp,
+                n_frames=len(subset),
+                rmse_energy_mev_per_atom=b["rmse_energy_mev_per_atom"],
+                rmse_force_mev_per_a=b["rmse_force_mev_per_a"],
+            )
+        )
+    pick = np.linspace(0, len(overall["f_ref"]) - 1, min(3000, len(overall["f_ref"]))).astype(int)
+    return {
+        **{k: v for k, v in overall.items() if k.startswith(("rmse", "mae"))},
+        "per_composition": per,
+        "parity": {
+            "energy_ref_ev_per_atom": overall["e_ref"].tolist(),
+            "energy_pred_ev_per_atom": overall["e_pred"].tolist(),
+            "force_ref_ev_per_a": overall["f_ref"][pick].tolist(),
+            "force_pred_ev_per_a": overall["f_pred"][pick].tolist(),
+        },
+    }

@@ -1,0 +1,209 @@
+"""Training data and MACE training as jobs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from jobflow import job
+
+from ctaflow.analysis.blobs import BlobPart, pack_file, unpack_file
+from ctaflow.analysis.chunks import join_chunks
+from ctaflow.analysis.dataset import (
+    LabelledFrame,
+    deduplicate,
+    frames_from_arrays,
+    split_indices,
+    to_extxyz,
+)
+from ctaflow.analysis.md import MDResult
+from ctaflow.analysis.mlff import DatasetResult, MLFFResult, validation_metrics
+from ctaflow.analysis.provenance import software_versions
+
+logger = logging.getLogger(__name__)
+
+EPOCH_LINE = re.compile(
+    r"Epoch (\d+): .*loss=([0-9.eE+-]+).*RMSE_E_per_atom=\s*([0-9.]+).*RMSE_F=\s*([0-9.]+)"
+)
+
+
+def md_frames(
+    md: MDResult | dict, labeller: str, li_fraction: float | None = None
+) -> list[LabelledFrame]:
+    """Labelled frames of a stored MD segment."""
+    md = md if isinstance(md, MDResult) else MDResult.model_validate(md)
+    arrays = join_chunks(md.trajectory)
+    species = [site.specie.symbol for site in md.final_structure]
+    return frames_from_arrays(
+        {
+            k: v
+            for k, v in arrays.items()
+            if k in {"positions_a", "cells_a", "energies_ev", "forces_ev_per_a", "stresses_gpa"}
+        },
+        species,
+        composition=md.final_structure.composition.reduced_formula,
+        li_fraction=li_fraction,
+        temperature_k=md.temperature_end_k,
+        source=f"md {md.temperature_end_k:g} K",
+        labeller=labeller,
+    )
+
+
+@job(data=[BlobPart])
+def dataset_job(
+    md_results: list, labeller: str, split: list[float], seed: int, dedupe_tol_a: float
+) -> DatasetResult:
+    """Collect MD frames into a deduplicated, split dataset (extxyz files in the data store)."""
+    frames: list[LabelledFrame] = []
+    for md in md_results:
+        frames += md_frames(md, labeller)
+    unique = deduplicate(frames, dedupe_tol_a)
+    parts = split_indices(len(unique), tuple(split), seed)
+    files = {
+        name: pack_file(to_extxyz([unique[i] for i in idx]).encode(), f"{name}.extxyz")
+        for name, idx in parts.items()
+    }
+    return DatasetResult(
+        n_frames={name: len(idx) for name, idx in parts.items()},
+        n_frames_by_composition=dict(Counter(f.composition for f in unique)),
+        n_duplicates_removed=len(frames) - len(unique),
+        labeller=labeller,
+        sources=dict(Counter(f.source for f in unique)),
+        split_seed=seed,
+        files=files,
+    )
+
+
+def run_worker(folder: Path, name: str, hyper: dict, threads: int) -> list[dict[str, float]]:
+    """Run the training worker; log MACE's epoch lines as they come; return them."""
+    config = folder / "train_config.json"
+    config.write_text(json.dumps({"name": name, "hyper": hyper, "threads": threads}))
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    cmd = [sys.executable, "-m", "ctaflow.mlff.train_worker", str(config)]
+    epochs = []
+    with open(folder / "mace_train.log", "w") as log_file:
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=folder
+        )
+        for line in proc.stdout:
+            log_file.write(line)
+            match = EPOCH_LINE.search(line)
+            if match:
+                epoch = {
+                    "epoch": int(match.group(1)),
+                    "loss": float(match.group(2)),
+                    "valid_rmse_energy_mev_per_atom": float(match.group(3)),
+                    "valid_rmse_force_mev_per_a": float(match.group(4)),
+                }
+                epochs.append(epoch)
+                logger.info("MACE epoch %(epoch)d: loss %(loss).4g", epoch)
+        code = proc.wait()
+    if code != 0:
+        raise RuntimeError(f"MACE training failed (exit {code}); see {folder / 'mace_train.log'}")
+    return epochs
+
+
+@job(data=[BlobPart])
+def train_mace_job(
+    dataset: DatasetResult | dict, hyper: dict[str, Any], threads: int = 1
+) -> MLFFResult:
+    """Train MACE on the dataset (CPU) and evaluate it on the test split."""
+    ds = dataset if isinstance(dataset, DatasetResult) else DatasetResult.model_validate(dataset)
+    folder = Path.cwd()
+    for split, parts in ds.files.items():
+        (folder / f"{split}.extxyz").write_bytes(unpack_file(parts))
+    start = time.perf_counter()
+    epochs = run_worker(folder, "ctaflow_mace", hyper, threads)
+    elapsed = time.perf_counter() - start
+    model_bytes = (folder / "ctaflow_mace.model").read_bytes()
+    metrics = validation_metrics(json.loads((folder / "evaluation.json").read_text())["test"])
+    model = pack_file(model_bytes, "ctaflow_mace.model")
+    return MLFFResult(
+        model=model,
+        model_sha256=model[0].sha256,
+        hyperparameters=hyper,
+        n_train=ds.n_frames["train"],
+        n_valid=ds.n_frames["valid"],
+        n_test=ds.n_frames["test"],
+        **metrics,
+        epochs_log=epochs,
+        training_time_s=elapsed,
+        labeller=ds.labeller,
+        software=software_versions(("ctaflow", "mace-torch", "torch", "e3nn", "ase")),
+    )
+
+
+def materialise_model(parts: list, cache_dir: str | Path | None = None) -> Path:
+    """Write a stored model file to the model cache (``CTAFLOW_MODEL_CACHE`` or
+    ``~/.cache/ctaflow/models``) under its checksum; return the path."""
+    data = unpack_file(parts)
+    first = parts[0] if isinstance(parts[0], BlobPart) else BlobPart.model_validate(parts[0])
+    root = Path(
+        cache_dir or os.environ.get("CTAFLOW_MODEL_CACHE") or Path.home() / ".cache/ctaflow/models"
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{first.sha256[:16]}-{first.name}"
+    if not path.is_file():
+        path.write_bytes(data)
+    return path
+
+
+class TrainingDataMaker:
+    """Labelling MD at each temperature on a supercell, then the dataset job.
+
+    Parameters are the ``training_data`` stage settings; ``engine`` is the labeller (VASP on
+    clusters, the embedded universal MLIP here).
+    """
+
+    def __init__(self, engine, settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def make(self, structure):
+        from jobflow import Flow
+
+        from ctaflow.makers.md import MDControls, MDSegment, steps_for, supercell_job
+
+        st = self.settings
+        cell = supercell_job(structure, st.supercell_min_width_a)
+        cell.name = "training supercell"
+        controls = MDControls(timestep_fs=st.timestep_fs, sample_every=st.sample_every)
+        steps = steps_for(st.md_ps, st.timestep_fs, st.sample_every)
+        runs = []
+        for i, temperature in enumerate(st.temperatures_k):
+            segment = MDSegment(
+                f"label {temperature:g} K", "nvt", temperature, temperature, st.md_ps
+            )
+            md = self.engine.md_maker(segment, steps, st.seed + i, controls).make(cell.output)
+            md.name = f"labelling md {temperature:g} K"
+            runs.append(md)
+        data = dataset_job(
+            [md.output for md in runs], self.engine.label, list(st.split), st.seed, st.dedupe_tol_a
+        )
+        data.name = "dataset"
+        return Flow([cell, *runs, data], output=data.output, name="training data")
+
+
+@job
+def md_with_trained_model(model: list, structure, md_settings: dict, mace_spec: dict):
+    """Write the trained model to the model cache, then replace this job by the MD stage on it."""
+    from jobflow import Response
+
+    from ctaflow.campaign.schema import MaceEngineSpec, MDStageSettings
+    from ctaflow.engines.mlip import MaceEngine
+    from ctaflow.makers.md import MDStageMaker
+
+    path = materialise_model(model)
+    engine = MaceEngine(MaceEngineSpec.model_validate({**mace_spec, "model_path": str(path)}))
+    flow = MDStageMaker(engine=engine, settings=MDStageSettings.model_validate(md_settings)).make(
+        structure
+    )
+    return Response(replace=flow)

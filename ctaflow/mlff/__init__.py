@@ -1,0 +1,1 @@
+"""Machine-learned force fields: MACE training in a worker process and its evaluation."""

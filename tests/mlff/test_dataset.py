@@ -1,0 +1,125 @@
+"""Datasets and stored files: deduplication, reproducible splits, exact extxyz labels, checksums."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from ase.io import read
+
+from ctaflow.analysis.blobs import pack_file, unpack_file
+from ctaflow.analysis.dataset import deduplicate, frames_from_arrays, split_indices, to_extxyz
+from ctaflow.analysis.mlff import validation_metrics
+from ctaflow.mlff.train_worker import mace_argv
+
+
+def _frames(n=6, n_atoms=4, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "positions_a": rng.uniform(0, 5, size=(n, n_atoms, 3)),
+        "cells_a": np.repeat(np.eye(3)[None] * 5.0, n, axis=0),
+        "energies_ev": rng.normal(-10, 1, size=n),
+        "forces_ev_per_a": rng.normal(size=(n, n_atoms, 3)),
+        "stresses_gpa": np.repeat(np.diag([1.0, 2.0, 3.0])[None], n, axis=0),
+    }
+    return frames_from_arrays(
+        arrays,
+        ["Na", "Na", "Cl", "Cl"],
+        composition="NaCl",
+        temperature_k=1000.0,
+        source="md 1000 K",
+        labeller="test",
+    )
+
+
+def test_deduplicate_drops_only_near_copies():
+    frames = _frames()
+    copy = frames[2].model_copy(deep=True)
+    copy.positions_a[0][0] += 0.001  # within 0.01 Å
+    moved = frames[2].model_copy(deep=True)
+    moved.positions_a[0][0] += 0.1
+    kept = deduplicate([*frames, copy, moved], 0.01)
+    assert len(kept) == 7  # the copy is dropped, the moved frame kept
+
+
+def test_split_is_reproducible_disjoint_and_complete():
+    a, b = split_indices(100, (0.8, 0.1, 0.1), seed=3), split_indices(100, (0.8, 0.1, 0.1), seed=3)
+    assert a == b
+    assert (len(a["train"]), len(a["valid"]), len(a["test"])) == (80, 10, 10)
+    assert sorted(a["train"] + a["valid"] + a["test"]) == list(range(100))
+    assert split_indices(100, (0.8, 0.1, 0.1), seed=4) != a
+    with pytest.raises(ValueError, match="at least 3 frames"):
+        split_indices(2, (0.8, 0.1, 0.1), 0)
+
+
+def test_extxyz_keeps_labels_and_stress_in_ev_per_a3():
+    from ase import units
+
+    frames = _frames(2)
+    images = read(io.StringIO(to_extxyz(frames)), index=":", format="extxyz")
+    assert images[1].info["REF_energy"] == frames[1].energy_ev
+    # ASE writes per-atom arrays with 8 decimals
+    assert np.allclose(images[1].arrays["REF_forces"], frames[1].forces_ev_per_a, atol=1e-8)
+    # 1, 2, 3 GPa on the diagonal -> Voigt eV/Å³
+    assert images[0].info["REF_stress"][:3] == pytest.approx(np.array([1, 2, 3]) * units.GPa)
+    assert images[0].info["config_type"] == "NaCl"
+
+
+def test_file_parts_round_trip_and_detect_corruption():
+    data = bytes(range(256)) * 5000  # 1.28 MB
+    parts = pack_file(data, "model.bin", max_part_mb=0.3)
+    assert len(parts) == 6 and all(len(p.b64) <= 0.3e6 for p in parts)
+    assert unpack_file(list(reversed(parts))) == data
+    bad = [p.model_copy() for p in parts]
+    bad[1].b64 = bad[2].b64
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        unpack_file(bad)
+    with pytest.raises(ValueError, match="parts are missing"):
+        unpack_file(parts[:-1])
+
+
+def test_validation_metrics_by_hand():
+    rows = [
+        {
+            "composition": "A",
+            "n_atoms": 2,
+            "energy_ref_ev": -2.0,
+            "energy_pred_ev": -2.2,
+            "forces_ref_ev_per_a": [[0, 0, 0], [0, 0, 0]],
+            "forces_pred_ev_per_a": [[0.3, 0, 0], [0, 0.4, 0]],
+        },
+        {
+            "composition": "B",
+            "n_atoms": 1,
+            "energy_ref_ev": -1.0,
+            "energy_pred_ev": -1.0,
+            "forces_ref_ev_per_a": [[1, 1, 1]],
+            "forces_pred_ev_per_a": [[1, 1, 1]],
+        },
+    ]
+    m = validation_metrics(rows)
+    # per-atom energy errors 0.1 and 0 eV -> RMSE sqrt(0.01/2) = 70.71 meV/atom
+    assert m["rmse_energy_mev_per_atom"] == pytest.approx(1000 * np.sqrt(0.005))
+    # force components: 0.3, 0.4 and seven zeros -> RMSE sqrt(0.25/9) = 166.7 meV/Å
+    assert m["rmse_force_mev_per_a"] == pytest.approx(1000 * np.sqrt(0.25 / 9))
+    by = {c.composition: c for c in m["per_composition"]}
+    assert by["B"].rmse_energy_mev_per_atom == 0 and by["A"].n_frames == 1
+
+
+def test_mace_options_follow_settings():
+    argv = mace_argv(
+        "m",
+        {
+            "num_channels": 8,
+            "max_l": 0,
+            "r_max_a": 4.5,
+            "batch_size": 3,
+            "stress_weight": 0.0,
+            "default_dtype": "float64",
+            "e0s": "average",
+        },
+    )
+    assert "--num_channels=8" in argv and "--max_L=0" in argv and "--r_max=4.5" in argv
+    assert "--E0s=average" in argv and "--valid_batch_size=3" in argv
+    assert not any(a.startswith("--compute_stress") for a in argv)

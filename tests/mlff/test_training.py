@@ -1,0 +1,68 @@
+"""MACE training in the flow: the model learns the labeller's forces, is stored in the data store,
+loads again by reference in a later process, and a corrupt model file is refused clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from jobflow import Flow, run_locally
+
+from ctaflow.analysis.chunks import join_chunks
+from ctaflow.campaign.schema import MaceEngineSpec, MLFFStageSettings, MLIPEngineSpec
+from ctaflow.engines import get_engine
+from ctaflow.errors import EngineError
+from ctaflow.makers.md import MDControls, MDSegment
+from ctaflow.makers.mlff import dataset_job, materialise_model, train_mace_job
+from ctaflow.structures import demo_structure
+
+
+@pytest.mark.slow
+def test_tiny_mace_learns_forces_and_runs_md_from_the_store(stores, tmp_path):
+    jobs, _ = stores
+    cell = demo_structure()
+    cell.scale_lattice(4.54**3)
+    cell.make_supercell([2, 2, 2])
+    labeller = get_engine(MLIPEngineSpec())
+    md = labeller.md_maker(
+        MDSegment("label", "nvt", 900, 900, 0.15), 150, 0, MDControls(sample_every=3)
+    )
+    md_job = md.make(cell)
+    data = dataset_job([md_job.output], labeller.label, [0.7, 0.15, 0.15], 0, 0.01)
+    hyper = MLFFStageSettings(max_num_epochs=8, batch_size=5).hyperparameters()
+    fit = train_mace_job(data.output, hyper, 1)
+    run_locally(
+        Flow([md_job, data, fit]),
+        store=jobs,
+        log=False,
+        ensure_success=True,
+        create_folders=True,
+        root_dir=tmp_path / "jobs",
+    )
+    result = jobs.get_output(fit.uuid, load=True)
+    reference = join_chunks(jobs.get_output(md_job.uuid, load=True)["trajectory"])
+    rms_force = 1000 * np.sqrt(np.mean(reference["forces_ev_per_a"] ** 2))  # meV/Å
+    # a model that learned nothing (zero forces) has RMSE = rms_force; this one must do better
+    assert result["rmse_force_mev_per_a"] < 0.6 * rms_force
+    assert result["n_train"] + result["n_valid"] + result["n_test"] == 51
+    assert len(result["epochs_log"]) == 8  # progress reached the log
+    assert result["per_composition"][0]["composition"] == "Na3ClO"
+
+    # the stored model file loads again (as a later process would) and drives MD
+    path = materialise_model(result["model"], tmp_path / "cache")
+    mace = get_engine(MaceEngineSpec(model_path=path))
+    mace.check_available()
+    seg = mace.md_maker(
+        MDSegment("check", "nvt", 300, 300, 0.01), 10, 0, MDControls(sample_every=5)
+    )
+    check = seg.make(cell)
+    run_locally(check, store=jobs, log=False, ensure_success=True)
+    assert jobs.get_output(check.uuid, load=True)["n_frames"] == 3
+
+
+def test_corrupt_model_is_refused_with_a_fix(tmp_path):
+    bad = tmp_path / "broken.model"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(EngineError, match="cannot be loaded .*retrain it or point model_path"):
+        get_engine(MaceEngineSpec(model_path=bad)).check_available()
+    with pytest.raises(EngineError, match="not found"):
+        get_engine(MaceEngineSpec(model_path=tmp_path / "none.model")).check_available()
