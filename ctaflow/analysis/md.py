@@ -11,6 +11,7 @@ from pymatgen.core import Structure
 from ctaflow.analysis.chunks import TrajectoryChunk
 
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å³ = 1.66054 g/cm³
+K_B_EV_PER_K = 8.617333262e-5
 
 
 class MDResult(BaseModel):
@@ -35,6 +36,11 @@ class MDResult(BaseModel):
     )
     mean_volume_a3: float
     final_volume_a3: float
+    total_energy_slope_ev_per_atom_per_ps: float | None = Field(
+        None,
+        description="Slope of potential + kinetic energy: the drift for NVE segments; under a "
+        "thermostat/barostat the bath exchanges energy, so it is not a drift there.",
+    )
     mean_density_g_per_cm3: float
     final_structure: Structure = Field(
         description="Last frame; site property 'velocities' (ASE units) continues the run."
@@ -59,6 +65,12 @@ def md_statistics(arrays: dict[str, np.ndarray], total_mass_amu: float) -> dict[
         ),
         "mean_pressure_gpa": None,
     }
+    if "energies_ev" in arrays and len(arrays["energies_ev"]) > 2 and "times_fs" in arrays:
+        n_atoms = arrays["positions_a"].shape[1] if "positions_a" in arrays else 1
+        kinetic = 1.5 * n_atoms * K_B_EV_PER_K * np.asarray(arrays["temperatures_k"])
+        total = (np.asarray(arrays["energies_ev"]) + kinetic) / n_atoms
+        slope = np.polyfit(np.asarray(arrays["times_fs"]) / 1000.0, total, 1)[0]
+        stats["total_energy_slope_ev_per_atom_per_ps"] = float(slope)
     if "stresses_gpa" in arrays:
         traces = np.trace(arrays["stresses_gpa"], axis1=1, axis2=2)
         stats["mean_pressure_gpa"] = float(np.mean(-traces / 3.0))

@@ -113,6 +113,9 @@ def collect_report(store: JobStore) -> dict[str, list[dict[str, Any]]]:
                 "std_temperature_k": out["std_temperature_k"],
                 "mean_pressure_gpa": out["mean_pressure_gpa"],
                 "mean_density_g_per_cm3": out["mean_density_g_per_cm3"],
+                "total_energy_slope_ev_per_atom_per_ps": out.get(
+                    "total_energy_slope_ev_per_atom_per_ps"
+                ),
             }
         )
     for doc in _outputs(store, "mlff", "MLFFResult"):

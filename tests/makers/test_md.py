@@ -139,3 +139,16 @@ def test_steps_for_rounds_up_to_whole_samples():
     assert steps_for(0.2, 1.0, 10) == 200
     assert steps_for(0.0123, 1.0, 10) == 20
     assert steps_for(100, 2.0, 50) == 50000
+
+
+def test_total_energy_slope_by_hand():
+    # potential falls by 0.4 eV over 2 ps while T stays constant: slope -0.2 eV/ps / 2 atoms
+    arrays = {
+        "cells_a": np.repeat((np.eye(3) * 10.0)[None], 3, axis=0),
+        "temperatures_k": np.array([300.0, 300.0, 300.0]),
+        "positions_a": np.zeros((3, 2, 3)),
+        "energies_ev": np.array([-1.0, -1.2, -1.4]),
+        "times_fs": np.array([0.0, 1000.0, 2000.0]),
+    }
+    stats = md_statistics(arrays, total_mass_amu=10.0)
+    assert stats["total_energy_slope_ev_per_atom_per_ps"] == pytest.approx(-0.1)
