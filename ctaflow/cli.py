@@ -294,8 +294,18 @@ def _log_to(path: Path) -> None:
     logging.captureWarnings(True)  # library warnings go to the log, not the terminal
 
 
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Small dense linear algebra (ASE optimisers, cell filters) runs single-threaded unless the
+    user set these variables: with two OpenBLAS threads on a 2-core machine that was also busy
+    elsewhere, a 20-atom BFGS cell-relaxation step took 0.72 s instead of 0.09 s (measured).
+    """
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
     app()
 
 

@@ -6,6 +6,10 @@ import os
 import sys
 from pathlib import Path
 
+# before numpy is imported: see ctaflow.cli.main (oversubscribed BLAS threads are 8x slower here)
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
