@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from datetime import UTC, datetime
@@ -190,17 +191,53 @@ def collect_report(store: JobStore) -> dict[str, list[dict[str, Any]]]:
     return report
 
 
+def collect_figure_data(store: JobStore) -> dict[str, Any]:
+    """Arrays the figures need (MSD curves, parity points), read from the stored documents."""
+    curves = []
+    for doc in _outputs(store, "transport", "TransportSummary"):
+        out = doc["output"]
+        for curve in out["msd"]:
+            label = f"{curve['species']} {curve['site_class'] or 'all'} {out['temperature_k']:g} K"
+            curves.append({**curve, "label": label})
+    parity = [doc["output"]["parity"] for doc in _outputs(store, "mlff", "MLFFResult")]
+    return {"msd": curves, "parity": parity}
+
+
+def make_figures(report: dict[str, list], figure_data: dict[str, Any]) -> dict[str, bytes]:
+    """PNG figures for the sections that have data."""
+    from ctaflow.report import plots
+
+    figures: dict[str, bytes] = {}
+    for i, parity in enumerate(figure_data["parity"]):
+        figures[f"parity_{i}.png"] = plots.parity_plot(parity, "MLFF forces, test set")
+    if figure_data["msd"]:
+        figures["msd.png"] = plots.msd_plot(figure_data["msd"], "tracer MSD (production NVT)")
+    if len({r["temperature_k"] for r in report["transport"]}) > 1:
+        figures["arrhenius.png"] = plots.arrhenius_plot(report["transport"], "Arrhenius")
+    return figures
+
+
 def write_report(store: JobStore, out_dir: str | Path) -> Path:
-    """Write ``report.json``, ``report.md`` and ``index.html`` into ``out_dir``; return the HTML."""
+    """Write ``report.json``, ``report.md``, PNG figures and a self-contained ``index.html``
+    (figures embedded) into ``out_dir``; return the HTML path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = collect_report(store)
-    payload = {**report, "experimental_reference": [EXPERIMENTAL_REFERENCE]}
+    figures = make_figures(report, collect_figure_data(store))
+    for name, png in figures.items():
+        (out_dir / name).write_bytes(png)
+    payload = {
+        **report,
+        "experimental_reference": [EXPERIMENTAL_REFERENCE],
+        "figures": [{"file": name} for name in figures],
+    }
     (out_dir / "report.json").write_text(json.dumps(payload, indent=2, default=str))
     markdown = to_markdown(report)
+    if figures:
+        markdown += "\n## Figures\n\n" + "\n".join(f"![{n}]({n})" for n in figures) + "\n"
     (out_dir / "report.md").write_text(markdown)
     page = out_dir / "index.html"
-    page.write_text(to_html(markdown))
+    page.write_text(to_html(markdown, figures))
     return page
 
 
@@ -318,11 +355,46 @@ def to_markdown(report: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def to_html(markdown: str) -> str:
-    """A self-contained HTML page showing the Markdown summary."""
-    body = html.escape(markdown)
+def to_html(markdown: str, figures: dict[str, bytes] | None = None) -> str:
+    """A self-contained HTML page from the report's Markdown (headings, lists, tables, images;
+    images are embedded as data URIs)."""
+    figures = figures or {}
+    out: list[str] = []
+    table: list[str] = []
+
+    def flush_table() -> None:
+        if not table:
+            return
+        rows = [[html.escape(c.strip()) for c in line.strip("|").split("|")] for line in table]
+        head, body = rows[0], rows[2:]
+        out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>")
+        out.extend("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
+        out.append("</table>")
+        table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush_table()
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("![") and "](" in line:
+            name = line[line.index("](") + 2 : -1]
+            data = base64.b64encode(figures.get(name, b"")).decode()
+            out.append(f"<p><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'></p>")
+        elif line.startswith("- "):
+            out.append(f"<ul><li>{html.escape(line[2:])}</li></ul>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line).replace('**', '')}</p>")
+    flush_table()
+    style = (
+        "body{font-family:sans-serif;max-width:75em;margin:2em auto;line-height:1.4}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:90%}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+    )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>ctaflow report</title>"
-        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
-        "pre{white-space:pre-wrap}</style></head><body><pre>" + body + "</pre></body></html>\n"
+        f"<style>{style}</style></head><body>" + "\n".join(out) + "</body></html>\n"
     )

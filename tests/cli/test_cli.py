@@ -160,6 +160,9 @@ def test_demo_campaign_end_to_end_with_report(tmp_path):
     assert sorted(row["temperature_k"] for row in transport) == [500, 600]
     assert all(row["diffusivity_std_cm2_per_s"] > 0 for row in transport)
     assert transport[0]["activation_energy_ev"] is not None
+    page = (workdir / "report" / "index.html").read_text()
+    assert page.count("src='data:image/png;base64,") == 3  # parity, MSD, Arrhenius embedded
+    assert {f["file"] for f in report["figures"]} == {"parity_0.png", "msd.png", "arrhenius.png"}
     # sub-picosecond runs of a defect-free crystal: the report must say no hops were seen
     assert all(any("have not left their sites" in n for n in row["notes"]) for row in transport)
 

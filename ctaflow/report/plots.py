@@ -1,0 +1,75 @@
+"""Report figures as PNG bytes (matplotlib, Agg); inputs are report records, not the store."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt, *plt.subplots(figsize=(5.0, 3.6), dpi=110)
+
+
+def _png(plt, fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def parity_plot(parity: dict[str, list[float]], title: str) -> bytes:
+    """Predicted vs reference forces (eV/Å) of the test set, with the y = x line."""
+    plt, fig, ax = _figure()
+    ref = np.asarray(parity["force_ref_ev_per_a"])
+    pred = np.asarray(parity["force_pred_ev_per_a"])
+    lim = float(np.max(np.abs(np.concatenate([ref, pred])))) if len(ref) else 1.0
+    ax.plot([-lim, lim], [-lim, lim], color="0.6", lw=1)
+    ax.scatter(ref, pred, s=4, alpha=0.5)
+    ax.set_xlabel("reference force component (eV/Å)")
+    ax.set_ylabel("MLFF force component (eV/Å)")
+    ax.set_title(title, fontsize=9)
+    return _png(plt, fig)
+
+
+def msd_plot(curves: list[dict[str, Any]], title: str) -> bytes:
+    """Tracer MSD (Å²) against time (ps), one line per temperature / species / site class."""
+    plt, fig, ax = _figure()
+    for curve in curves:
+        t = np.asarray(curve["time_ps"])
+        msd = np.asarray(curve["msd_a2"])
+        err = np.asarray(curve.get("msd_std_a2") or np.zeros_like(msd))
+        ax.plot(t, msd, label=curve["label"])
+        ax.fill_between(t, msd - err, msd + err, alpha=0.2)
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("MSD (Å²)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(plt, fig)
+
+
+def arrhenius_plot(rows: list[dict[str, Any]], title: str) -> bytes:
+    """log10 D (cm²/s) with 1σ bars against 1000/T (K⁻¹), per species / site class."""
+    plt, fig, ax = _figure()
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(f"{row['species']} {row['site_class'] or 'all'}", []).append(row)
+    for label, group in sorted(groups.items()):
+        group = sorted(group, key=lambda r: r["temperature_k"])
+        x = [1000 / r["temperature_k"] for r in group]
+        d = np.array([r["diffusivity_cm2_per_s"] for r in group])
+        err = np.array([r["diffusivity_std_cm2_per_s"] for r in group])
+        ax.errorbar(x, d, yerr=err, marker="o", capsize=3, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel("D* (cm²/s)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(plt, fig)
