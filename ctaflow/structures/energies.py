@@ -53,6 +53,8 @@ def relax_with_calculator(
     fmax: float = 0.05,
     steps: int = 200,
     relax_cell: bool = True,
+    keep_symmetry: bool = False,
+    symprec: float = 0.01,
 ) -> RelaxOutcome:
     """Relax positions (and the cell when ``relax_cell``) with ASE FIRE.
 
@@ -69,6 +71,11 @@ def relax_with_calculator(
         Maximum FIRE steps.
     relax_cell
         Relax the cell too, through :class:`ase.filters.FrechetCellFilter`.
+    keep_symmetry
+        Keep the initial space group (found with ``symprec``) with
+        :class:`ase.constraints.FixSymmetry`.
+    symprec
+        Symmetry tolerance of ``keep_symmetry``, Å.
     """
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
@@ -76,10 +83,15 @@ def relax_with_calculator(
 
     atoms = AseAtomsAdaptor.get_atoms(structure.copy().remove_oxidation_states())
     atoms.calc = calculator
+    if keep_symmetry:
+        from ase.constraints import FixSymmetry
+
+        atoms.set_constraint(FixSymmetry(atoms, symprec=symprec))
     target = FrechetCellFilter(atoms) if relax_cell else atoms
     opt = FIRE(target, logfile=None)
     converged = bool(opt.run(fmax=fmax, steps=steps))
     forces = atoms.get_forces()
+    atoms.set_constraint()
     relaxed = AseAtomsAdaptor.get_structure(atoms)
     for key, values in structure.site_properties.items():
         relaxed.add_site_property(key, list(values))
