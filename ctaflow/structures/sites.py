@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pymatgen.core import Structure
 
 
-#: blocking atoms are searched this far beyond the hop's half length (Å); farther is "open"
+#: blocking atoms are searched this far beyond the hop's half length (Å); clearances are capped here
 CLEARANCE_SEARCH_A = 4.0
 
 
@@ -196,9 +196,13 @@ def _candidate_hops(structure, sites, cutoff, min_clearance, species, blockers) 
 
 
 def _clearance(structure, start, end, species, blockers) -> float:
-    """Smallest distance (Å) from a blocking atom (any image) to the segment start-end."""
+    """Smallest distance (Å) from a blocking atom (any image) to the segment start-end.
+
+    Capped at ``CLEARANCE_SEARCH_A`` (atoms farther away are not searched), so the value stays
+    finite and JSON-serialisable.
+    """
     mid, half = (start + end) / 2, np.linalg.norm(end - start) / 2
-    best = np.inf
+    best = float(CLEARANCE_SEARCH_A)  # lower bound when no blocking atom is that close
     seg = end - start
     for nb in structure.get_sites_in_sphere(mid, half + CLEARANCE_SEARCH_A):
         el = element_symbol(nb.specie)

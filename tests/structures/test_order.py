@@ -232,3 +232,19 @@ def test_unroundable_occupancy_and_ordered_input():
         order_structure(
             perovskite({"Na": 0.5, "La": 0.5}), oxidation_states={"Na": 1, "La": 3, "Ti": 4}
         )
+
+
+def test_result_survives_jobflow_serialisation():
+    # jobflow stores outputs through monty's jsanitize; the result must come back intact
+    import json
+
+    from monty.json import jsanitize
+
+    from ctaflow.structures.order import OrderingResult
+
+    result = order_structure(perovskite({"Na": 0.5, "La": 0.5}), [2, 2, 1], n_structures=2)
+    text = json.dumps(jsanitize(result, strict=True, enum_values=True, allow_bson=True))
+    back = OrderingResult.model_validate(json.loads(text))
+    assert back.structures == result.structures
+    assert back.structures[0].properties["provenance"]["steps"][-1]["rank"] == 0
+    assert back.structures[0].site_properties["site_class"][0] == "mobile"
