@@ -40,7 +40,7 @@ from ctaflow.structures._common import (
     sync_labels,
 )
 from ctaflow.structures.energies import EnergyFunction, describe_energy_function
-from ctaflow.structures.supercell import (
+from ctaflow.structures.ordering_cells import (
     GroupBy,
     as_matrix,
     diagonal_supercell,

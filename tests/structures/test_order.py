@@ -11,7 +11,7 @@ from pymatgen.io.cif import CifWriter
 from ctaflow.errors import StructureError
 from ctaflow.structures import read_structure_file
 from ctaflow.structures.order import count_by_label, order_structure
-from ctaflow.structures.supercell import diagonal_supercell, required_multiplicity
+from ctaflow.structures.ordering_cells import diagonal_supercell, required_multiplicity
 
 A_PEROVSKITE = 3.9
 
