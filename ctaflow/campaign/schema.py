@@ -29,6 +29,29 @@ def stable_hash(data: Any, length: int = 12) -> str:
 
 
 # --------------------------------------------------------------------------- structures
+class OrderSettings(Strict):
+    """Order partial occupancies into a supercell (pymatgen OrderDisorderedStructureTransformation,
+    Ewald ranking); the best-ranked ordering is the campaign's structure."""
+
+    supercell: list[int] | None = Field(
+        None, description="[a, b, c] repetitions; None: the smallest that gives whole atoms."
+    )
+    rank_by: Literal["ewald"] = "ewald"
+    n_candidates: int = Field(3, ge=1, description="Distinct orderings kept (best is used).")
+    seed: int = 0
+
+
+class ClassifySettings(Strict):
+    """Mark sites of a species as mobile or pillar from their connectivity: hops shorter than
+    ``hop_cutoff_a`` whose straight path keeps ``min_clearance_a`` from other atoms, percolating
+    in at least ``min_dimension`` directions, are mobile."""
+
+    species: str = Field(description="Mobile-ion species, e.g. Na.")
+    hop_cutoff_a: float = Field(4.0, gt=0)
+    min_clearance_a: float = Field(1.5, ge=0)
+    min_dimension: int = Field(1, ge=1, le=3)
+
+
 class DemoStructureSource(Strict):
     """The built-in demo structure (see ``ctaflow.structures.demo`` for its provenance)."""
 
@@ -36,6 +59,7 @@ class DemoStructureSource(Strict):
     name: Literal["Na3OCl-antiperovskite"] = Field(
         "Na3OCl-antiperovskite", description="Which built-in demo structure."
     )
+    classify: ClassifySettings | None = None
 
 
 class FileStructureSource(Strict):
@@ -44,6 +68,10 @@ class FileStructureSource(Strict):
 
     source: Literal["file"] = "file"
     path: Path = Field(description="Path to the structure file.")
+    order: OrderSettings | None = Field(
+        None, description="Required when the file has partial occupancies."
+    )
+    classify: ClassifySettings | None = None
 
     @field_validator("path")
     @classmethod
@@ -62,6 +90,20 @@ class FileStructureSource(Strict):
 StructureSource = Annotated[
     DemoStructureSource | FileStructureSource, Field(discriminator="source")
 ]
+
+
+class SeriesSettings(Strict):
+    """Substitution series (study: Na5SmSi4O12 → Li5SmSi4O12 in five even steps), built on the
+    training-data supercell; arrangements ranked by Ewald energy (spread for isovalent swaps)."""
+
+    replace: str = Field("Na", description="Element replaced.")
+    by: str = Field("Li", description="Element put in its place.")
+    sites: str | list[str] = Field(
+        "all", description="'all', a site class (e.g. mobile) or site labels."
+    )
+    n_compositions: int = Field(5, ge=2, description="Members including both end members.")
+    n_samples: int = Field(20, ge=1, description="Arrangements sampled per composition.")
+    seed: int = 0
 
 
 # --------------------------------------------------------------------------- engines
@@ -325,6 +367,9 @@ class CampaignSettings(Strict):
     )
     description: str = ""
     structure: StructureSource = Field(default_factory=DemoStructureSource)
+    series: SeriesSettings | None = Field(
+        None, description="Substitution series for the training data (None: base structure)."
+    )
     engines: dict[str, EngineSpec] = Field(
         default_factory=lambda: {"labeller": MLIPEngineSpec()},
         description="Named engines; stages refer to them by name.",
@@ -409,5 +454,10 @@ class CampaignSettings(Strict):
                 "stage": stage.model_dump(mode="json"),
                 "engine": self.engines[engine].model_dump(mode="json") if engine else None,
                 "structure": self.structure_identity(),
+                "series": (
+                    self.series.model_dump(mode="json")
+                    if self.series is not None and stage_name == "training_data"
+                    else None
+                ),
             }
         )

@@ -93,7 +93,9 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
         dataset, td_seed = add(
             "training_data",
             {"settings": td_hash, "upstream": upstream},
-            lambda: TrainingDataMaker(labeller, stages["training_data"]).make(current),
+            lambda: TrainingDataMaker(
+                labeller, stages["training_data"], settings.series, settings.stages.relax
+            ).make(current),
             labeller.label,
             td_hash,
         )

@@ -59,12 +59,18 @@ def md_frames(
 
 @job(data=[BlobPart])
 def dataset_job(
-    md_results: list, labeller: str, split: list[float], seed: int, dedupe_tol_a: float
+    md_results: list,
+    labeller: str,
+    split: list[float],
+    seed: int,
+    dedupe_tol_a: float,
+    li_fractions: list[float | None] | None = None,
 ) -> DatasetResult:
     """Collect MD frames into a deduplicated, split dataset (extxyz files in the data store)."""
     frames: list[LabelledFrame] = []
-    for md in md_results:
-        frames += md_frames(md, labeller)
+    fractions = li_fractions or [None] * len(md_results)
+    for md, x in zip(md_results, fractions, strict=True):
+        frames += md_frames(md, labeller, x)
     unique = deduplicate(frames, dedupe_tol_a)
     parts = split_indices(len(unique), tuple(split), seed)
     files = {
@@ -156,40 +162,79 @@ def materialise_model(parts: list, cache_dir: str | Path | None = None) -> Path:
     return path
 
 
+@job
+def series_job(structure, settings: dict):
+    """The substitution series of the training supercell (see structures.series)."""
+    from ctaflow.structures.series import substitution_series
+
+    return substitution_series(structure, **settings)
+
+
 class TrainingDataMaker:
     """Labelling MD at each temperature on a supercell, then the dataset job.
 
-    Parameters are the ``training_data`` stage settings; ``engine`` is the labeller (VASP on
+    With a substitution ``series`` the supercell is substituted first and every member is relaxed
+    (cell and positions) with the labeller before its labelling MD; frames carry the member's x.
+    ``settings`` are the ``training_data`` stage settings; ``engine`` is the labeller (VASP on
     clusters, the embedded universal MLIP here).
     """
 
-    def __init__(self, engine, settings) -> None:
+    def __init__(self, engine, settings, series=None, relax_settings=None) -> None:
         self.engine = engine
         self.settings = settings
+        self.series = series
+        self.relax_settings = relax_settings
 
     def make(self, structure):
         from jobflow import Flow
 
         from ctaflow.makers.md import MDControls, MDSegment, steps_for, supercell_job
+        from ctaflow.makers.relax import RelaxStageMaker
 
         st = self.settings
         cell = supercell_job(structure, st.supercell_min_width_a)
         cell.name = "training supercell"
+        jobs: list = [cell]
+        starts, fractions = [cell.output], [None]
+        if self.series is not None:
+            series = series_job(cell.output, self.series.model_dump())
+            series.name = "substitution series"
+            jobs.append(series)
+            starts, fractions = [], []
+            n = self.series.n_compositions
+            for i in range(n):
+                relax = RelaxStageMaker(engine=self.engine, settings=self.relax_settings).make(
+                    series.output.members[i].structure
+                )
+                relax.name = f"relax member {i}"
+                jobs.append(relax)
+                starts.append(relax.output.structure)
+                fractions.append(i / (n - 1))
         controls = MDControls(timestep_fs=st.timestep_fs, sample_every=st.sample_every)
         steps = steps_for(st.md_ps, st.timestep_fs, st.sample_every)
-        runs = []
-        for i, temperature in enumerate(st.temperatures_k):
-            segment = MDSegment(
-                f"label {temperature:g} K", "nvt", temperature, temperature, st.md_ps
-            )
-            md = self.engine.md_maker(segment, steps, st.seed + i, controls).make(cell.output)
-            md.name = f"labelling md {temperature:g} K"
-            runs.append(md)
+        runs, run_fractions = [], []
+        for k, (start, x) in enumerate(zip(starts, fractions, strict=True)):
+            for i, temperature in enumerate(st.temperatures_k):
+                segment = MDSegment(
+                    f"label {temperature:g} K", "nvt", temperature, temperature, st.md_ps
+                )
+                md = self.engine.md_maker(segment, steps, st.seed + 100 * k + i, controls).make(
+                    start
+                )
+                suffix = "" if x is None else f" x={x:g}"
+                md.name = f"labelling md {temperature:g} K{suffix}"
+                runs.append(md)
+                run_fractions.append(x)
         data = dataset_job(
-            [md.output for md in runs], self.engine.label, list(st.split), st.seed, st.dedupe_tol_a
+            [md.output for md in runs],
+            self.engine.label,
+            list(st.split),
+            st.seed,
+            st.dedupe_tol_a,
+            run_fractions,
         )
         data.name = "dataset"
-        return Flow([cell, *runs, data], output=data.output, name="training data")
+        return Flow([*jobs, *runs, data], output=data.output, name="training data")
 
 
 @job

@@ -61,6 +61,32 @@ def load_structure(source: StructureSource, check_charge: bool = True) -> Struct
         "file": lambda s: read_structure_file(s.path),
     }
     structure = loaders[source.source](source)
+    order = getattr(source, "order", None)
+    if order is not None and not structure.is_ordered:
+        from ctaflow.structures.order import order_structure
+
+        result = order_structure(
+            structure,
+            supercell=order.supercell,
+            n_structures=order.n_candidates,
+            rank_by=order.rank_by,
+            seed=order.seed,
+        )
+        structure = result.candidates[0].structure.copy()
+        structure.remove_oxidation_states()  # engines take elements; Ewald ranking is done
+    elif not structure.is_ordered:
+        validate_structure(structure, name=_describe(source), check_charge=False)
+    if source.classify is not None:
+        from ctaflow.structures.sites import classify_sites
+
+        rules = source.classify
+        structure, _ = classify_sites(
+            structure,
+            rules.species,
+            hop_cutoff=rules.hop_cutoff_a,
+            min_clearance=rules.min_clearance_a,
+            min_dimension=rules.min_dimension,
+        )
     validate_structure(structure, name=_describe(source), check_charge=check_charge)
     return structure
 

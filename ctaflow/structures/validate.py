@@ -43,8 +43,8 @@ def validate_structure(
         )[:5]
         problems.append(
             "partial occupancy (" + "; ".join(partial) + "); ctaflow calculates ordered cells "
-            "only: order the structure (e.g. pymatgen OrderDisorderedStructureTransformation) "
-            "or fix the occupancies in the file"
+            "only: add 'order: {}' under 'structure:' in the campaign (ordered supercell by "
+            "Ewald ranking), or fix the occupancies in the file"
         )
     if not unknown:
         close = closest_overlap(structure)
