@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from ctaflow.analysis.provenance import software_versions
 from ctaflow.engines.base import Engine
 from ctaflow.engines.calculators import CHGNET_FACTORY
 from ctaflow.errors import EngineError
@@ -99,7 +100,7 @@ class MLIPEngine(Engine):
             "model_version": self.spec.model_version,
             "device": self.spec.device,
             "threads": self.spec.threads,
-            "package_versions": _versions(["chgnet", "torch", "ase"]),
+            "package_versions": software_versions(("chgnet", "torch", "ase")),
             "note": "universal MLIP standing in for DFT; not a DFT result",
         }
 
@@ -110,16 +111,6 @@ class MLIPEngine(Engine):
             raise EngineError(
                 "engine 'mlip' needs the chgnet package: run 'make install'"
             ) from None
-
-
-def _versions(packages: list[str]) -> dict[str, str]:
-    out = {}
-    for pkg in packages:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 class MaceEngine(MLIPEngine):
@@ -163,7 +154,7 @@ class MaceEngine(MLIPEngine):
             "device": self.spec.device,
             "dtype": self.spec.dtype,
             "threads": self.spec.threads,
-            "package_versions": _versions(["mace-torch", "torch", "e3nn", "ase"]),
+            "package_versions": software_versions(("mace-torch", "torch", "e3nn", "ase")),
             "note": "machine-learned force field; accuracy limited to its training data",
         }
 

@@ -27,6 +27,70 @@ REPORT_KEYS = (
     "interfaces",
 )
 
+#: Markdown tables of the summary: (section title, report key, columns)
+TABLES = (
+    (
+        "Relaxations",
+        "relaxations",
+        [
+            "formula",
+            "engine",
+            "initial_energy_per_atom_ev",
+            "energy_per_atom_ev",
+            "max_force_ev_per_a",
+            "converged",
+            "initial_volume_a3",
+            "volume_a3",
+        ],
+    ),
+    (
+        "Machine-learned force field (test set)",
+        "mlff",
+        [
+            "composition",
+            "architecture",
+            "labeller",
+            "n_train",
+            "n_test_frames",
+            "epochs",
+            "rmse_energy_mev_per_atom",
+            "rmse_force_mev_per_a",
+            "training_time_s",
+        ],
+    ),
+    (
+        "Molecular dynamics",
+        "md",
+        [
+            "segment",
+            "engine",
+            "n_atoms",
+            "duration_ps",
+            "temperature_end_k",
+            "mean_temperature_k",
+            "std_temperature_k",
+            "mean_pressure_gpa",
+            "mean_density_g_per_cm3",
+        ],
+    ),
+    (
+        "Ion transport",
+        "transport",
+        [
+            "species",
+            "site_class",
+            "temperature_k",
+            "md_duration_ps",
+            "diffusivity_cm2_per_s",
+            "diffusivity_std_cm2_per_s",
+            "conductivity_s_per_cm",
+            "conductivity_std_s_per_cm",
+            "activation_energy_ev",
+            "activation_energy_std_ev",
+        ],
+    ),
+)
+
 EXPERIMENTAL_REFERENCE = {
     "material": "Na5SmSi4O12",
     "conductivity_rt_s_per_cm": 2.9e-3,
@@ -273,71 +337,13 @@ def to_markdown(report: dict[str, list[dict[str, Any]]]) -> str:
             f"- {row['formula']} ({row['space_group']}, {row['n_atoms']} atoms): "
             f"**{row['structure_label']}**. {row['structure_description']}"
         )
-    lines += ["", "## Relaxations", ""]
-    lines += _table(
-        report["relaxations"],
-        [
-            "formula",
-            "engine",
-            "initial_energy_per_atom_ev",
-            "energy_per_atom_ev",
-            "max_force_ev_per_a",
-            "converged",
-            "initial_volume_a3",
-            "volume_a3",
-        ],
-    )
-    if report["mlff"]:
-        lines += ["", "## Machine-learned force field (test set)", ""]
-        lines += _table(
-            report["mlff"],
-            [
-                "composition",
-                "architecture",
-                "labeller",
-                "n_train",
-                "n_test_frames",
-                "epochs",
-                "rmse_energy_mev_per_atom",
-                "rmse_force_mev_per_a",
-                "training_time_s",
-            ],
-        )
-    if report["md"]:
-        lines += ["", "## Molecular dynamics", ""]
-        lines += _table(
-            report["md"],
-            [
-                "segment",
-                "engine",
-                "n_atoms",
-                "duration_ps",
-                "temperature_end_k",
-                "mean_temperature_k",
-                "std_temperature_k",
-                "mean_pressure_gpa",
-                "mean_density_g_per_cm3",
-            ],
-        )
+    for title, key, columns in TABLES:
+        if report[key] or key == "relaxations":
+            lines += ["", f"## {title}", ""]
+            lines += _table(report[key], columns)
     if report["transport"]:
-        lines += ["", "## Ion transport", ""]
-        lines += _table(
-            report["transport"],
-            [
-                "species",
-                "site_class",
-                "temperature_k",
-                "md_duration_ps",
-                "diffusivity_cm2_per_s",
-                "diffusivity_std_cm2_per_s",
-                "conductivity_s_per_cm",
-                "conductivity_std_s_per_cm",
-                "activation_energy_ev",
-                "activation_energy_std_ev",
-            ],
-        )
         notes = sorted({n for row in report["transport"] for n in row["notes"]})
-        lines += ["", "Notes on these numbers:", *[f"- {n}" for n in notes]]
+        lines += ["", "Notes on the transport numbers:", *[f"- {n}" for n in notes]]
     pending = [k for k in REPORT_KEYS[3:] if not report[k]]
     if pending:
         lines += ["", "Not computed in this campaign: " + ", ".join(pending) + "."]
