@@ -69,7 +69,7 @@ def test_charge_imbalance():
 
 def test_partial_occupancy_asks_for_ordering():
     s = Structure(Lattice.cubic(5.6), [{"Na": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    with pytest.raises(StructureError, match="partial occupancy .*order the structure"):
+    with pytest.raises(StructureError, match="partial occupancy .*add 'order: {}' under"):
         validate_structure(s)
 
 
