@@ -1,4 +1,8 @@
-"""Files (model weights, datasets) stored in the ``data`` store in parts below 16 MB each."""
+"""Files (model weights, datasets) stored in the ``data`` store in parts below 16 MB each.
+
+Jobs returning parts declare ``@job(data=[PART_DATA_KEY])``: jobflow moves every ``part_b64``
+value into the ``data`` store, one document per part (see :mod:`ctaflow.analysis.chunks`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ import base64
 import hashlib
 
 from pydantic import BaseModel, Field
+
+#: jobflow ``data=`` key that sends each part's content to the ``data`` store
+PART_DATA_KEY = "part_b64"
 
 
 class BlobPart(BaseModel):
@@ -16,7 +23,7 @@ class BlobPart(BaseModel):
     index: int
     n_parts: int
     size_bytes: int = Field(description="Size of the whole file.")
-    b64: str
+    part_b64: str = Field(description="This part, base64; one data-store document.")
 
 
 def pack_file(data: bytes, name: str, max_part_mb: float = 8.0) -> list[BlobPart]:
@@ -31,7 +38,7 @@ def pack_file(data: bytes, name: str, max_part_mb: float = 8.0) -> list[BlobPart
             index=i,
             n_parts=len(chunks),
             size_bytes=len(data),
-            b64=base64.b64encode(chunk).decode("ascii"),
+            part_b64=base64.b64encode(chunk).decode("ascii"),
         )
         for i, chunk in enumerate(chunks)
     ]
@@ -45,7 +52,7 @@ def unpack_file(parts: list[BlobPart | dict]) -> bytes:
     )
     if not parsed or [p.index for p in parsed] != list(range(parsed[0].n_parts)):
         raise ValueError("file parts are missing; the data store is incomplete")
-    data = b"".join(base64.b64decode(p.b64) for p in parsed)
+    data = b"".join(base64.b64decode(p.part_b64) for p in parsed)
     if hashlib.sha256(data).hexdigest() != parsed[0].sha256:
         raise ValueError(f"{parsed[0].name}: checksum mismatch, the stored file is corrupt")
     return data

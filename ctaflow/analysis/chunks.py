@@ -5,6 +5,11 @@ than that as JSON. ctaflow therefore stores MD trajectories as a list of
 :class:`TrajectoryChunk` objects, each holding a contiguous block of frames with its arrays
 base64-encoded (exact float64 round trip, ~4/3 of the binary size), and each small enough
 (``max_chunk_mb``) to be its own document in the ``data`` store.
+
+Jobs that return chunks declare ``@job(data=[CHUNK_DATA_KEY])``: jobflow then moves the value of
+every ``chunk_arrays`` key into the ``data`` store, one document per chunk, and leaves a
+reference in the job's document. (jobflow matches classes only for MSONable objects, not for
+pydantic models, so the key is what makes this work.)
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ def decode_array(data: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
 
 
+#: jobflow ``data=`` key that sends each chunk's arrays to the ``data`` store
+CHUNK_DATA_KEY = "chunk_arrays"
+
+
 class TrajectoryChunk(BaseModel):
     """Frames ``start_frame … start_frame + n_frames − 1`` of a trajectory."""
 
@@ -51,12 +60,12 @@ class TrajectoryChunk(BaseModel):
     start_frame: int
     n_frames: int
     n_atoms: int
-    arrays: dict[str, dict[str, Any]] = Field(
-        description="Encoded per-frame arrays (see ctaflow.analysis.chunks.FRAME_ARRAYS)."
+    chunk_arrays: dict[str, dict[str, Any]] = Field(
+        description="Encoded per-frame arrays (see FRAME_ARRAYS); one data-store document."
     )
 
     def array(self, name: str) -> np.ndarray:
-        return decode_array(self.arrays[name])
+        return decode_array(self.chunk_arrays[name])
 
 
 def frames_per_chunk(bytes_per_frame: int, max_chunk_mb: float) -> int:
@@ -90,7 +99,7 @@ def chunk_trajectory(
                 start_frame=start,
                 n_frames=stop - start,
                 n_atoms=n_atoms,
-                arrays={name: encode_array(a[start:stop]) for name, a in arrays.items()},
+                chunk_arrays={name: encode_array(a[start:stop]) for name, a in arrays.items()},
             )
         )
     return chunks
@@ -110,5 +119,5 @@ def join_chunks(chunks: list[TrajectoryChunk | dict]) -> dict[str, np.ndarray]:
         if chunk.start_frame != expected:
             raise ValueError(f"trajectory chunks miss frames {expected}…{chunk.start_frame - 1}")
         expected += chunk.n_frames
-    names = parsed[0].arrays.keys() if parsed else []
+    names = parsed[0].chunk_arrays.keys() if parsed else []
     return {name: np.concatenate([c.array(name) for c in parsed]) for name in names}

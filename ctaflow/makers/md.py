@@ -28,7 +28,7 @@ from atomate2.forcefields.md import ForceFieldMDMaker
 from jobflow import Flow, Maker, job
 from pymatgen.core import Structure
 
-from ctaflow.analysis.chunks import TrajectoryChunk, chunk_trajectory
+from ctaflow.analysis.chunks import CHUNK_DATA_KEY, chunk_trajectory
 from ctaflow.analysis.md import MDResult, md_statistics, voigt_to_matrix
 from ctaflow.analysis.provenance import software_versions
 
@@ -57,7 +57,7 @@ class MLIPMDMaker(ForceFieldMDMaker):
     max_chunk_mb: float = 8.0
     engine_description: dict = field(default_factory=dict)
 
-    @job(data=[TrajectoryChunk])
+    @job(data=[CHUNK_DATA_KEY])
     def make(self, structure: Structure, prev_dir: str | None = None) -> MDResult:
         """Run the segment from ``structure`` (velocities taken from its site properties)."""
         if self.n_steps % self.sample_every:
@@ -180,7 +180,7 @@ def vasp_trajectory_arrays(traj, time_step_fs: float, sample_every: int) -> dict
     return {name: a[::sample_every] for name, a in arrays.items()}
 
 
-@job(data=[TrajectoryChunk])
+@job(data=[CHUNK_DATA_KEY])
 def vasp_md_result(
     task_doc: Any,
     initial: Structure,

@@ -15,7 +15,7 @@ from typing import Any
 
 from jobflow import job
 
-from ctaflow.analysis.blobs import BlobPart, pack_file, unpack_file
+from ctaflow.analysis.blobs import PART_DATA_KEY, BlobPart, pack_file, unpack_file
 from ctaflow.analysis.chunks import join_chunks
 from ctaflow.analysis.dataset import (
     LabelledFrame,
@@ -57,7 +57,7 @@ def md_frames(
     )
 
 
-@job(data=[BlobPart])
+@job(data=[PART_DATA_KEY])
 def dataset_job(
     md_results: list,
     labeller: str,
@@ -117,7 +117,7 @@ def run_worker(folder: Path, name: str, hyper: dict, threads: int) -> list[dict[
     return epochs
 
 
-@job(data=[BlobPart])
+@job(data=[PART_DATA_KEY])
 def train_mace_job(
     dataset: DatasetResult | dict, hyper: dict[str, Any], threads: int = 1
 ) -> MLFFResult:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ctaflow.analysis.chunks import (
+    CHUNK_DATA_KEY,
     TrajectoryChunk,
     chunk_trajectory,
     decode_array,
@@ -65,3 +66,26 @@ def test_missing_frames_and_bad_arrays_are_errors():
     with pytest.raises(ValueError, match="disagree on the number of frames"):
         chunk_trajectory({"positions_a": np.zeros((2, 1, 3)), "energies_ev": np.zeros(3)})
     assert isinstance(chunks[0], TrajectoryChunk)
+
+
+def test_long_trajectory_round_trips_through_the_job_store(stores):
+    """1000 frames × 400 atoms through a job whose output keeps chunks in the data store."""
+    from jobflow import job, run_locally
+
+    jobs, _ = stores
+    arrays = _big()
+
+    @job(data=[CHUNK_DATA_KEY])
+    def produce():
+        return {"trajectory": chunk_trajectory(arrays, max_chunk_mb=8.0)}
+
+    j = produce()
+    run_locally(j, store=jobs, log=False, ensure_success=True)
+    data_store = jobs.additional_stores["data"]
+    sizes = [len(json.dumps(d, default=str)) for d in data_store.query({"job_uuid": j.uuid})]
+    assert len(sizes) >= 4 and max(sizes) < MB16
+    main_doc = jobs.docs_store.query_one({"uuid": j.uuid})
+    assert len(json.dumps(main_doc, default=str)) < 100_000  # only references in the document
+    back = join_chunks(jobs.get_output(j.uuid, load=True)["trajectory"])
+    for name, array in arrays.items():
+        assert back[name].tobytes() == array.tobytes(), name

@@ -78,6 +78,13 @@ def test_langevin_holds_the_target_temperature(stores, engine, cell40):
     # 40 atoms: instantaneous T fluctuates by sqrt(2/3N) = 13 %; the mean of 21 frames is closer
     assert abs(later.mean() - 600) < 0.2 * 600
     assert out["n_frames"] == 41 and out["duration_ps"] == pytest.approx(0.2)
+    # frames live in the data store; the job's own document holds only references
+    import json
+
+    jobs, _ = stores
+    doc = jobs.docs_store.query_one({"output.segment": "test", "output.n_frames": 41})
+    assert "blob_uuid" in json.dumps(doc["output"]["trajectory"], default=str)
+    assert len(json.dumps(doc, default=str)) < 50_000
     assert out["final_structure"]["sites"][0]["properties"]["site_class"] == "framework"
     assert "velocities" in out["final_structure"]["sites"][0]["properties"]
 

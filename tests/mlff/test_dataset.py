@@ -69,10 +69,10 @@ def test_extxyz_keeps_labels_and_stress_in_ev_per_a3():
 def test_file_parts_round_trip_and_detect_corruption():
     data = bytes(range(256)) * 5000  # 1.28 MB
     parts = pack_file(data, "model.bin", max_part_mb=0.3)
-    assert len(parts) == 6 and all(len(p.b64) <= 0.3e6 for p in parts)
+    assert len(parts) == 6 and all(len(p.part_b64) <= 0.3e6 for p in parts)
     assert unpack_file(list(reversed(parts))) == data
     bad = [p.model_copy() for p in parts]
-    bad[1].b64 = bad[2].b64
+    bad[1].part_b64 = bad[2].part_b64
     with pytest.raises(ValueError, match="checksum mismatch"):
         unpack_file(bad)
     with pytest.raises(ValueError, match="parts are missing"):

@@ -46,6 +46,11 @@ def test_tiny_mace_learns_forces_and_runs_md_from_the_store(stores, tmp_path):
     assert result["n_train"] + result["n_valid"] + result["n_test"] == 51
     assert len(result["epochs_log"]) == 8  # progress reached the log
     assert result["per_composition"][0]["composition"] == "Na3ClO"
+    # the model file is in the data store, not in the job document
+    import json
+
+    fit_doc = jobs.docs_store.query_one({"uuid": fit.uuid})
+    assert "blob_uuid" in json.dumps(fit_doc["output"]["model"], default=str)
 
     # the stored model file loads again (as a later process would) and drives MD
     path = materialise_model(result["model"], tmp_path / "cache")
