@@ -13,7 +13,7 @@ from ctaflow.errors import EngineError
 if TYPE_CHECKING:
     from jobflow import Job, Maker, OutputReference
 
-    from ctaflow.campaign.schema import MLIPEngineSpec, RelaxStageSettings
+    from ctaflow.campaign.schema import MLIPEngineSpec, NEBStageSettings, RelaxStageSettings
     from ctaflow.makers.md import MDControls, MDSegment
 
 
@@ -81,6 +81,33 @@ class MLIPEngine(Engine):
             engine_description=self.describe(),
             **self._force_field(),
         )
+
+    def neb_maker(self, settings: NEBStageSettings) -> Maker:
+        from ctaflow.makers.neb import MLIPNebMaker
+
+        return MLIPNebMaker(
+            name=f"neb ({self.label})",
+            steps=settings.max_steps,
+            optimizer=settings.optimizer,
+            relax_kwargs={"fmax": settings.fmax_ev_per_a},
+            neb_kwargs={
+                "k": settings.spring_ev_per_a2,
+                "climb": settings.climb,
+                "method": "improvedtangent",
+            },
+            engine_description=self.describe(),
+            **self._force_field(),
+        )
+
+    def neb_outputs(self, neb_job: Job) -> dict[str, OutputReference]:
+        out = neb_job.output
+        return {
+            "structures": out.structures,
+            "energies_ev": out.energies_ev,
+            "forces_ev_per_a": out.forces_ev_per_a,
+            "converged": out.converged,
+            "elapsed_s": out.elapsed_s,
+        }
 
     def relax_outputs(self, relax_job: Job) -> dict[str, OutputReference]:
         out = relax_job.output.output

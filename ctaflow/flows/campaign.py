@@ -13,6 +13,7 @@ from ctaflow.engines import get_engine
 from ctaflow.flows.uids import deterministic_uids
 from ctaflow.makers.md import MDStageMaker
 from ctaflow.makers.mlff import TrainingDataMaker, md_with_trained_model, train_mace_job
+from ctaflow.makers.neb import NEBStageMaker
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.makers.structure import StructureRecordMaker
 from ctaflow.makers.transport import transport_flow
@@ -150,4 +151,19 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
                 md_engine.label,
                 tr_hash,
             )
+    if "neb" in stages:
+        neb_engine = get_engine(settings.engines[stages["neb"].engine])
+        neb_hash = settings.stage_settings_hash("neb")
+        add(
+            "neb",
+            {"settings": neb_hash, "upstream": upstream},
+            lambda: NEBStageMaker(
+                engine=neb_engine,
+                settings=stages["neb"],
+                species=settings.neb_species(),
+                host_relax=settings.stages.relax,
+            ).make(current),
+            neb_engine.label,
+            neb_hash,
+        )
     return built

@@ -89,6 +89,25 @@ TABLES = (
             "activation_energy_std_ev",
         ],
     ),
+    (
+        "Migration barriers (climbing-image NEB)",
+        "barriers",
+        [
+            "species",
+            "mechanism",
+            "hop_length_a",
+            "engine",
+            "n_atoms",
+            "n_images",
+            "forward_barrier_ev",
+            "backward_barrier_ev",
+            "reaction_energy_ev",
+            "max_force_highest_image_ev_per_a",
+            "converged",
+            "ends_are_lowest",
+            "neb_elapsed_s",
+        ],
+    ),
 )
 
 EXPERIMENTAL_REFERENCE = {
@@ -241,6 +260,35 @@ def collect_report(store: JobStore) -> dict[str, list[dict[str, Any]]]:
                     "notes": r["notes"],
                 }
             )
+    for doc in _outputs(store, "neb", "BarrierResult"):
+        out, meta = doc["output"], doc["metadata"]
+        prof = out["profile"]
+        report["barriers"].append(
+            {
+                "campaign": meta.get("campaign"),
+                "engine": meta.get("engine"),
+                "species": out["species"],
+                "host_species": out["host_species"],
+                "mechanism": out["mechanism"],
+                "hop_label": out["hop_label"],
+                "hop_length_a": out["hop_length_a"],
+                "composition": out["composition"],
+                "n_atoms": out["n_atoms"],
+                "n_images": prof["n_images"],
+                "forward_barrier_ev": out["forward_barrier_ev"],
+                "backward_barrier_ev": out["backward_barrier_ev"],
+                "reaction_energy_ev": out["reaction_energy_ev"],
+                "spline_forward_barrier_ev": prof["spline_forward_barrier_ev"],
+                "max_force_highest_image_ev_per_a": prof["max_force_highest_image_ev_per_a"],
+                "fmax_ev_per_a": prof["fmax_ev_per_a"],
+                "converged": out["converged"],
+                "endpoints_converged": out["endpoints_converged"],
+                "ends_are_lowest": out["ends_are_lowest"],
+                "image_below_ends_ev": prof["image_below_ends_ev"],
+                "neb_elapsed_s": out.get("neb_elapsed_s"),
+                "settings_hash": meta.get("settings_hash"),
+            }
+        )
     for (name, fingerprint), info in sorted(campaigns.items(), key=lambda kv: str(kv[0])):
         report["provenance"].append(
             {
@@ -264,7 +312,23 @@ def collect_figure_data(store: JobStore) -> dict[str, Any]:
             label = f"{curve['species']} {curve['site_class'] or 'all'} {out['temperature_k']:g} K"
             curves.append({**curve, "label": label})
     parity = [doc["output"]["parity"] for doc in _outputs(store, "mlff", "MLFFResult")]
-    return {"msd": curves, "parity": parity}
+    profiles = []
+    for doc in _outputs(store, "neb", "BarrierResult"):
+        out = doc["output"]
+        prof = out["profile"]
+        label = f"{out['species']} {out['mechanism']} hop {out['hop_label']}"
+        if not out["converged"]:
+            label += " (not converged)"
+        profiles.append(
+            {
+                "label": label,
+                "r_a": prof["reaction_coordinate_a"],
+                "energy_ev": prof["relative_energies_ev"],
+                "spline_r_a": prof["spline_r_a"],
+                "spline_energy_ev": prof["spline_energy_ev"],
+            }
+        )
+    return {"msd": curves, "parity": parity, "neb": profiles}
 
 
 def make_figures(report: dict[str, list], figure_data: dict[str, Any]) -> dict[str, bytes]:
@@ -276,6 +340,8 @@ def make_figures(report: dict[str, list], figure_data: dict[str, Any]) -> dict[s
         figures[f"parity_{i}.png"] = plots.parity_plot(parity, "MLFF forces, test set")
     if figure_data["msd"]:
         figures["msd.png"] = plots.msd_plot(figure_data["msd"], "tracer MSD (production NVT)")
+    if figure_data.get("neb"):
+        figures["neb.png"] = plots.neb_plot(figure_data["neb"], "NEB energy profiles")
     if len({r["temperature_k"] for r in report["transport"]}) > 1:
         figures["arrhenius.png"] = plots.arrhenius_plot(report["transport"], "Arrhenius")
     return figures

@@ -73,3 +73,18 @@ def arrhenius_plot(rows: list[dict[str, Any]], title: str) -> bytes:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return _png(plt, fig)
+
+
+def neb_plot(profiles: list[dict[str, Any]], title: str) -> bytes:
+    """E − E_start (eV) along the band (Å): images as points, Hermite spline as a line."""
+    plt, fig, ax = _figure()
+    for n, prof in enumerate(profiles):
+        colour = f"C{n % 10}"
+        ax.plot(prof["spline_r_a"], prof["spline_energy_ev"], color=colour, lw=1.2)
+        ax.plot(prof["r_a"], prof["energy_ev"], "o", color=colour, ms=4, label=prof["label"])
+    ax.axhline(0.0, color="0.7", lw=0.8)
+    ax.set_xlabel("reaction coordinate (Å)")
+    ax.set_ylabel("E − E(start) (eV)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(plt, fig)

@@ -120,3 +120,30 @@ def test_python_api_equals_yaml(tmp_path):
 def test_python_api_checks_files_without_context(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         FileStructureSource(path=tmp_path / "missing.cif")
+
+
+def test_neb_stage_needs_a_mobile_species(tmp_path):
+    msg = _error(tmp_path, GOOD + "  neb: {swap: [Li]}\n")
+    assert "stages.neb needs the mobile species: set stages.neb.species" in msg
+    settings = _load(
+        tmp_path,
+        GOOD.replace("{source: demo}", "{source: demo, classify: {species: Na}}")
+        + "  neb: {swap: [Li]}\n",
+    )
+    assert settings.neb_species() == "Na"  # from structure.classify
+    assert list(settings.enabled_stages()) == ["relax", "neb"]
+    msg = _error(tmp_path, GOOD + "  neb: {species: Na, swap: [Na]}\n")
+    assert "stages.neb.swap lists the mobile species Na itself" in msg
+
+
+def test_neb_stage_cannot_use_the_model_trained_in_the_campaign(tmp_path):
+    text = GOOD.replace(
+        "  labeller: {kind: mlip, model: CHGNet}\n",
+        "  labeller: {kind: mlip, model: CHGNet}\n  mlff: {kind: mace}\n",
+    ) + (
+        "  training_data: {engine: labeller}\n  mlff: {}\n"
+        "  neb: {engine: mlff, species: Na}\n"
+    )
+    assert "stages.neb cannot use the MACE model trained by this campaign" in _error(
+        tmp_path, text
+    )
