@@ -312,6 +312,51 @@ class TransportStageSettings(Strict):
     seed: int = 0
 
 
+class NEBStageSettings(StageSettings):
+    """Climbing-image NEB barriers of the mobile ion: single vacancy hops and concerted two-ion
+    moves, for the host's mobile species and for each species in ``swap`` put on its sites."""
+
+    species: str | None = Field(
+        None, description="Mobile species of the structure; default: structure.classify.species."
+    )
+    swap: list[str] = Field(
+        default_factory=list,
+        description="Species that replace the mobile ions (all mobile sites) for the same hops.",
+    )
+    mechanisms: list[Literal["vacancy", "concerted"]] = Field(
+        default_factory=lambda: ["vacancy", "concerted"], min_length=1
+    )
+    max_hop_length_a: float = Field(4.0, gt=0, description="Longest hop considered, Å.")
+    n_hops: int = Field(1, ge=1, description="Symmetry-distinct hops computed, shortest first.")
+    min_image_distance_a: float = Field(
+        8.0, gt=0, description="Supercell face width: periodic images of a moving ion, Å."
+    )
+    images: int = Field(5, ge=1, description="Intermediate images of each band.")
+    interpolation: Literal["idpp", "linear"] = "idpp"
+    min_atom_distance_a: float = Field(
+        1.0, gt=0, description="Interpolated images may not bring two atoms closer, Å."
+    )
+    climb: bool = Field(True, description="Climbing image on the highest image.")
+    spring_ev_per_a2: float = Field(0.1, gt=0, description="Spring constant, eV/Å².")
+    fmax_ev_per_a: float = Field(0.05, gt=0, description="NEB force criterion, eV/Å.")
+    max_steps: int = Field(300, gt=0, description="Maximum NEB optimiser steps.")
+    optimizer: Literal["FIRE", "BFGS", "LBFGS", "MDMin"] = "FIRE"
+    endpoint_fmax_ev_per_a: float = Field(
+        0.05, gt=0, description="Force criterion of the fixed-cell endpoint relaxations, eV/Å."
+    )
+    endpoint_max_steps: int = Field(300, gt=0)
+
+    def endpoint_relax(self) -> RelaxStageSettings:
+        """Fixed-cell relaxation settings of the band end points."""
+        return RelaxStageSettings(
+            engine=self.engine,
+            fmax_ev_per_a=self.endpoint_fmax_ev_per_a,
+            max_steps=self.endpoint_max_steps,
+            relax_cell=False,
+            optimizer="FIRE",
+        )
+
+
 class Stages(Strict):
     """Which stages run, with their parameters."""
 
@@ -324,6 +369,7 @@ class Stages(Strict):
     transport: TransportStageSettings = Field(
         default_factory=lambda: TransportStageSettings(enabled=False)
     )
+    neb: NEBStageSettings = Field(default_factory=lambda: NEBStageSettings(enabled=False))
 
 
 # --------------------------------------------------------------------------- where it runs

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jobflow import Job, Maker, OutputReference
 
-    from ctaflow.campaign.schema import RelaxStageSettings
+    from ctaflow.campaign.schema import NEBStageSettings, RelaxStageSettings
 
 
 class Engine(ABC):
@@ -28,6 +28,22 @@ class Engine(ABC):
         """References into the relax job's output: ``structure``, ``energy_ev``,
         ``forces_ev_per_a`` and, where the engine records them, ``initial_energy_ev`` and
         ``n_steps``."""
+
+    def neb_maker(self, settings: NEBStageSettings) -> Maker:
+        """A maker whose ``make(images)`` runs a (climbing-image) NEB on the full band
+        ``images`` (end points first and last, held fixed) with a fixed cell."""
+        from ctaflow.errors import EngineError
+
+        raise EngineError(f"engine {self.label} cannot run NEB; choose an MLIP or VASP engine")
+
+    def neb_outputs(self, neb_job: Job) -> dict[str, OutputReference]:
+        """References into the NEB job's output for the **intermediate** images only:
+        ``structures`` (list of Structure), ``energies_ev`` (list of float, eV),
+        ``forces_ev_per_a`` (per image an (n_atoms, 3) list, true forces, eV/Å),
+        ``converged`` (bool: the engine's own criterion was met)."""
+        from ctaflow.errors import EngineError
+
+        raise EngineError(f"engine {self.label} cannot run NEB; choose an MLIP or VASP engine")
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
