@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from atomate2.vasp.sets.core import MDSetGenerator, RelaxSetGenerator, StaticSetGenerator
 
+from ctaflow.engines.incar_types import use_real_incar_tags
 from ctaflow.errors import EngineError
+
+use_real_incar_tags()  # SPRING is real: see ctaflow.engines.incar_types
 
 if TYPE_CHECKING:
     from pymatgen.core import Lattice
