@@ -24,7 +24,7 @@ from ctaflow.errors import EngineError
 if TYPE_CHECKING:
     from jobflow import Job, Maker, OutputReference
 
-    from ctaflow.campaign.schema import RelaxStageSettings, VaspEngineSpec
+    from ctaflow.campaign.schema import NEBStageSettings, RelaxStageSettings, VaspEngineSpec
     from ctaflow.makers.md import MDControls, MDSegment
 
 
@@ -59,6 +59,10 @@ class VaspEngine(Engine):
         }
 
     def write_input_set_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def neb_vasp_job_kwargs(self) -> dict[str, Any]:
+        """Extra keyword arguments of custodian's ``VaspNEBJob``."""
         return {}
 
     def _maker_kwargs(self) -> dict[str, Any]:
@@ -131,6 +135,42 @@ class VaspEngine(Engine):
             engine_description=self.describe(),
         )
 
+    def neb_maker(self, settings: NEBStageSettings) -> Maker:
+        """atomate2's ``NebFromImagesMaker`` with the study preset plus the NEB tags (see
+        :class:`~ctaflow.engines.vasp_inputs.StudyNebSetGenerator`): ``SPRING = -spring``,
+        ``EDIFFG = -fmax``, ``NSW = max_steps``, ``LCLIMB = climb``, VTST's ``IOPT`` for the
+        optimiser; custodian's ``VaspNEBJob`` with the engine's command and limits. An
+        unconverged band finishes the job (``converged`` false) instead of failing it."""
+        from ctaflow.engines.vasp_inputs import StudyNebSetGenerator
+        from ctaflow.engines.vasp_neb import StudyNebFromImagesMaker, VaspNEBMaker
+
+        generator = StudyNebSetGenerator(
+            **self._generator_kwargs(),
+            climbing_image=settings.climb,
+            fmax_ev_per_a=settings.fmax_ev_per_a,
+            spring_ev_per_a2=settings.spring_ev_per_a2,
+            nsw=settings.max_steps,
+            optimizer=settings.optimizer,
+        )
+        neb = StudyNebFromImagesMaker(
+            name=f"neb ({self.label})",
+            input_set_generator=generator,
+            write_input_set_kwargs=self.write_input_set_kwargs(),
+            stop_children_kwargs={"handle_unsuccessful": False},
+        )
+        vasp_job_kwargs = {**neb.run_vasp_kwargs["vasp_job_kwargs"], **self.neb_vasp_job_kwargs()}
+        neb.run_vasp_kwargs.update(self.run_vasp_kwargs())  # keeps job_type NEB
+        neb.run_vasp_kwargs["vasp_job_kwargs"] = vasp_job_kwargs
+        return VaspNEBMaker(neb_maker=neb, name=f"neb ({self.label})")
+
+    def neb_outputs(self, neb_job: Job) -> dict[str, OutputReference]:
+        """``neb_job`` is the Flow of :meth:`neb_maker`'s ``make``; its output holds the
+        references (:class:`~ctaflow.engines.vasp_neb.VaspNEBMaker`)."""
+        out = neb_job.output
+        return {
+            key: out[key] for key in ("structures", "energies_ev", "forces_ev_per_a", "converged")
+        }
+
     def relax_outputs(self, relax_job: Job) -> dict[str, OutputReference]:
         out = relax_job.output.output
         return {
@@ -182,6 +222,12 @@ class VaspStandinEngine(VaspEngine):
 
     def write_input_set_kwargs(self) -> dict[str, Any]:
         return {"potcar_spec": True}  # symbols only: no potentials needed or written
+
+    def neb_vasp_job_kwargs(self) -> dict[str, Any]:
+        # VaspNEBJob.setup copies POTCAR to POTCAR.orig without checking that it exists (VaspJob
+        # checks); with POTCAR.spec only it would stop with FileNotFoundError. Without the backup
+        # the task document's orig_inputs stay empty; its inputs come from the head directory.
+        return {"backup": False}
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -1,7 +1,7 @@
 """VASP inputs with the study's settings: the preset, k-point meshes from a spacing, POTCAR checks.
 
-The preset is the bottom layer; atomate2's per-calculation updates (relax, static, MD) come next,
-then the campaign file's ``incar``/``kpoints``/``potcar``, then powerups in Python.
+The preset is the bottom layer; atomate2's per-calculation updates (relax, static, MD, NEB) come
+next, then the campaign file's ``incar``/``kpoints``/``potcar``, then powerups in Python.
 """
 
 from __future__ import annotations
@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from atomate2.vasp.sets.core import MDSetGenerator, RelaxSetGenerator, StaticSetGenerator
+from atomate2.vasp.sets.core import (
+    MDSetGenerator,
+    NebSetGenerator,
+    RelaxSetGenerator,
+    StaticSetGenerator,
+)
 
+from ctaflow.engines.incar_types import use_real_incar_tags
 from ctaflow.errors import EngineError
+
+use_real_incar_tags()  # SPRING is real: see ctaflow.engines.incar_types
 
 if TYPE_CHECKING:
     from pymatgen.core import Lattice
@@ -182,3 +190,47 @@ class StudyStaticSetGenerator(StudyInputMixin, StaticSetGenerator):
 @dataclass
 class StudyMDSetGenerator(StudyInputMixin, MDSetGenerator):
     """AIMD inputs with the study settings (ensemble, thermostat from atomate2's MD set)."""
+
+
+#: NEB optimiser of the stage → VTST ``IOPT`` (with ``IBRION = 3, POTIM = 0``). VTST has no
+#: full-memory BFGS: BFGS is run as its LBFGS. MDMin (ASE) and quick-min (VTST) are the same
+#: velocity-projection scheme.
+VTST_IOPT = {"LBFGS": 1, "BFGS": 1, "MDMin": 3, "FIRE": 7}
+
+
+@dataclass
+class StudyNebSetGenerator(StudyInputMixin, NebSetGenerator):
+    """Climbing-image NEB inputs on the study preset: the relaxation's INCAR (fixed cell) plus
+    the NEB tags, with VTST's optimisers.
+
+    atomate2's ``NebSetGenerator`` also sets ``EDIFF = 1e-6``, ``PREC = Normal``, no automatic
+    smearing and ``IBRION = 2`` (VASP's CG) without a climbing image; here the electronic
+    settings stay those of the study's relaxations (EDIFF per atom, PREC, ISMEAR/SIGMA), so the
+    band and its relaxed end points are computed alike, and VTST's optimiser is used with or
+    without climbing (``IBRION = 3, POTIM = 0, IOPT``, ``LCLIMB`` written either way). Needs a
+    VASP built with the VTST tools, as atomate2's climbing-image set does. The images keep the
+    atom order they are given in (``sort_structure = False``): POTCAR.spec follows the first
+    image and every image POSCAR must match it.
+    """
+
+    auto_ismear: bool = True  # as the relax generator (atomate2's NEB set turns it off)
+    sort_structure: bool = False
+    fmax_ev_per_a: float = 0.05
+    spring_ev_per_a2: float = 5.0
+    nsw: int = 300
+    optimizer: str = "FIRE"
+
+    @property
+    def incar_updates(self) -> dict:
+        return {
+            "IMAGES": self.num_images,
+            "ISIF": 2,
+            "IBRION": 3,
+            "POTIM": 0,
+            "IOPT": VTST_IOPT[self.optimizer],
+            "LCLIMB": self.climbing_image,
+            "SPRING": -abs(self.spring_ev_per_a2),
+            "EDIFFG": -abs(self.fmax_ev_per_a),
+            "NSW": self.nsw,
+            "LCHARG": False,
+        }

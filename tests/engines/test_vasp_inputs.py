@@ -116,3 +116,12 @@ def test_standin_engine_needs_no_potcars_and_says_it_is_not_dft(monkeypatch):
     assert "-m ctaflow.engines.vasp_standin" in engine.vasp_cmd()
     maker = engine.relax_maker(RelaxStageSettings())
     assert maker.write_input_set_kwargs == {"potcar_spec": True}
+
+
+def test_spring_stays_a_real_number(tmp_path):
+    """pymatgen's type table says SPRING is an integer (-0.1 would become 0); importing
+    ctaflow.engines.vasp_inputs (above) corrects it."""
+    Incar({"SPRING": -0.1, "IMAGES": 3}).write_file(tmp_path / "INCAR")
+    assert "SPRING = -0.1" in (tmp_path / "INCAR").read_text()
+    assert Incar.from_file(tmp_path / "INCAR")["SPRING"] == -0.1
+    assert Incar.from_str("SPRING = -5\n")["SPRING"] == -5

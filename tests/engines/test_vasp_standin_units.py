@@ -206,7 +206,7 @@ def test_md_tags_map_to_thermostats(tmp_path):
     ("incar", "words"),
     [
         ({"LHFCALC": True, "NSW": 0}, "LHFCALC"),
-        ({"IMAGES": 3, "IBRION": 3, "NSW": 10}, "IMAGES"),
+        ({"IMAGES": 3, "IBRION": 3, "NSW": 10}, "NEB needs a force criterion"),
         ({"IBRION": 6, "NSW": 1}, "IBRION = 6"),
         ({"ICHARG": 11, "NSW": 0}, "ICHARG"),
         ({"METAGGA": "R2scan", "NSW": 0}, "METAGGA"),

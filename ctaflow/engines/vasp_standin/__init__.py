@@ -10,10 +10,14 @@ Nothing it writes claims to be DFT: the generator is ``ctaflow-vasp-standin``, t
 ``<ctaflow>+standin.<family>-<version>`` names the model (it becomes ``TaskDoc.vasp_version``),
 pseudopotentials are listed as ``NONE <symbol>`` and the band energies are labelled placeholders.
 
+With ``IMAGES = N`` in the INCAR it runs a nudged elastic band over ``00/`` … ``{N+1}/`` and
+writes those files into the moving images' directories, as VASP does.
+
 Modules: :mod:`.models` (model registry), :mod:`.inputs` (reading), :mod:`.settings` (INCAR →
 run settings, refusals), :mod:`.dynamics` (single point, relaxation), :mod:`.md` (molecular
-dynamics), :mod:`.results` (ionic steps, units), :mod:`.vasprun` and :mod:`.textfiles`
-(writers), :mod:`.run` (one run), :mod:`.cli` (command line).
+dynamics), :mod:`.neb` (nudged elastic band), :mod:`.results` (ionic steps, units),
+:mod:`.vasprun` and :mod:`.textfiles` (writers), :mod:`.run` (one run), :mod:`.cli` (command
+line).
 """
 
 from ctaflow.engines.vasp_standin.errors import StandinError

@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Stand-in for the VASP executable: reads INCAR/POSCAR/KPOINTS, computes energies, "
             "forces and stresses with an MLIP through ASE and writes vasprun.xml, OUTCAR, "
-            "OSZICAR, CONTCAR and XDATCAR. Not a DFT code."
+            "OSZICAR, CONTCAR and XDATCAR (with IMAGES = N: a nudged elastic band over the image "
+            "directories 00 ... N+1). Not a DFT code."
         ),
         epilog=(
             f"Environment: {MODEL_ENV} (one of {', '.join(sorted(MODELS))}; default "

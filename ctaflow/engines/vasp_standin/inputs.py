@@ -1,5 +1,8 @@
 """Reading a directory of VASP inputs: INCAR, POSCAR, KPOINTS (or KSPACING), POTCAR[.spec].
 
+An NEB (``IMAGES = N``) is read as VASP reads it: INCAR, KPOINTS and POTCAR[.spec] from the head
+directory, one POSCAR from each of ``00/`` … ``{N+1}/`` (:func:`read_band`).
+
 Only pymatgen readers are used. POTCARs are optional: atomate2 writes ``POTCAR.spec`` (one
 POTCAR symbol per line) when called with ``write_input_set_kwargs={"potcar_spec": True}``; the
 stand-in takes the symbols from there and never needs pseudopotentials. A real POTCAR, if present,
@@ -19,7 +22,10 @@ import numpy as np
 from pymatgen.core import Structure
 from pymatgen.io.vasp import Incar, Kpoints, Poscar, Potcar
 
+from ctaflow.engines.incar_types import use_real_incar_tags
 from ctaflow.engines.vasp_standin.errors import StandinError
+
+use_real_incar_tags()  # SPRING = -0.1 must not read as 0
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,8 +93,16 @@ class VaspInputs:
     neutral_nelect: float | None = field(default=None)
 
 
-def read_inputs(directory: str | Path = ".") -> VaspInputs:
+def read_incar(directory: str | Path = ".") -> Incar:
+    """The INCAR of ``directory`` (a :class:`StandinError` if missing or unreadable)."""
+    return _read(Path(directory) / "INCAR", Incar.from_file, "INCAR")
+
+
+def read_inputs(directory: str | Path = ".", head: str | Path | None = None) -> VaspInputs:
     """Read the VASP inputs in ``directory``.
+
+    ``head``: where INCAR, KPOINTS and POTCAR[.spec] are read from, if not ``directory`` (an NEB
+    image directory reads only its POSCAR).
 
     Raises
     ------
@@ -96,7 +110,8 @@ def read_inputs(directory: str | Path = ".") -> VaspInputs:
         If INCAR or POSCAR is missing or unreadable, or POTCAR symbols do not match POSCAR.
     """
     directory = Path(directory)
-    incar = _read(directory / "INCAR", Incar.from_file, "INCAR")
+    head = directory if head is None else Path(head)
+    incar = read_incar(head)
     poscar = _read(directory / "POSCAR", Poscar.from_file, "POSCAR")
     structure = poscar.structure
     if poscar.velocities is not None:
@@ -108,8 +123,8 @@ def read_inputs(directory: str | Path = ".") -> VaspInputs:
 
     elements = [str(site.specie.symbol) for site in structure]
     blocks = [(el, len(list(group))) for el, group in itertools.groupby(elements)]
-    species, source, neutral_nelect = _species_blocks(directory, blocks, structure)
-    kpoints = _kpoints(directory, incar, structure)
+    species, source, neutral_nelect = _species_blocks(head, blocks, structure)
+    kpoints = _kpoints(head, incar, structure)
     return VaspInputs(
         directory=directory,
         incar=incar,
@@ -121,6 +136,40 @@ def read_inputs(directory: str | Path = ".") -> VaspInputs:
         comment=poscar.comment or structure.formula,
         neutral_nelect=neutral_nelect,
     )
+
+
+def read_band(directory: str | Path, n_images: int) -> list[VaspInputs]:
+    """The ``n_images + 2`` images of an NEB run in ``directory`` (end points first and last).
+
+    Raises
+    ------
+    StandinError
+        If an image directory or POSCAR is missing, or the images differ in atoms (species
+        order) or cell: the stand-in runs fixed-cell bands of one set of atoms.
+    """
+    directory = Path(directory)
+    band = []
+    for index in range(n_images + 2):
+        image_dir = directory / f"{index:02d}"
+        if not image_dir.is_dir():
+            raise StandinError(
+                f"IMAGES = {n_images} needs image directories 00 ... {n_images + 1:02d}; "
+                f"{image_dir.name}/ is missing in {directory.resolve()}"
+            )
+        band.append(read_inputs(image_dir, head=directory))
+    first = band[0].structure
+    for index, image in enumerate(band[1:], start=1):
+        structure = image.structure
+        if [str(s) for s in structure.species] != [str(s) for s in first.species]:
+            raise StandinError(
+                f"image {index:02d} has other atoms or another atom order than image 00 "
+                f"({structure.formula} vs {first.formula})"
+            )
+        if not np.allclose(structure.lattice.matrix, first.lattice.matrix, atol=1e-6):
+            raise StandinError(
+                f"image {index:02d} has another cell than image 00: the NEB runs at fixed cell"
+            )
+    return band
 
 
 def _read(path: Path, reader: Callable[[str], T], name: str) -> T:

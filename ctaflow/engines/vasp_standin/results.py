@@ -17,6 +17,50 @@ EV_PER_A3_TO_KBAR = -10.0 / units.GPa
 
 
 @dataclass(frozen=True)
+class NEBStepInfo:
+    """What VTST prints for one image at one NEB step (improved tangent; Henkelman & Jónsson,
+    J. Chem. Phys. 113, 9978 (2000)).
+
+    Parameters
+    ----------
+    tangent
+        Unit tangent of the band at this image, shape (n_atoms, 3) (the whole vector has norm 1).
+    spring_projection_ev_per_a
+        Spring force along the tangent, k (|R_{i+1} − R_i| − |R_i − R_{i−1}|); 0 for the
+        climbing image.
+    real_projection_ev_per_a
+        True force projected on the tangent (VTST's "REAL"; pymatgen's ``tangent_force``).
+    perpendicular_real_ev_per_a
+        Norm of the true force perpendicular to the tangent.
+    distance_previous_a, distance_next_a
+        Distance to the previous and next image in configuration space, Å.
+    angle_deg
+        Angle between the directions to the previous and the next image (180: straight band).
+    neb_forces_ev_per_a
+        The force the optimiser moves the image with, shape (n_atoms, 3): perpendicular true
+        force plus spring force, or the true force with its tangential part inverted for the
+        climbing image.
+    climbing
+        Whether this image is the climbing image at this step.
+    """
+
+    tangent: np.ndarray
+    spring_projection_ev_per_a: float
+    real_projection_ev_per_a: float
+    perpendicular_real_ev_per_a: float
+    distance_previous_a: float
+    distance_next_a: float
+    angle_deg: float
+    neb_forces_ev_per_a: np.ndarray
+    climbing: bool
+
+    @property
+    def max_atom_force_ev_per_a(self) -> float:
+        """Largest NEB force on an atom (VTST's "FORCES: max atom"; EDIFFG < 0 applies to it)."""
+        return float(np.max(np.linalg.norm(self.neb_forces_ev_per_a, axis=1)))
+
+
+@dataclass(frozen=True)
 class IonicStep:
     """One force call of the MLIP.
 
@@ -37,6 +81,8 @@ class IonicStep:
         Instantaneous temperature (MD only) with VASP's 3N−3 degrees of freedom, K.
     velocities_a_per_fs
         Velocities (MD only), shape (n_atoms, 3), Å/fs.
+    neb
+        The image's NEB quantities at this step (NEB runs only).
     """
 
     structure: Structure
@@ -46,6 +92,7 @@ class IonicStep:
     kinetic_energy_ev: float | None = None
     temperature_k: float | None = None
     velocities_a_per_fs: np.ndarray | None = None
+    neb: NEBStepInfo | None = None
 
     @property
     def max_force_ev_per_a(self) -> float:

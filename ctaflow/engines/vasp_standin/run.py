@@ -2,6 +2,11 @@
 
 Everything that can be refused (missing files, unknown model, unsupported tags) is checked
 before torch and the model are loaded, so refusals are fast and leave no output files.
+
+An NEB (``IMAGES = N > 0``) runs in the head directory, as custodian's ``VaspNEBJob`` starts VASP:
+the moving images' output files go into ``01/`` … ``N/`` (one :class:`RunContext` each), the
+end-point directories and the head directory get none, as with VASP; progress lines (one per
+band evaluation, with the end points' energies first) go to stdout.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ctaflow.engines.vasp_standin.identity import PROGRAM
-from ctaflow.engines.vasp_standin.inputs import read_inputs
+from ctaflow.engines.vasp_standin.inputs import read_band, read_incar, read_inputs
 from ctaflow.engines.vasp_standin.models import model_from_env
 from ctaflow.engines.vasp_standin.settings import Mode, run_settings
 from ctaflow.engines.vasp_standin.textfiles import (
@@ -90,12 +95,40 @@ class RunContext:
             "LUSE_VDW": False,
             "LDAU": bool(incar.get("LDAU", False)),
         }
+        if s.neb is not None:
+            params["IMAGES"] = s.neb.n_images
+            params["SPRING"] = -s.neb.spring_ev_per_a2
         for key in ECHOED_PARAMETERS:
             if key in incar:
                 params[key] = incar[key]
         if self.inputs.neutral_nelect is not None:
             params["NELECT"] = float(self.inputs.neutral_nelect)
         return params
+
+
+@dataclass
+class Accounting:
+    """Start date, wall clock and CPU time of a run, counted from its creation."""
+
+    t0: float = field(default_factory=time.perf_counter)
+    usage0: Any = field(default_factory=lambda: resource.getrusage(resource.RUSAGE_SELF))
+    started: datetime = field(default_factory=datetime.now)
+
+    @property
+    def elapsed_seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def context(self, **kwargs: Any) -> RunContext:
+        """A :class:`RunContext` of ``kwargs`` with the accounting up to now."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return RunContext(
+            started=self.started,
+            elapsed_seconds=self.elapsed_seconds,
+            user_seconds=usage.ru_utime - self.usage0.ru_utime,
+            system_seconds=usage.ru_stime - self.usage0.ru_stime,
+            max_memory_kb=float(usage.ru_maxrss),
+            **kwargs,
+        )
 
 
 class ProgressWriter:
@@ -130,7 +163,7 @@ def run_standin(
     stream: IO[str] | None = None,
     environ: dict[str, str] | None = None,
     program_version: str | None = None,
-) -> RunContext:
+) -> RunContext | list[RunContext]:
     """Run the stand-in in ``directory`` and write its VASP output files there.
 
     Parameters
@@ -146,19 +179,21 @@ def run_standin(
 
     Returns
     -------
-    RunContext
-        Inputs, settings, the ionic steps and timings of the run.
+    RunContext or list of RunContext
+        Inputs, settings, the ionic steps and timings of the run; for an NEB one per moving
+        image.
 
     Raises
     ------
     StandinError
         For anything the stand-in refuses; nothing is written in that case.
     """
-    t0 = time.perf_counter()
-    usage0 = resource.getrusage(resource.RUSAGE_SELF)
-    started = datetime.now()
+    clock = Accounting()
     directory = Path(directory)
     model = model_from_env(environ)
+    n_images = int(read_incar(directory).get("IMAGES", 0))
+    if n_images > 0:
+        return run_band(directory, n_images, model, stream, environ, program_version, clock)
     inputs = read_inputs(directory)
     settings = run_settings(inputs, model, environ)
     if program_version is None:
@@ -175,18 +210,12 @@ def run_standin(
         progress.restart_clock()
     result = _drive(inputs, settings, calculator, progress)
 
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    ctx = RunContext(
+    ctx = clock.context(
         inputs=inputs,
         model=model,
         settings=settings,
         result=result,
         program_version=program_version,
-        started=started,
-        elapsed_seconds=time.perf_counter() - t0,
-        user_seconds=usage.ru_utime - usage0.ru_utime,
-        system_seconds=usage.ru_stime - usage0.ru_stime,
-        max_memory_kb=float(usage.ru_maxrss),
     )
     write_outputs(directory, ctx)
     if progress:
@@ -196,6 +225,74 @@ def run_standin(
             f"{ctx.elapsed_seconds:.2f} s in total"
         )
     return ctx
+
+
+def run_band(
+    directory: Path,
+    n_images: int,
+    model: ModelSpec,
+    stream: IO[str] | None = None,
+    environ: dict[str, str] | None = None,
+    program_version: str | None = None,
+    clock: Accounting | None = None,
+) -> list[RunContext]:
+    """The NEB of :func:`run_standin`: ``n_images`` moving images between ``00`` and
+    ``{n_images + 1}``; writes the images' output files and returns their contexts."""
+    from ctaflow.engines.vasp_standin.dynamics import to_atoms
+    from ctaflow.engines.vasp_standin.neb import nudged_elastic_band
+
+    clock = clock or Accounting()
+    band = read_band(directory, n_images)
+    settings = run_settings(band[0], model, environ)
+    if program_version is None:
+        from ctaflow import __version__ as program_version
+    progress = ProgressWriter(stream) if stream is not None else None
+    if progress:
+        progress.write(f" {PROGRAM} {program_version}: MLIP {model.label}; not a DFT calculation")
+        progress.write(
+            f" mode neb, {n_images} images of {len(band[0].structure)} atoms, "
+            f"{settings.neb.optimizer} ({settings.neb.optimizer_source}), "
+            f"climbing image {'on' if settings.neb.climb else 'off'}"
+        )
+
+    calculator = model.calculator()
+    if progress:
+        progress.restart_clock()
+
+    def report(index: int, steps: list[IonicStep]) -> None:
+        energies = " ".join(f"{step.energy_ev:.6f}" for step in steps)
+        fmax = max(step.neb.max_atom_force_ev_per_a for step in steps)
+        progress.write(f"{index:4d} NEB E= {energies} eV  max NEB force {fmax:.4f} eV/A")
+
+    atoms = [to_atoms(image.structure, calculator) for image in band]
+    result = nudged_elastic_band(
+        atoms, settings.neb, settings.nsw, calculator, on_step=report if progress else None
+    )
+    if progress:
+        first, last = result.endpoint_energies_ev
+        progress.write(
+            f" end points (fixed): E(00)= {first:.6f} eV  E({n_images + 1:02d})= {last:.6f} eV"
+        )
+
+    contexts = [
+        clock.context(
+            inputs=inputs,
+            model=model,
+            settings=settings,
+            result=image_result,
+            program_version=program_version,
+        )
+        for inputs, image_result in zip(band[1:-1], result.images, strict=True)
+    ]
+    for ctx in contexts:
+        write_outputs(ctx.inputs.directory, ctx)
+    if progress:
+        state = "reached" if result.converged else "did not reach"
+        progress.write(
+            f" {result.n_steps} band evaluations; {state} |EDIFFG| = "
+            f"{settings.neb.fmax_ev_per_a:g} eV/A; {clock.elapsed_seconds:.2f} s in total"
+        )
+    return contexts
 
 
 def _drive(

@@ -10,11 +10,16 @@ Supported (VASP defaults apply to missing tags):
   ``TEBEG`` to ``TEEND`` and ``MDALGO`` 0/2 (Nosé–Hoover, ``SMASS = 0``: period of 40 steps;
   ``MDALGO = 0, SMASS = -3``: NVE), 1 (Andersen, ``ANDERSEN_PROB``; 0 means NVE), 3 (Langevin with
   ``LANGEVIN_GAMMA`` per species in ps⁻¹; with ``ISIF = 3`` Langevin NPT at ``PSTRESS`` with
-  ``LANGEVIN_GAMMA_L``, ASE ``LangevinBAOAB``).
+  ``LANGEVIN_GAMMA_L``, ASE ``LangevinBAOAB``);
+* nudged elastic band: ``IMAGES = N > 0``, run in the head directory of ``00/`` … ``N+1/`` (see
+  :mod:`.neb`): fixed cell (``ISIF`` 0–2), ``SPRING`` < 0 (k = |SPRING| eV/Å², default −5),
+  ``EDIFFG`` < 0 (max NEB force in eV/Å), at most ``NSW`` band force evaluations, the optimiser
+  from ``IBRION``/``IOPT`` (:data:`NEB_VTST_OPTIMIZERS`) and the climbing image from ``LCLIMB``
+  (:func:`neb_climb`).
 
 Refused with a :class:`StandinError` (non-zero exit): tags that ask for physics an MLIP of
 energies and forces cannot provide (hybrid functionals, meta-GGA with a GGA-trained model,
-response functions, NEB images, finite-difference phonons, non-self-consistent runs, vdW
+response functions, finite-difference phonons, non-self-consistent runs, vdW
 corrections, spin–orbit, charged cells, VASP's own MLFF) and MD/relaxation variants without a
 clean ASE counterpart. Every other tag (ENCUT, ISMEAR, ALGO, LREAL, MAGMOM, ...) only tunes the
 electronic-structure solver and is ignored.
@@ -54,6 +59,12 @@ ISIF_DEGREES_OF_FREEDOM: dict[int, tuple[bool, bool, bool]] = {
     8: (True, False, True),
 }
 RELAX_OPTIMIZERS = {1: "BFGS", 2: "BFGS", 3: "FIRE"}
+#: VTST optimisers (IBRION = 3, POTIM = 0, IOPT) → ASE optimiser of the NEB: LBFGS, quick-min
+#: (ASE's MDMin is the same velocity-projection scheme) and FIRE. VTST's CG (2), SD (4) and the
+#: dimer-method optimisers have no counterpart here and are refused.
+NEB_VTST_OPTIMIZERS = {1: "LBFGS", 3: "MDMin", 7: "FIRE"}
+#: VASP's default SPRING (eV/Å², negative: nudged elastic band)
+DEFAULT_SPRING = -5.0
 #: VASP: SMASS = 0 gives a Nosé thermostat with a period of 40 time steps
 NOSE_PERIOD_STEPS = 40
 MANY_BODY_ALGOS = ("GW", "EVGW", "QPGW", "CHI", "BSE")
@@ -65,6 +76,7 @@ class Mode(StrEnum):
     STATIC = "static"
     RELAX = "relax"
     MD = "md"
+    NEB = "neb"
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,18 @@ class MDSettings:
 
 
 @dataclass(frozen=True)
+class NEBSettings:
+    """Nudged-elastic-band settings (VASP ``IMAGES`` > 0, VTST tags)."""
+
+    n_images: int
+    climb: bool
+    spring_ev_per_a2: float
+    fmax_ev_per_a: float
+    optimizer: str
+    optimizer_source: str  # the INCAR tags the optimiser came from, e.g. "IBRION = 3, IOPT = 7"
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """The interpreted INCAR."""
 
@@ -116,6 +140,7 @@ class RunSettings:
     ediffg: float
     relax: RelaxSettings | None = None
     md: MDSettings | None = None
+    neb: NEBSettings | None = None
 
     @property
     def max_ionic_steps(self) -> int:
@@ -144,6 +169,9 @@ def run_settings(
     common["nelm"] = int(incar.get("NELM", 60))
     if nsw < 0:
         raise StandinError(f"NSW = {nsw} is not supported (use NSW >= 0)")
+    n_images = int(incar.get("IMAGES", 0))
+    if n_images > 0:
+        return RunSettings(mode=Mode.NEB, neb=_neb_settings(incar, n_images, common), **common)
     if ibrion == -1 or nsw == 0:
         return RunSettings(mode=Mode.STATIC, **common)
     if ibrion in RELAX_OPTIMIZERS:
@@ -160,7 +188,6 @@ def check_supported(incar: Incar, model: ModelSpec, inputs: VaspInputs) -> None:
     algo = str(incar.get("ALGO", "Normal")).strip().upper()
     refusals: list[tuple[bool, str]] = [
         (_true(incar.get("LHFCALC")), "LHFCALC = True (hybrid functional)"),
-        (int(incar.get("IMAGES", 0)) > 0, f"IMAGES = {incar.get('IMAGES')} (NEB)"),
         (int(incar.get("ICHARG", 2)) >= 10, f"ICHARG = {incar.get('ICHARG')} (non-SCF run)"),
         (_true(incar.get("LEPSILON")), "LEPSILON = True (dielectric response)"),
         (_true(incar.get("LCALCPOL")), "LCALCPOL = True (Berry-phase polarisation)"),
@@ -212,6 +239,66 @@ def _relax_settings(incar: Incar, ibrion: int, isif: int) -> RelaxSettings:
         fmax_ev_per_a=-ediffg if ediffg < 0 else None,
         energy_tolerance_ev=ediffg if ediffg > 0 else None,
         pressure_kbar=float(incar.get("PSTRESS", 0.0)),
+    )
+
+
+def neb_climb(incar: Incar) -> bool:
+    """Whether the highest image climbs.
+
+    ``LCLIMB`` if the INCAR sets it. Otherwise True when the VTST optimisers are selected
+    (``IBRION = 3, POTIM = 0``: VTST is compiled in, and its ``LCLIMB`` defaults to True) and
+    False for VASP's built-in optimisers (plain VASP has no climbing image). atomate2's
+    ``NebSetGenerator`` writes ``LCLIMB = True`` with ``IBRION = 3, POTIM = 0, IOPT = 1`` for a
+    climbing-image band and no LCLIMB with ``IBRION = 2`` otherwise, so both of its inputs mean
+    what emmet labels them (``NebMethod.CLIMBING_IMAGE`` only if ``LCLIMB`` is true).
+    """
+    if "LCLIMB" in incar:
+        return _true(incar["LCLIMB"])
+    return int(incar.get("IBRION", 0)) == 3 and float(incar.get("POTIM", 0.5)) == 0.0
+
+
+def _neb_settings(incar: Incar, n_images: int, common: dict[str, Any]) -> NEBSettings:
+    ibrion, isif, nsw, ediffg = common["ibrion"], common["isif"], common["nsw"], common["ediffg"]
+    if nsw < 1:
+        raise StandinError(f"IMAGES = {n_images} needs NSW >= 1 (NEB optimiser steps)")
+    if isif not in (0, 1, 2):
+        raise StandinError(
+            f"ISIF = {isif} with IMAGES (variable-cell NEB) is not supported: use ISIF = 2"
+        )
+    if ediffg >= 0:
+        raise StandinError(
+            f"EDIFFG = {ediffg:g} with IMAGES: the NEB needs a force criterion, EDIFFG < 0 "
+            "(max force on any image, eV/Å)"
+        )
+    spring = float(incar.get("SPRING", DEFAULT_SPRING))
+    if spring >= 0:
+        raise StandinError(
+            f"SPRING = {spring:g}: only nudged elastic bands are supported, SPRING < 0 "
+            "(spring constant |SPRING| in eV/Å², VASP default -5)"
+        )
+    potim = float(incar.get("POTIM", 0.5))
+    if ibrion == 3 and potim == 0.0:
+        iopt = int(incar.get("IOPT", 0))
+        if iopt not in NEB_VTST_OPTIMIZERS:
+            raise StandinError(
+                f"IBRION = 3, POTIM = 0 with IOPT = {iopt}: supported VTST optimisers are "
+                "IOPT = 1 (LBFGS), 3 (quick-min) and 7 (FIRE)"
+            )
+        optimizer, source = NEB_VTST_OPTIMIZERS[iopt], f"IBRION = 3, POTIM = 0, IOPT = {iopt}"
+    elif ibrion in RELAX_OPTIMIZERS:
+        optimizer, source = RELAX_OPTIMIZERS[ibrion], f"IBRION = {ibrion}"
+    else:
+        raise StandinError(
+            f"IBRION = {ibrion} with IMAGES is not supported (1, 2, 3; or 3 with POTIM = 0 and "
+            "a VTST IOPT)"
+        )
+    return NEBSettings(
+        n_images=n_images,
+        climb=neb_climb(incar),
+        spring_ev_per_a2=-spring,
+        fmax_ev_per_a=-ediffg,
+        optimizer=optimizer,
+        optimizer_source=source,
     )
 
 

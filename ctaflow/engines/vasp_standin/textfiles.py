@@ -2,8 +2,11 @@
 
 OUTCAR carries only what parsers and custodian look at (NBANDS, NPLWV, IBRION, per-step stress,
 forces, ``total drift``, energies, MD kinetic energy, timing) under a header that names the
-stand-in and the MLIP. Words that pymatgen's ``Outcar`` reads as run information ("running",
-"serial") and VASP error strings are avoided on purpose.
+stand-in and the MLIP. In NEB image directories each step also carries the lines VTST prints
+(tangent, ``NEB: projections on to tangent (spring, REAL)`` read by pymatgen's
+``Outcar.read_neb``, NEB force maxima); as in VASP 5.4.4 + VTST 3.2 output, ``TOTAL-FORCE`` is
+the true force and the NEB force enters only those lines. Words that pymatgen's ``Outcar``
+reads as run information ("running", "serial") and VASP error strings are avoided on purpose.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ if TYPE_CHECKING:
 
     from pymatgen.core import Structure
 
-    from ctaflow.engines.vasp_standin.results import IonicStep
+    from ctaflow.engines.vasp_standin.results import IonicStep, NEBStepInfo
     from ctaflow.engines.vasp_standin.run import RunContext
+    from ctaflow.engines.vasp_standin.settings import NEBSettings
 
 RULE = "-" * 104
 VOIGT_ORDER = ((0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (2, 0))  # VASP: XX YY ZZ XY YZ ZX
@@ -98,11 +102,12 @@ def write_outcar(path: Path, ctx: RunContext) -> None:
         + (f", {s.relax.optimizer}" if s.relax else "")
         + (f", {s.md.thermostat}, seed {s.md.seed}" if s.md else ""),
         "",
+        *(_neb_header(s.neb) if s.neb else []),
         RULE,
     ]
     for index, step in enumerate(ctx.result.steps, start=1):
         out += _step_block(index, step)
-    if s.relax and ctx.result.converged:
+    if (s.relax or s.neb) and ctx.result.converged:
         out.append(" reached required accuracy - stopping structural energy minimisation")
     out += [
         "",
@@ -123,6 +128,40 @@ def write_outcar(path: Path, ctx: RunContext) -> None:
         "",
     ]
     path.write_text("\n".join(out) + "\n")
+
+
+def _neb_header(neb: NEBSettings) -> list[str]:
+    return [
+        " CHAIN: Running the NEB (ASE ase.mep.NEB, improved tangent; not VTST)",
+        f" NEB:          SPRING {-neb.spring_ev_per_a2:12.6f}",
+        f" NEB:          LCLIMB {'T' if neb.climb else 'F':>6}",
+        f" OPT: ASE {neb.optimizer} optimizer ({neb.optimizer_source})",
+        "",
+    ]
+
+
+def _neb_lines(neb: NEBStepInfo) -> list[str]:
+    """VTST's per-step NEB block (VASP 5.4.4 + VTST 3.2 layout)."""
+    forces = neb.neb_forces_ev_per_a
+    norms = np.linalg.norm(forces, axis=1)
+    return [
+        "",
+        " NEB: Tangent",
+        " " + "-" * 46,
+        *(" " + "".join(f"{t:13.5f}" for t in row) for row in neb.tangent),
+        "",
+        " NEB: forces: par spring, perp REAL, dneb "
+        f"{neb.spring_projection_ev_per_a:12.6f}{neb.perpendicular_real_ev_per_a:12.6f}"
+        f"{0.0:12.6f}",
+        " NEB: distance to prev, next image, angle between "
+        f"{neb.distance_previous_a:12.6f}{neb.distance_next_a:12.6f}{neb.angle_deg:12.6f}",
+        " NEB: projections on to tangent (spring, REAL) "
+        f"{neb.spring_projection_ev_per_a:12.6f}{neb.real_projection_ev_per_a:12.6f}",
+        "",
+        f"  FORCES: max atom, RMS {norms.max():12.6f}{np.sqrt(np.mean(norms**2)):12.6f}",
+        f"  FORCE total and by dimension {np.linalg.norm(forces):12.6f}"
+        f"{np.abs(forces).max():12.6f}",
+    ]
 
 
 def _step_block(index: int, step: IonicStep) -> list[str]:
@@ -164,6 +203,8 @@ def _step_block(index: int, step: IonicStep) -> list[str]:
             f"(temperature {step.temperature_k:8.2f} K)",
             f"  total energy   ETOTAL = {step.energy_ev + step.kinetic_energy_ev:18.6f} eV",
         ]
+    if step.neb is not None:
+        lines += _neb_lines(step.neb)
     return [*lines, "", RULE]
 
 
