@@ -6,6 +6,8 @@ import copy
 from datetime import datetime
 
 import pytest
+from jobflow import Flow, job
+from pydantic import BaseModel
 
 from ctaflow.builders import RelaxBuilder, TransportBuilder, run_builder
 from ctaflow.builders.base import StageBuilder
@@ -16,6 +18,7 @@ from tests.builders.conftest import (
     ENGINE_A,
     derived_docs,
     make_builder,
+    meta,
     relax_stage,
     run,
     transport_stage,
@@ -104,3 +107,53 @@ def test_a_builder_error_is_recorded_not_raised_and_retried_on_request(filled):
     assert run_builder(builder).n_groups_built == 0  # maggma default: failed groups stay
     builder.retry_failed = True
     assert run_builder(builder).n_groups_built == 2
+
+
+class _BarrierDoc(DerivedDoc):
+    hop_label: str | None = None
+    forward_barrier_ev: float | None = None
+
+
+class _Hop(BaseModel):
+    """Stand-in for the NEB stage's output (being written): one hop's barriers."""
+
+    species: str
+    hop_label: str
+    forward_barrier_ev: float
+    converged: bool
+
+
+@job
+def _neb(hop: str, barrier_ev: float, converged: bool) -> _Hop:
+    return _Hop(species="Na", hop_label=hop, forward_barrier_ev=barrier_ev, converged=converged)
+
+
+class _Barriers(StageBuilder):
+    """What a barrier builder looks like: one short class."""
+
+    stage = "neb"
+    output_schema = _Hop
+    document = _BarrierDoc
+    collection = "barriers_test"
+    sub_keys = ("hop_label",)
+
+    def problem(self, output: _Hop) -> str | None:
+        return None if output.converged else f"NEB of {output.hop_label} did not converge"
+
+    def derive(self, tasks):
+        return [
+            {"hop_label": t.output.hop_label, "forward_barrier_ev": t.output.forward_barrier_ev}
+            for t in tasks
+        ]
+
+
+@pytest.mark.filterwarnings("ignore:Some jobs are not connected")
+def test_a_rejected_output_is_skipped_with_the_stage_reason(workdir):
+    flow = Flow([_neb("a", 0.3, True), _neb("b", 9.9, False)])
+    flow.update_metadata(meta("neb", ENGINE_A))
+    run(flow, workdir)
+    run_builder(make_builder(_Barriers, workdir))
+    (doc,) = derived_docs(workdir, "barriers_test")
+    assert (doc["hop_label"], doc["forward_barrier_ev"]) == ("a", 0.3)
+    (skip,) = doc["skipped"]
+    assert skip["reason"] == "NEB of b did not converge"
