@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from ctaflow.cli import app
+from ctaflow.errors import CtaflowError
+from ctaflow.query import open_derived
 from tests.builders.conftest import derived_docs
 
 
@@ -42,3 +45,12 @@ def test_ctaflow_build_errors_are_one_line(filled, tmp_path):
     proc = runner.invoke(app, ["build", "-w", str(tmp_path / "nowhere")])
     assert proc.exit_code == 1 and "no ctaflow store" in proc.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_derived_collections_are_read_back_with_open_derived(filled):
+    assert CliRunner().invoke(app, ["build", "-w", str(filled), "-b", "relax"]).exit_code == 0
+    relax = open_derived(filled, "relax")
+    assert relax.query_one({"formula": "NaCl"})["energy_per_atom_ev"] == pytest.approx(-3.5)
+    assert open_derived(filled, "transport").count() == 0  # not built yet
+    with pytest.raises(CtaflowError, match="no derived collection 'neb'"):
+        open_derived(filled, "neb")
