@@ -37,7 +37,9 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from maggma.core import Builder, Store
+from maggma.stores import MontyStore
 from maggma.utils import grouper
+from monty.json import jsanitize
 from pydantic import BaseModel, ValidationError
 
 from ctaflow.builders.schemas import GROUP_KEYS, DerivedDoc, SkippedTask, TaskRef
@@ -147,11 +149,6 @@ class StageBuilder(Builder):
             **self.query,
         }
 
-    def connect(self) -> None:
-        # force_reset: the same builder object may run again after finalize() closed the stores
-        for store in self.sources + self.targets:
-            store.connect(force_reset=True)
-
     def get_items(self):
         """Yield one item per group whose tasks differ from those its documents were built from."""
         self.stats = BuildStats()
@@ -217,23 +214,27 @@ class StageBuilder(Builder):
         return {"group_id": item["group_id"], "docs": docs}
 
     def update_targets(self, items: list[dict[str, Any]]) -> None:
-        """Write the rebuilt documents; remove documents of those groups that no longer arise."""
+        """Replace the documents of the rebuilt groups (sub-keys that no longer arise go)."""
         if not items:
             return
+        group_ids = [item["group_id"] for item in items]
         docs = [doc for item in items for doc in item["docs"]]
-        if docs:
-            self.derived.update(docs, key="derived_id")
         fresh = {doc["derived_id"] for doc in docs}
-        stale = [
+        old = {
             d["derived_id"]
-            for d in self.derived.query(
-                {"group_id": {"$in": [item["group_id"] for item in items]}},
-                properties=["derived_id"],
-            )
-            if d["derived_id"] not in fresh
-        ]
-        if stale:
-            self.derived.remove_docs({"derived_id": {"$in": stale}})
+            for d in self.derived.query({"group_id": {"$in": group_ids}}, properties=["derived_id"])
+        }
+        stale = sorted(old - fresh)
+        if isinstance(self.derived, MontyStore):
+            # no indexes: every upsert scans the collection (quadratic); delete + bulk insert.
+            # (delete_many on a collection never written raises "no such table")
+            if old:
+                self.derived.remove_docs({"group_id": {"$in": group_ids}})
+            self.derived._collection.insert_many([jsanitize(d, allow_bson=True) for d in docs])
+        else:
+            self.derived.update(docs, key="derived_id")
+            if stale:
+                self.derived.remove_docs({"derived_id": {"$in": stale}})
         self.stats.n_groups_built += len(items)
         self.stats.n_docs_written += len(docs)
         self.stats.n_docs_removed += len(stale)

@@ -50,7 +50,8 @@ def run_builder(builder: StageBuilder, progress: ProgressCallback | None = None)
     """Run ``builder`` serially (as ``mrun`` does) and return what it did.
 
     ``progress(builder, n_done)`` is called after every processed group; ``builder.total`` is the
-    number of groups to build once the first is known.
+    number of groups to build once the first is known. The stores stay connected, so the same
+    builder can run again (``builder.finalize()`` closes them, as ``mrun`` does at the end).
     """
     start = time.perf_counter()
     builder.connect()
@@ -63,6 +64,5 @@ def run_builder(builder: StageBuilder, progress: ProgressCallback | None = None)
         if progress is not None:
             progress(builder, done)
     builder.update_targets(batch)
-    builder.finalize()
     builder.stats.seconds = time.perf_counter() - start
     return builder.stats

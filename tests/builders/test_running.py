@@ -1,17 +1,21 @@
-"""Builders run by maggma's ``mrun`` on a serialised builder; where the derived collections live."""
+"""Running builders: maggma's ``mrun`` on a serialised builder, any maggma store as the target;
+where the derived collections live."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
+import pytest
+from maggma.stores import MemoryStore
 from monty.serialization import dumpfn, loadfn
 
-from ctaflow.builders import TransportBuilder
+from ctaflow.builders import TransportBuilder, run_builder
 from ctaflow.campaign.schema import StoreSettings
 from ctaflow.store import derived_store, job_store
-from tests.builders.conftest import derived_docs
+from tests.builders.conftest import derived_docs, one_transport_task, run
 from tests.conftest import subprocess_env
 
 MRUN = str(Path(sys.executable).with_name("mrun"))
@@ -67,3 +71,35 @@ def test_derived_collections_live_next_to_the_job_documents(tmp_path, monkeypatc
         "db.example",
     )
     assert mongo.key == "derived_id"
+
+
+@pytest.mark.parametrize("target", ["embedded", "mongomock"])
+def test_documents_of_a_group_are_replaced_in_any_maggma_store(filled, target):
+    """A group whose documents change shape (a placeholder, then per-species documents) keeps
+    no stale document, in the embedded store and in a MongoDB-like one (mongomock)."""
+    derived = (
+        derived_store(None, filled, "transport")
+        if target == "embedded"
+        else MemoryStore("derived_transport", key="derived_id")
+    )
+    builder = TransportBuilder(job_store(None, filled), derived)
+    assert run_builder(builder).n_docs_written == 6
+
+    jobs = job_store(None, filled)
+    jobs.connect()
+    broken = jobs.query_one({"output.@class": "TransportSummary"})
+    del broken["_id"], broken["output"]["results"]
+    broken["metadata"]["engine"] = "mlip:C"
+    jobs.update({**broken, "uuid": "broken", "completed_at": datetime.now().isoformat()})
+    stats = run_builder(builder)
+    assert (stats.n_groups_built, stats.n_docs_written, stats.n_docs_removed) == (1, 1, 0)
+    (placeholder,) = derived.query({"engine": "mlip:C"})
+    assert placeholder["species"] is None and placeholder["skipped"][0]["uuid"] == "broken"
+
+    run(one_transport_task(600.0, "mlip:C", seed=3), filled)
+    stats = run_builder(builder)
+    assert (stats.n_groups_built, stats.n_docs_written, stats.n_docs_removed) == (1, 3, 1)
+    docs = list(derived.query({"engine": "mlip:C"}))
+    assert sorted(str(d["site_class"]) for d in docs) == ["None", "mobile", "pillar"]
+    assert all(d["skipped"][0]["uuid"] == "broken" for d in docs)
+    assert derived.count() == 9
