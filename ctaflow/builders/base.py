@@ -13,6 +13,9 @@ class, per composition of a series, ...). So :class:`StageBuilder` does what mag
 (uuid, index, completed_at) in ``tasks``; a group is rebuilt when that set differs from the job
 store's (a new task, a re-run task, a task gone), and left alone otherwise. The comparison is by
 equality of jobflow's ``completed_at`` strings, so clocks of different workers do not matter.
+Finding the changed groups costs one query of (uuid, index, completed_at, metadata) over the
+stage's job documents and one of ``tasks`` over the derived collection. Documents of a group
+whose every task has left the job store stay (nothing is deleted that no rebuild replaces).
 Documents keep maggma's conventions: a key (``derived_id``), a ``last_updated`` datetime (newest
 ``completed_at`` of the group, so derived collections can feed further builders) and ``state``
 / ``error`` when the builder itself failed on a group.
