@@ -1,4 +1,4 @@
-"""The ctaflow command line: validate, run, status, query, report.
+"""The ctaflow command line: validate, run, status, query, build, report.
 
 Thin: every command calls the library; user errors (:class:`CtaflowError`) print one message
 and exit with status 1, without a traceback.
@@ -227,6 +227,51 @@ def query(
     table = Table(*columns)
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def build(
+    workdir: WorkdirOption = Path("runs/demo"),
+    builder: Annotated[
+        list[str] | None,
+        typer.Option("--builder", "-b", help="Only these builders (repeat), e.g. transport."),
+    ] = None,
+) -> None:
+    """Update the derived collections (relax, mlff, transport) from the job outputs; only
+    groups with new or changed tasks are rebuilt."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ctaflow.builders import builders_for, run_builder
+
+    builders = builders_for(workdir, builder)
+    table = Table(
+        "builder", "tasks", "groups", "rebuilt", "written", "removed", "seconds", title=str(workdir)
+    )
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
+    ) as bar:
+        for item in builders:
+            task = bar.add_task(item.collection, total=None)
+            stats = run_builder(
+                item, progress=lambda b, done, t=task: bar.update(t, total=b.total, completed=done)
+            )
+            bar.update(task, total=stats.n_groups_built, completed=stats.n_groups_built)
+            table.add_row(
+                f"derived_{item.collection}",
+                *(
+                    str(n)
+                    for n in (
+                        stats.n_tasks,
+                        stats.n_groups,
+                        stats.n_groups_built,
+                        stats.n_docs_written,
+                        stats.n_docs_removed,
+                    )
+                ),
+                f"{stats.seconds:.2f}",
+            )
     out.print(table)
 
 

@@ -7,6 +7,12 @@ composition, engine, settings_hash), so ordinary maggma/MongoDB queries select r
     store = open_results("demo-run")
     rows = find_outputs(store, stage="relax", composition="Na3ClO")
     store.query_one({"metadata.stage": "relax", "output.converged": True})
+
+Derived collections written by ``ctaflow build`` (one document per group, see
+:mod:`ctaflow.builders.schemas`)::
+
+    transport = open_derived("demo-run", "transport")
+    transport.query({"species": "Na", "site_class": None, "engine": "mace:trained"})
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jobflow import JobStore
+    from maggma.core import Store
 
     from ctaflow.campaign.schema import StoreSettings
 
@@ -44,6 +51,19 @@ def open_results(workdir: str | Path) -> JobStore:
     from ctaflow.store import job_store
 
     store = job_store(store_settings_of(workdir), workdir, create=False)
+    store.connect()
+    return store
+
+
+def open_derived(workdir: str | Path, name: str) -> Store:
+    """The connected derived collection ``name`` (relax, mlff, transport) of a work directory."""
+    from ctaflow.builders.run import BUILDERS
+    from ctaflow.errors import CtaflowError
+    from ctaflow.store import derived_store
+
+    if name not in BUILDERS:
+        raise CtaflowError(f"no derived collection '{name}'; choose from {', '.join(BUILDERS)}")
+    store = derived_store(store_settings_of(workdir), workdir, name, create=False)
     store.connect()
     return store
 

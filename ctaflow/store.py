@@ -3,10 +3,12 @@
 * ``embedded`` (default): maggma ``MontyStore`` collections in an SQLite file under
   ``WORKDIR/store`` -- persistent, no server, readable by a second process. Job outputs go to
   ``outputs``; bulky objects (trajectories, datasets, model files) to the ``data`` additional
-  store (``outputs_data``); ctaflow's own per-job run states to ``ctaflow_jobs``.
+  store (``outputs_data``); ctaflow's own per-job run states to ``ctaflow_jobs``; the derived
+  collections of the builders (:mod:`ctaflow.builders`) to ``derived_<name>``.
 * ``mongodb``: a jobflow-style ``JOB_STORE`` specification read from a YAML file (typically a
   ``MongoStore`` for documents and a ``GridFSStore`` for ``data``). Credentials stay in that file or
-  in the environment variables it names; ctaflow never writes or logs them.
+  in the environment variables it names; ctaflow never writes or logs them. Run states and derived
+  collections go to the same database as the job documents.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ DATABASE_NAME = "ctaflow"
 DOCS_COLLECTION = "outputs"
 DATA_COLLECTION = "outputs_data"
 STATE_COLLECTION = "ctaflow_jobs"
+DERIVED_PREFIX = "derived_"
 
 
 def embedded_store_dir(workdir: str | Path) -> Path:
@@ -72,13 +75,35 @@ def job_store(settings: StoreSettings | None, workdir: str | Path, create: bool 
 
 def state_store(settings: StoreSettings | None, workdir: str | Path, create: bool = True) -> Store:
     """The collection of ctaflow run states (one document per job uuid) next to the job store."""
+    return _side_collection(settings, workdir, STATE_COLLECTION, "uuid", create)
+
+
+def derived_store(
+    settings: StoreSettings | None, workdir: str | Path, name: str, create: bool = True
+) -> Store:
+    """The derived collection ``derived_<name>`` of a builder, next to the job store.
+
+    Embedded: in the same MontyDB database as the job outputs. MongoDB: in the database of the
+    ``docs_store`` of the JOB_STORE specification. Documents are keyed by ``derived_id`` and
+    time-stamped in ``last_updated`` (see :mod:`ctaflow.builders`).
+    """
+    return _side_collection(settings, workdir, DERIVED_PREFIX + name, "derived_id", create)
+
+
+def _side_collection(
+    settings: StoreSettings | None, workdir: str | Path, collection: str, key: str, create: bool
+) -> Store:
+    """A collection of its own in the database of the job documents."""
     if settings is not None and settings.kind == "mongodb":
-        from maggma.stores import MongoStore
+        import maggma.stores
 
         docs = _mongo_spec(settings.config_file)["docs_store"]
+        store_type = getattr(maggma.stores, docs.get("type", "MongoStore"), None)
+        if store_type is None:
+            raise StoreError(f"docs_store type '{docs.get('type')}' is not a maggma store")
         params = {k: v for k, v in docs.items() if k != "type"}
-        return MongoStore(**{**params, "collection_name": STATE_COLLECTION, "key": "uuid"})
-    return _monty(STATE_COLLECTION, _embedded_dir(workdir, create), "uuid")
+        return store_type(**{**params, "collection_name": collection, "key": key})
+    return _monty(collection, _embedded_dir(workdir, create), key)
 
 
 def _embedded_dir(workdir: str | Path, create: bool) -> Path:

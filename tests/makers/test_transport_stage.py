@@ -22,8 +22,16 @@ SETTINGS = {
 }
 
 
-def _walk_md(d_cm2_per_s: float, n_frames=400, dt_fs=10.0, seed=0) -> MDResult:
-    """16 Li walking with diffusivity D (mobile), 16 Li fixed (pillar), 16 O fixed (framework)."""
+def walk_md(
+    d_cm2_per_s: float,
+    n_frames=400,
+    dt_fs=10.0,
+    seed=0,
+    temperature_k: float = 600.0,
+    rattle_a: float = 0.1,
+) -> MDResult:
+    """16 Li walking with diffusivity D (mobile), 16 Li fixed (pillar), 16 O fixed (framework);
+    the fixed ones rattle with ``rattle_a`` Å per axis (0: exactly still)."""
     rng = np.random.default_rng(seed)
     lattice = Lattice.cubic(12.0)
     n = 48
@@ -32,11 +40,11 @@ def _walk_md(d_cm2_per_s: float, n_frames=400, dt_fs=10.0, seed=0) -> MDResult:
     steps = np.zeros((n_frames, n, 3))
     steps[1:, :16] = rng.normal(0, sigma, size=(n_frames - 1, 16, 3))
     positions = start + np.cumsum(steps, axis=0)
-    positions[:, 16:] += rng.normal(0, 0.1, size=(n_frames, n - 16, 3))  # thermal rattling
+    positions[:, 16:] += rng.normal(0, rattle_a, size=(n_frames, n - 16, 3))  # thermal rattling
     arrays = {
         "positions_a": positions,
         "cells_a": np.repeat(lattice.matrix[None], n_frames, axis=0),
-        "temperatures_k": np.full(n_frames, 600.0),
+        "temperatures_k": np.full(n_frames, temperature_k),
         "times_fs": np.arange(n_frames) * dt_fs,
     }
     classes = ["mobile"] * 16 + ["pillar"] * 16 + ["framework"] * 16
@@ -48,18 +56,18 @@ def _walk_md(d_cm2_per_s: float, n_frames=400, dt_fs=10.0, seed=0) -> MDResult:
         site_properties={"site_class": classes},
     )
     return MDResult(
-        segment="production 600 K",
+        segment=f"production {temperature_k:g} K",
         ensemble="nvt",
         thermostat="test",
-        temperature_start_k=600,
-        temperature_end_k=600,
+        temperature_start_k=temperature_k,
+        temperature_end_k=temperature_k,
         timestep_fs=dt_fs,
         n_steps=n_frames - 1,
         sample_every=1,
         n_frames=n_frames,
         duration_ps=(n_frames - 1) * dt_fs / 1000,
         seed=seed,
-        mean_temperature_k=600,
+        mean_temperature_k=temperature_k,
         std_temperature_k=0,
         mean_volume_a3=1728,
         final_volume_a3=1728,
@@ -70,13 +78,13 @@ def _walk_md(d_cm2_per_s: float, n_frames=400, dt_fs=10.0, seed=0) -> MDResult:
 
 
 def test_mobile_species_from_site_classes():
-    md = _walk_md(1e-5)
+    md = walk_md(1e-5)
     assert mobile_species(md.final_structure) == ["Li"]
 
 
 def test_known_diffusivity_is_recovered_per_site_class():
     d_true = 1e-5  # cm²/s: sigma = sqrt(2 · 1e-5 · 10 Å²/fs... ) per axis per 10 fs frame
-    summary = analyse_production(_walk_md(d_true), None, SETTINGS)
+    summary = analyse_production(walk_md(d_true), None, SETTINGS)
     by_class = {r.site_class: r for r in summary.results}
     assert set(by_class) == {None, "mobile", "pillar"}  # all Li, the walkers, the fixed ones
     mobile = by_class["mobile"]

@@ -1,0 +1,134 @@
+"""Schemas of the derived collections (one document per group and sub-key; units in the names).
+
+Every derived document starts with the same fields (:class:`DerivedDoc`): the grouping keys copied
+from the job metadata, the tasks of its group (which make the build incremental), the tasks it
+skipped and why, and two time stamps. The builder-specific fields follow in the subclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ctaflow import __version__
+from ctaflow.analysis.arrhenius import ArrheniusResult
+from ctaflow.analysis.transport import DiffusionResult
+
+#: metadata keys a group shares. ``campaign_fingerprint`` is among them because a stage's
+#: ``settings_hash`` covers only that stage: a transport task of a campaign whose relaxation or MD
+#: settings changed has the same transport ``settings_hash`` but a different fingerprint.
+GROUP_KEYS = ("campaign", "campaign_fingerprint", "composition", "engine", "settings_hash")
+
+
+class TaskRef(BaseModel):
+    """One job output document of the group (the highest ``index`` of its ``uuid``)."""
+
+    uuid: str
+    index: int
+    completed_at: str = Field(description="jobflow's completion time, ISO 8601 as stored.")
+
+
+class SkippedTask(BaseModel):
+    """A task (or part of one) left out of a derived document, and why."""
+
+    uuid: str | None = Field(None, description="Task uuid (None: not tied to one task).")
+    reason: str
+
+
+class DerivedDoc(BaseModel):
+    """Fields every derived document has."""
+
+    derived_id: str = Field(description="Key: hash of the builder, group and sub-key values.")
+    group_id: str = Field(description="Hash of the grouping-key values (same for sub-keys).")
+    builder: str = Field(description="Class name of the builder that wrote the document.")
+    campaign: str | None
+    campaign_fingerprint: str | None
+    composition: str | None = Field(description="Reduced formula of the campaign's structure.")
+    engine: str | None = Field(description="Engine label from the job metadata.")
+    settings_hash: str | None = Field(description="Hash of the stage's settings.")
+    state: Literal["successful", "failed"] = Field(
+        "successful", description="failed: the builder itself raised; see ``error``."
+    )
+    error: str | None = None
+    tasks: list[TaskRef] = Field(
+        description="Every task of the group when it was built; a rebuild happens when this "
+        "set (uuid, index, completed_at) differs from the job store's."
+    )
+    task_uuids: list[str] = Field(
+        default_factory=list, description="Tasks whose outputs enter this document."
+    )
+    skipped: list[SkippedTask] = Field(
+        default_factory=list, description="Tasks or parts left out, with the reason."
+    )
+    notes: list[str] = Field(default_factory=list)
+    last_updated: datetime = Field(description="Newest ``completed_at`` among the group's tasks.")
+    built_at: datetime = Field(description="When the builder wrote this document (UTC).")
+    ctaflow_version: str = __version__
+
+
+class RelaxDoc(DerivedDoc):
+    """One relaxation per (group, formula): the most recent task. Energies in eV, forces in eV/Å,
+    lengths in Å, volumes in Å³. Unconverged relaxations are kept with ``converged`` False."""
+
+    formula: str | None = None
+    n_atoms: int | None = None
+    energy_ev: float | None = None
+    energy_per_atom_ev: float | None = None
+    initial_energy_per_atom_ev: float | None = Field(None, description="First optimiser step.")
+    max_force_ev_per_a: float | None = None
+    fmax_target_ev_per_a: float | None = None
+    converged: bool | None = None
+    n_steps: int | None = None
+    initial_volume_a3: float | None = None
+    volume_a3: float | None = None
+    lattice_abc_a: tuple[float, float, float] | None = None
+    engine_description: dict[str, Any] = Field(default_factory=dict)
+
+
+class MLFFDoc(DerivedDoc):
+    """Test-set errors of one trained force field on the frames of one composition of the series.
+    Energies in meV/atom, forces in meV/Å (force components)."""
+
+    test_composition: str | None = Field(None, description="Reduced formula of the frames.")
+    n_test_frames: int | None = None
+    rmse_energy_mev_per_atom: float | None = None
+    rmse_force_mev_per_a: float | None = None
+    rmse_energy_all_mev_per_atom: float | None = Field(None, description="Whole test set.")
+    rmse_force_all_mev_per_a: float | None = Field(None, description="Whole test set.")
+    mae_energy_all_mev_per_atom: float | None = None
+    mae_force_all_mev_per_a: float | None = None
+    architecture: str | None = None
+    model_sha256: str | None = None
+    labeller: str | None = None
+    n_train: int | None = None
+    n_valid: int | None = None
+    n_test: int | None = None
+    epochs: int | None = None
+    training_time_s: float | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    software: dict[str, str] = Field(default_factory=dict)
+
+
+class TransportPoint(DiffusionResult):
+    """D and σ of one production run (:class:`DiffusionResult`) and where it came from."""
+
+    task_uuid: str
+    md_duration_ps: float
+
+
+class TransportDoc(DerivedDoc):
+    """Diffusion and conductivity of one species (and site class) over temperature: the points of
+    every production run of the group and Arrhenius fits over them. D in cm²/s, σ in S/cm."""
+
+    species: str | None = None
+    site_class: str | None = Field(None, description="None: every ion of the species.")
+    temperatures_k: list[float] = Field(default_factory=list)
+    points: list[TransportPoint] = Field(
+        default_factory=list, description="One per production run, sorted by temperature."
+    )
+    arrhenius_diffusivity: ArrheniusResult | None = None
+    arrhenius_conductivity: ArrheniusResult | None = None
+    activation_energy_ev: float | None = Field(None, description="E_a of D(T).")
+    activation_energy_std_ev: float | None = None

@@ -1,0 +1,216 @@
+"""Builders on a small campaign's store: the derived documents hold the job outputs (and the fits
+over them), a second run writes nothing, and a new task rebuilds exactly its group."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from ctaflow.builders import MLFFBuilder, RelaxBuilder, TransportBuilder, builders_for, run_builder
+from ctaflow.store import job_store
+from tests.builders.conftest import (
+    ENGINE_A,
+    ENGINE_B,
+    K_B_EV,
+    derived_docs,
+    make_builder,
+    one_transport_task,
+    outputs,
+    run,
+)
+
+
+def test_transport_documents_hold_the_job_outputs_and_the_arrhenius_fit(filled):
+    stats = run_builder(make_builder(TransportBuilder, filled))
+    assert (stats.n_tasks, stats.n_groups, stats.n_groups_built) == (4, 2, 2)
+    docs = {
+        (d["engine"], d["species"], d["site_class"]): d for d in derived_docs(filled, "transport")
+    }
+    # per engine: all Li, the mobile walkers, the rattling pillar Li; engines never mixed
+    assert set(docs) == {
+        (e, "Li", c) for e in (ENGINE_A, ENGINE_B) for c in (None, "mobile", "pillar")
+    }
+    assert docs[(ENGINE_A, "Li", "mobile")]["temperatures_k"] == [500.0, 600.0]
+    assert docs[(ENGINE_B, "Li", "mobile")]["temperatures_k"] == [600.0, 700.0]
+
+    # every point is the DiffusionResult of a stored TransportSummary of the same group
+    stored = {
+        (doc["metadata"]["engine"], r["species"], r["site_class"], r["temperature_k"]): (doc, r)
+        for doc in outputs(filled, **{"metadata.stage": "transport"})
+        if doc["output"]["@class"] == "TransportSummary"
+        for r in doc["output"]["results"]
+    }
+    for (engine, species, site_class), doc in docs.items():
+        assert doc["state"] == "successful" and doc["skipped"] == []
+        for point in doc["points"]:
+            task, result = stored[(engine, species, site_class, point["temperature_k"])]
+            assert point["task_uuid"] == task["uuid"]
+            assert point["diffusivity_cm2_per_s"] == result["diffusivity_cm2_per_s"]
+            assert point["conductivity_std_s_per_cm"] == result["conductivity_std_s_per_cm"]
+            assert point["md_duration_ps"] == task["output"]["md_duration_ps"]
+
+    # two temperatures: the weighted fit passes through both points, Ea = k ln(D1/D2)/(1/T2-1/T1)
+    mobile = docs[(ENGINE_A, "Li", "mobile")]
+    (d1, d2) = (p["diffusivity_cm2_per_s"] for p in mobile["points"])
+    ea_by_hand = K_B_EV * np.log(d1 / d2) / (1 / 600.0 - 1 / 500.0)
+    assert mobile["activation_energy_ev"] == pytest.approx(ea_by_hand, rel=1e-9)
+    assert mobile["arrhenius_conductivity"]["quantity"] == "conductivity"
+    # ... and equals the stage's own Arrhenius job over the same runs
+    (arrhenius,) = [
+        d
+        for d in outputs(filled, **{"metadata.stage": "transport", "metadata.engine": ENGINE_A})
+        if d["output"]["@class"] == "ArrheniusSummary"
+    ]
+    for fit in arrhenius["output"]["fits"]:
+        doc = docs[(ENGINE_A, fit["species"], fit["site_class"])]
+        mine = doc[f"arrhenius_{fit['quantity']}"]
+        assert mine["activation_energy_ev"] == pytest.approx(fit["activation_energy_ev"], rel=1e-9)
+        assert mine["activation_energy_std_ev"] == pytest.approx(
+            fit["activation_energy_std_ev"], rel=1e-9
+        )
+
+
+def test_relax_and_mlff_documents(filled):
+    run_builder(make_builder(RelaxBuilder, filled))
+    (relax,) = derived_docs(filled, "relax")  # the training_data relaxation is another stage
+    (source,) = outputs(filled, **{"metadata.stage": "relax"})
+    assert relax["task_uuids"] == [source["uuid"]]
+    assert relax["formula"] == "NaCl" and relax["engine"] == ENGINE_A
+    assert relax["energy_per_atom_ev"] == pytest.approx(-3.5)  # -7.0 eV / 2 atoms
+    assert relax["initial_energy_per_atom_ev"] == pytest.approx(-3.25)  # -6.5 eV / 2 atoms
+    assert relax["converged"] is True and relax["notes"] == []
+    assert relax["volume_a3"] == pytest.approx(4.2**3)
+
+    run_builder(make_builder(MLFFBuilder, filled))
+    docs = {d["test_composition"]: d for d in derived_docs(filled, "mlff")}
+    (model,) = outputs(filled, **{"metadata.stage": "mlff"})
+    per = {c["composition"]: c for c in model["output"]["per_composition"]}
+    assert set(docs) == set(per) == {"Li3ClO", "Na3ClO"}
+    # energies predicted 10 and 30 meV/atom too high: the RMSE is exactly that
+    assert docs["Li3ClO"]["rmse_energy_mev_per_atom"] == pytest.approx(10.0)
+    assert docs["Na3ClO"]["rmse_energy_mev_per_atom"] == pytest.approx(30.0)
+    for comp, doc in docs.items():
+        assert doc["rmse_force_mev_per_a"] == per[comp]["rmse_force_mev_per_a"]
+        assert doc["n_test_frames"] == 4 and doc["epochs"] == 2
+        assert doc["rmse_energy_all_mev_per_atom"] == model["output"]["rmse_energy_mev_per_atom"]
+
+
+def test_second_run_writes_nothing(filled):
+    first = [run_builder(b) for b in builders_for(filled)]
+    assert sum(s.n_docs_written for s in first) == 1 + 2 + 6
+    before = {name: derived_docs(filled, name) for name in ("relax", "mlff", "transport")}
+    second = [run_builder(b) for b in builders_for(filled)]
+    assert [s.n_groups for s in second] == [s.n_groups for s in first]
+    assert sum(s.n_groups_built + s.n_docs_written + s.n_docs_removed for s in second) == 0
+    after = {name: derived_docs(filled, name) for name in ("relax", "mlff", "transport")}
+    assert after == before  # same documents, same built_at
+
+
+def test_a_new_task_rebuilds_exactly_its_group(filled):
+    builder = make_builder(TransportBuilder, filled)
+    run_builder(builder)
+    before = {d["derived_id"]: d for d in derived_docs(filled, "transport")}
+    run(one_transport_task(700.0, ENGINE_A, seed=5), filled)  # a third temperature for A
+
+    stats = run_builder(builder)
+    assert (stats.n_groups, stats.n_groups_built, stats.n_docs_written) == (2, 1, 3)
+    after = {d["derived_id"]: d for d in derived_docs(filled, "transport")}
+    assert set(after) == set(before)
+    for key, doc in after.items():
+        old = before[key]
+        if doc["engine"] == ENGINE_B:  # untouched
+            assert doc == old
+            continue
+        assert doc["built_at"] > old["built_at"] and doc["last_updated"] > old["last_updated"]
+        assert doc["temperatures_k"] == [500.0, 600.0, 700.0]
+        assert len(doc["tasks"]) == 3 and doc["arrhenius_diffusivity"]["chi2_reduced"] is not None
+    mobile = next(
+        d for d in after.values() if (d["engine"], d["site_class"]) == (ENGINE_A, "mobile")
+    )
+    # three temperatures of walkers that follow Ea = 0.25 eV: the fit is near it
+    assert mobile["activation_energy_ev"] == pytest.approx(
+        0.25, abs=4 * mobile["activation_energy_std_ev"]
+    )
+
+
+def test_a_rerun_task_is_rebuilt_from_its_newest_version(filled):
+    """A job run again writes its uuid again (same index, or a higher one after a replace):
+    only its group is rebuilt, from the newest document."""
+    builder = make_builder(TransportBuilder, filled)
+    run_builder(builder)
+    before = {d["derived_id"]: d for d in derived_docs(filled, "transport")}
+    jobs = job_store(None, filled)
+    jobs.connect()
+    task = jobs.query_one(
+        {
+            "metadata.engine": ENGINE_B,
+            "output.@class": "TransportSummary",
+            "output.temperature_k": 700.0,
+        }
+    )
+    del task["_id"]
+    for result in task["output"]["results"]:
+        result["diffusivity_cm2_per_s"] *= 2
+    jobs.update({**task, "completed_at": datetime.now().isoformat()}, key=["uuid", "index"])
+
+    assert run_builder(builder).n_groups_built == 1
+    mobile = {(d["engine"], d["site_class"]): d for d in derived_docs(filled, "transport")}
+    point = mobile[(ENGINE_B, "mobile")]["points"][1]
+    old = before[mobile[(ENGINE_B, "mobile")]["derived_id"]]["points"][1]
+    assert point["diffusivity_cm2_per_s"] == 2 * old["diffusivity_cm2_per_s"]
+    assert mobile[(ENGINE_A, "mobile")] == before[mobile[(ENGINE_A, "mobile")]["derived_id"]]
+
+    for result in task["output"]["results"]:
+        result["diffusivity_cm2_per_s"] *= 3
+    jobs.update({**task, "index": 2}, key=["uuid", "index"])  # the replacing job's output
+    assert run_builder(builder).n_groups_built == 1
+    doc = next(
+        d
+        for d in derived_docs(filled, "transport")
+        if (d["engine"], d["site_class"]) == (ENGINE_B, "mobile")
+    )
+    assert doc["points"][1]["diffusivity_cm2_per_s"] == 6 * old["diffusivity_cm2_per_s"]
+    assert [(t["uuid"], t["index"]) for t in doc["tasks"]].count((task["uuid"], 2)) == 1
+    assert len(doc["tasks"]) == 2
+
+
+def test_derived_documents_give_the_records_the_report_collects(filled):
+    """What ``report.build.collect_report`` gathers from the job outputs is in the derived
+    documents, so the report can read them instead."""
+    from ctaflow.report.build import collect_report
+
+    for builder in builders_for(filled):
+        run_builder(builder)
+    jobs = job_store(None, filled)
+    jobs.connect()
+    report = collect_report(jobs)
+
+    (relax,) = derived_docs(filled, "relax")
+    (row,) = report["relaxations"]
+    for key in set(row) - {"lattice_abc_a"}:
+        assert relax[key] == row[key], key
+    assert list(relax["lattice_abc_a"]) == row["lattice_abc_a"]
+
+    mlff = {d["test_composition"]: d for d in derived_docs(filled, "mlff")}
+    for row in report["mlff"]:
+        doc = mlff[row["composition"]]
+        for key in set(row):
+            assert doc["test_composition" if key == "composition" else key] == row[key], key
+
+    transport = {
+        (d["engine"], d["species"], d["site_class"]): d for d in derived_docs(filled, "transport")
+    }
+    assert len(report["transport"]) == sum(len(d["points"]) for d in transport.values()) == 12
+    for row in report["transport"]:
+        doc = transport[(row["engine"], row["species"], row["site_class"])]
+        (point,) = [p for p in doc["points"] if p["temperature_k"] == row["temperature_k"]]
+        # the activation energy is left out: collect_report looks fits up without the engine
+        for key in set(row) - {
+            "campaign",
+            "engine",
+            "activation_energy_ev",
+            "activation_energy_std_ev",
+        }:
+            assert point[key] == row[key], key

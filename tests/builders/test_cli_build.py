@@ -1,0 +1,56 @@
+"""``ctaflow build``: every builder, a summary table, one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from ctaflow.cli import app
+from ctaflow.errors import CtaflowError
+from ctaflow.query import open_derived
+from tests.builders.conftest import derived_docs
+
+
+def _table(text: str) -> dict[str, list[str]]:
+    """Rows of the summary table: builder → tasks, groups, rebuilt, written, removed."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if cells and cells[0].startswith("derived_"):
+            rows[cells[0]] = cells[1:6]
+    return rows
+
+
+def test_ctaflow_build_runs_every_builder_with_a_summary(filled):
+    runner = CliRunner()
+    first = runner.invoke(app, ["build", "--workdir", str(filled)])
+    assert first.exit_code == 0, first.output
+    # tasks, groups, rebuilt, written, removed
+    assert _table(first.stdout) == {
+        "derived_relax": ["1", "1", "1", "1", "0"],
+        "derived_mlff": ["1", "1", "1", "2", "0"],
+        "derived_transport": ["4", "2", "2", "6", "0"],
+    }
+    assert len(derived_docs(filled, "transport")) == 6
+    second = runner.invoke(app, ["build", "-w", str(filled), "--builder", "transport"])
+    assert second.exit_code == 0
+    assert _table(second.stdout) == {"derived_transport": ["4", "2", "0", "0", "0"]}
+
+
+def test_ctaflow_build_errors_are_one_line(filled, tmp_path):
+    runner = CliRunner()
+    proc = runner.invoke(app, ["build", "-w", str(filled), "-b", "barriers"])
+    assert proc.exit_code == 1
+    assert "unknown builder barriers; choose from relax, mlff, transport" in proc.stderr
+    proc = runner.invoke(app, ["build", "-w", str(tmp_path / "nowhere")])
+    assert proc.exit_code == 1 and "no ctaflow store" in proc.stderr
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_derived_collections_are_read_back_with_open_derived(filled):
+    assert CliRunner().invoke(app, ["build", "-w", str(filled), "-b", "relax"]).exit_code == 0
+    relax = open_derived(filled, "relax")
+    assert relax.query_one({"formula": "NaCl"})["energy_per_atom_ev"] == pytest.approx(-3.5)
+    assert open_derived(filled, "transport").count() == 0  # not built yet
+    with pytest.raises(CtaflowError, match="no derived collection 'neb'"):
+        open_derived(filled, "neb")
