@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/ctaflow run campaigns/demo.yaml --workdir $(WORKDIR)
+	$(BIN)/ctaflow build --workdir $(WORKDIR)
 	$(BIN)/ctaflow report --workdir $(WORKDIR)
 
 lint: $(STAMP)

@@ -239,7 +239,7 @@ def build(
         typer.Option("--builder", "-b", help="Only these builders (repeat), e.g. transport."),
     ] = None,
 ) -> None:
-    """Update the derived collections (relax, mlff, transport) from the job outputs; only
+    """Update the derived collections (relax, mlff, transport, barriers) from the job outputs; only
     groups with new or changed tasks are rebuilt."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -278,11 +278,17 @@ def build(
 @app.command()
 @user_errors
 def report(workdir: WorkdirOption = Path("runs/demo")) -> None:
-    """Write WORKDIR/report/{index.html, report.md, report.json} from the stored results."""
+    """Update the derived collections (as ``ctaflow build``), then write
+    WORKDIR/report/{index.html, report.md, report.json} from them and the stored results."""
+    from ctaflow.builders import builders_for, run_builder
     from ctaflow.query import open_results
     from ctaflow.report import write_report
 
-    page = write_report(open_results(workdir), Path(workdir) / "report")
+    builders = builders_for(workdir)
+    for item in builders:
+        run_builder(item)
+    derived = {item.collection: item.derived for item in builders}
+    page = write_report(open_results(workdir), derived, Path(workdir) / "report")
     out.print(f"report: {page.resolve()}")
 
 

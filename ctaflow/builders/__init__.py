@@ -43,6 +43,7 @@ in :data:`.run.BUILDERS`::
             ]
 """
 
+from ctaflow.builders.barriers import BarrierBuilder
 from ctaflow.builders.base import BuildStats, StageBuilder
 from ctaflow.builders.mlff import MLFFBuilder
 from ctaflow.builders.relax import RelaxBuilder
@@ -51,6 +52,7 @@ from ctaflow.builders.transport import TransportBuilder
 
 __all__ = [
     "BUILDERS",
+    "BarrierBuilder",
     "BuildStats",
     "MLFFBuilder",
     "RelaxBuilder",

@@ -302,7 +302,7 @@ class StageBuilder(Builder):
         name = self.output_schema.__name__
         for doc in sorted(docs, key=lambda d: (str(d.get("completed_at")), d["uuid"])):
             try:
-                output = self.output_schema.model_validate(doc.get("output"))
+                output = self.output_schema.model_validate(_without_blobs(doc.get("output")))
             except ValidationError as exc:
                 skipped.append(SkippedTask(uuid=doc["uuid"], reason=_invalid(name, exc)))
                 continue
@@ -360,6 +360,19 @@ def latest_per(
             (latest, [t.skip(f"superseded by the newer task {latest.uuid}") for t in group[:-1]])
         )
     return picked
+
+
+def _without_blobs(value: Any) -> Any:
+    """``value`` with every jobflow ``data``-store reference (a dict with ``blob_uuid``) replaced
+    by the string ``"data-store:<uuid>"``: builders never need the bulky content (trajectory
+    chunks, model parts), and loading it would read megabytes per task."""
+    if isinstance(value, dict):
+        if "blob_uuid" in value:
+            return f"data-store:{value['blob_uuid']}"
+        return {k: _without_blobs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_blobs(v) for v in value]
+    return value
 
 
 def _signature(refs) -> frozenset:

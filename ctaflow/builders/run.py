@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ctaflow.builders.barriers import BarrierBuilder
 from ctaflow.builders.base import BuildStats, StageBuilder
 from ctaflow.builders.mlff import MLFFBuilder
 from ctaflow.builders.relax import RelaxBuilder
@@ -14,7 +15,7 @@ from ctaflow.errors import CtaflowError
 
 #: every builder, by the name of its derived collection, in the order they run
 BUILDERS: dict[str, type[StageBuilder]] = {
-    cls.collection: cls for cls in (RelaxBuilder, MLFFBuilder, TransportBuilder)
+    cls.collection: cls for cls in (RelaxBuilder, MLFFBuilder, TransportBuilder, BarrierBuilder)
 }
 
 ProgressCallback = Callable[[StageBuilder, int], None]

@@ -132,3 +132,29 @@ class TransportDoc(DerivedDoc):
     arrhenius_conductivity: ArrheniusResult | None = None
     activation_energy_ev: float | None = Field(None, description="E_a of D(T).")
     activation_energy_std_ev: float | None = None
+
+
+class BarrierDoc(DerivedDoc):
+    """One NEB band per (group, moving species, mechanism, hop class): the most recent task.
+    Energies in eV, lengths in Å, forces in eV/Å. Unconverged bands are kept, with
+    ``converged`` False and a note, so tables show them rather than hide them."""
+
+    species: str | None = Field(None, description="Element of the moving ions.")
+    host_species: str | None = Field(None, description="Mobile species before any swap.")
+    mechanism: str | None = Field(None, description="'vacancy' or 'concerted'.")
+    hop_label: int | None = Field(None, description="Symmetry-distinct hop class, 0 = shortest.")
+    hop_length_a: float | None = None
+    band_composition: str | None = Field(None, description="Reduced formula of the NEB cell.")
+    n_atoms: int | None = None
+    n_images: int | None = None
+    forward_barrier_ev: float | None = None
+    backward_barrier_ev: float | None = None
+    reaction_energy_ev: float | None = None
+    spline_forward_barrier_ev: float | None = None
+    max_force_highest_image_ev_per_a: float | None = None
+    fmax_ev_per_a: float | None = None
+    converged: bool | None = None
+    endpoints_converged: bool | None = None
+    ends_are_lowest: bool | None = None
+    neb_elapsed_s: float | None = None
+    engine_description: dict[str, Any] = Field(default_factory=dict)

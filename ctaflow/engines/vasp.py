@@ -45,6 +45,9 @@ class VaspEngine(Engine):
             "kpoint_spacing_per_a": k.spacing_per_a,
             "kpoint_convention": k.convention,
             "kpoint_style": k.style,
+            # keep the atom order: NEB end points, site classes and substitution series refer
+            # to atoms by index (atomate2 sorts by electronegativity by default)
+            "sort_structure": False,
         }
 
     def vasp_cmd(self, seed: int | None = None) -> str:

@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Any
 from ctaflow.analysis.provenance import software_versions
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from jobflow import JobStore
+    from maggma.core import Store
 
 #: report.json keys; stages that have not run leave their list empty
 REPORT_KEYS = (
@@ -120,6 +123,77 @@ EXPERIMENTAL_REFERENCE = {
 }
 
 
+#: fields copied from the derived documents into the report records
+RELAX_FIELDS = (
+    "campaign",
+    "formula",
+    "n_atoms",
+    "engine",
+    "energy_per_atom_ev",
+    "initial_energy_per_atom_ev",
+    "max_force_ev_per_a",
+    "fmax_target_ev_per_a",
+    "converged",
+    "n_steps",
+    "initial_volume_a3",
+    "volume_a3",
+    "settings_hash",
+)
+MLFF_FIELDS = (
+    "campaign",
+    "architecture",
+    "model_sha256",
+    "n_test_frames",
+    "rmse_energy_mev_per_atom",
+    "rmse_force_mev_per_a",
+    "rmse_energy_all_mev_per_atom",
+    "rmse_force_all_mev_per_a",
+    "n_train",
+    "labeller",
+    "epochs",
+    "training_time_s",
+    "hyperparameters",
+    "software",
+)
+TRANSPORT_POINT_FIELDS = (
+    "species",
+    "site_class",
+    "temperature_k",
+    "md_duration_ps",
+    "diffusivity_cm2_per_s",
+    "diffusivity_std_cm2_per_s",
+    "conductivity_s_per_cm",
+    "conductivity_std_s_per_cm",
+    "haven_ratio_assumed",
+    "msd_loglog_exponent",
+    "method",
+    "notes",
+)
+BARRIER_FIELDS = (
+    "campaign",
+    "engine",
+    "species",
+    "host_species",
+    "mechanism",
+    "hop_label",
+    "hop_length_a",
+    "n_atoms",
+    "n_images",
+    "forward_barrier_ev",
+    "backward_barrier_ev",
+    "reaction_energy_ev",
+    "spline_forward_barrier_ev",
+    "max_force_highest_image_ev_per_a",
+    "fmax_ev_per_a",
+    "converged",
+    "endpoints_converged",
+    "ends_are_lowest",
+    "neb_elapsed_s",
+    "settings_hash",
+    "notes",
+)
+
+
 def _outputs(store: JobStore, stage: str, schema: str) -> list[dict[str, Any]]:
     return list(
         store.query(
@@ -129,8 +203,22 @@ def _outputs(store: JobStore, stage: str, schema: str) -> list[dict[str, Any]]:
     )
 
 
-def collect_report(store: JobStore) -> dict[str, list[dict[str, Any]]]:
-    """Report records (lists of flat dicts with units in the keys) from a job store."""
+def _derived(derived: Mapping[str, Store], name: str) -> list[dict[str, Any]]:
+    """Successful documents of one derived collection, in a stable order."""
+    docs = derived[name].query({"state": "successful"}) if name in derived else []
+    return sorted(docs, key=lambda d: (str(d.get("campaign")), d["derived_id"]))
+
+
+def collect_report(
+    store: JobStore, derived: Mapping[str, Store]
+) -> dict[str, list[dict[str, Any]]]:
+    """Report records (lists of flat dicts with units in the keys).
+
+    Structures and MD segments come from the job outputs; relaxations, force-field errors,
+    transport and barriers from the derived collections the builders wrote (``derived`` maps a
+    collection name of :data:`ctaflow.builders.BUILDERS` to its connected store), so the report
+    shows exactly what ``ctaflow query`` and a cluster-side ``mrun`` see.
+    """
     report: dict[str, list[dict[str, Any]]] = {key: [] for key in REPORT_KEYS}
     campaigns: dict[tuple, dict[str, Any]] = {}
     for doc in _outputs(store, "structure", "StructureRecord"):
@@ -152,33 +240,16 @@ def collect_report(store: JobStore) -> dict[str, list[dict[str, Any]]]:
         )
         key = (meta.get("campaign"), meta.get("campaign_fingerprint"))
         campaigns.setdefault(key, {"structure_provenance": prov, "engines": {}})
-    for doc in _outputs(store, "relax", "RelaxResult"):
-        out, meta = doc["output"], doc["metadata"]
+    for doc in _derived(derived, "relax"):
         report["relaxations"].append(
             {
-                "campaign": meta.get("campaign"),
-                "formula": out["formula"],
-                "n_atoms": out["n_atoms"],
-                "engine": meta.get("engine"),
-                "energy_per_atom_ev": out["energy_per_atom_ev"],
-                "initial_energy_per_atom_ev": (
-                    None
-                    if out.get("initial_energy_ev") is None
-                    else out["initial_energy_ev"] / out["n_atoms"]
-                ),
-                "max_force_ev_per_a": out["max_force_ev_per_a"],
-                "fmax_target_ev_per_a": out["fmax_target_ev_per_a"],
-                "converged": out["converged"],
-                "n_steps": out.get("n_steps"),
-                "initial_volume_a3": out["initial_volume_a3"],
-                "volume_a3": out["volume_a3"],
-                "lattice_abc_a": list(out["lattice_abc_a"]),
-                "settings_hash": meta.get("settings_hash"),
+                **{k: doc[k] for k in RELAX_FIELDS},
+                "lattice_abc_a": list(doc["lattice_abc_a"]),
             }
         )
-        key = (meta.get("campaign"), meta.get("campaign_fingerprint"))
+        key = (doc["campaign"], doc["campaign_fingerprint"])
         campaigns.setdefault(key, {"structure_provenance": {}, "engines": {}})
-        campaigns[key]["engines"][meta.get("engine")] = out.get("engine", {})
+        campaigns[key]["engines"][doc["engine"]] = doc["engine_description"]
     for doc in _outputs(store, "md", "MDResult"):
         out, meta = doc["output"], doc["metadata"]
         report["md"].append(
@@ -202,91 +273,29 @@ def collect_report(store: JobStore) -> dict[str, list[dict[str, Any]]]:
                 ),
             }
         )
-    for doc in _outputs(store, "mlff", "MLFFResult"):
-        out, meta = doc["output"], doc["metadata"]
-        for comp in out["per_composition"]:
-            report["mlff"].append(
-                {
-                    "campaign": meta.get("campaign"),
-                    "architecture": out["architecture"],
-                    "model_sha256": out["model_sha256"],
-                    "composition": comp["composition"],
-                    "n_test_frames": comp["n_frames"],
-                    "rmse_energy_mev_per_atom": comp["rmse_energy_mev_per_atom"],
-                    "rmse_force_mev_per_a": comp["rmse_force_mev_per_a"],
-                    "rmse_energy_all_mev_per_atom": out["rmse_energy_mev_per_atom"],
-                    "rmse_force_all_mev_per_a": out["rmse_force_mev_per_a"],
-                    "n_train": out["n_train"],
-                    "labeller": out["labeller"],
-                    "epochs": len(out["epochs_log"]),
-                    "training_time_s": out["training_time_s"],
-                    "hyperparameters": out["hyperparameters"],
-                    "software": out["software"],
-                }
-            )
-    fits = {}
-    for doc in _outputs(store, "transport", "ArrheniusSummary"):
-        for fit in doc["output"]["fits"]:
-            fits[
-                (
-                    doc["metadata"].get("campaign"),
-                    fit["species"],
-                    fit["site_class"],
-                    fit["quantity"],
-                )
-            ] = fit
-    for doc in _outputs(store, "transport", "TransportSummary"):
-        out, meta = doc["output"], doc["metadata"]
-        for r in out["results"]:
-            key = (meta.get("campaign"), r["species"], r["site_class"])
-            ea = fits.get((*key, "diffusivity"), {})
+    for doc in _derived(derived, "mlff"):
+        report["mlff"].append(
+            {
+                "composition": doc["test_composition"],
+                **{k: doc[k] for k in MLFF_FIELDS},
+            }
+        )
+    for doc in _derived(derived, "transport"):
+        for point in doc["points"]:
             report["transport"].append(
                 {
-                    "campaign": meta.get("campaign"),
-                    "engine": meta.get("engine"),
-                    "species": r["species"],
-                    "site_class": r["site_class"],
-                    "temperature_k": r["temperature_k"],
-                    "md_duration_ps": out["md_duration_ps"],
-                    "diffusivity_cm2_per_s": r["diffusivity_cm2_per_s"],
-                    "diffusivity_std_cm2_per_s": r["diffusivity_std_cm2_per_s"],
-                    "conductivity_s_per_cm": r["conductivity_s_per_cm"],
-                    "conductivity_std_s_per_cm": r["conductivity_std_s_per_cm"],
-                    "haven_ratio_assumed": r["haven_ratio_assumed"],
-                    "activation_energy_ev": ea.get("activation_energy_ev"),
-                    "activation_energy_std_ev": ea.get("activation_energy_std_ev"),
-                    "msd_loglog_exponent": r["msd_loglog_exponent"],
-                    "method": r["method"],
-                    "notes": r["notes"],
+                    "campaign": doc["campaign"],
+                    "engine": doc["engine"],
+                    **{k: point[k] for k in TRANSPORT_POINT_FIELDS},
+                    "activation_energy_ev": doc["activation_energy_ev"],
+                    "activation_energy_std_ev": doc["activation_energy_std_ev"],
                 }
             )
-    for doc in _outputs(store, "neb", "BarrierResult"):
-        out, meta = doc["output"], doc["metadata"]
-        prof = out["profile"]
+    for doc in _derived(derived, "barriers"):
         report["barriers"].append(
             {
-                "campaign": meta.get("campaign"),
-                "engine": meta.get("engine"),
-                "species": out["species"],
-                "host_species": out["host_species"],
-                "mechanism": out["mechanism"],
-                "hop_label": out["hop_label"],
-                "hop_length_a": out["hop_length_a"],
-                "composition": out["composition"],
-                "n_atoms": out["n_atoms"],
-                "n_images": prof["n_images"],
-                "forward_barrier_ev": out["forward_barrier_ev"],
-                "backward_barrier_ev": out["backward_barrier_ev"],
-                "reaction_energy_ev": out["reaction_energy_ev"],
-                "spline_forward_barrier_ev": prof["spline_forward_barrier_ev"],
-                "max_force_highest_image_ev_per_a": prof["max_force_highest_image_ev_per_a"],
-                "fmax_ev_per_a": prof["fmax_ev_per_a"],
-                "converged": out["converged"],
-                "endpoints_converged": out["endpoints_converged"],
-                "ends_are_lowest": out["ends_are_lowest"],
-                "image_below_ends_ev": prof["image_below_ends_ev"],
-                "neb_elapsed_s": out.get("neb_elapsed_s"),
-                "settings_hash": meta.get("settings_hash"),
+                "composition": doc["band_composition"],
+                **{k: doc[k] for k in BARRIER_FIELDS},
             }
         )
     for (name, fingerprint), info in sorted(campaigns.items(), key=lambda kv: str(kv[0])):
@@ -347,12 +356,13 @@ def make_figures(report: dict[str, list], figure_data: dict[str, Any]) -> dict[s
     return figures
 
 
-def write_report(store: JobStore, out_dir: str | Path) -> Path:
+def write_report(store: JobStore, derived: Mapping[str, Store], out_dir: str | Path) -> Path:
     """Write ``report.json``, ``report.md``, PNG figures and a self-contained ``index.html``
-    (figures embedded) into ``out_dir``; return the HTML path."""
+    (figures embedded) into ``out_dir``; return the HTML path. ``derived``: see
+    :func:`collect_report`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = collect_report(store)
+    report = collect_report(store, derived)
     figures = make_figures(report, collect_figure_data(store))
     for name, png in figures.items():
         (out_dir / name).write_bytes(png)

@@ -19,6 +19,7 @@ import pytest
 from jobflow import Flow, job
 from pymatgen.core import Lattice, Structure
 
+from ctaflow.analysis.blobs import PART_DATA_KEY, pack_file
 from ctaflow.analysis.mlff import MLFFResult, validation_metrics
 from ctaflow.makers.relax import relax_summary
 from ctaflow.makers.transport import transport_flow, transport_job
@@ -92,9 +93,11 @@ def relax_stage(stage: str = "relax", forces=((0.0, 0.0, 0.01), (0.0, 0.0, -0.01
     return flow
 
 
-@job
+@job(data=[PART_DATA_KEY])
 def mlff_result() -> MLFFResult:
-    """A trained-model document whose test-set metrics come from ``validation_metrics``."""
+    """A trained-model document whose test-set metrics come from ``validation_metrics``; its
+    model part goes to the ``data`` store as the real training job's does (the builder must
+    read the output without it)."""
     rng = np.random.default_rng(0)
     rows = []
     for composition, n_atoms, error in (("Li3ClO", 5, 0.01), ("Na3ClO", 5, 0.03)):
@@ -110,9 +113,10 @@ def mlff_result() -> MLFFResult:
                     "forces_pred_ev_per_a": (forces + 2 * error).tolist(),
                 }
             )
+    model = pack_file(bytes(range(256)) * 8, "mace.model")
     return MLFFResult(
-        model=[],
-        model_sha256="0" * 64,
+        model=model,
+        model_sha256=model[0].sha256,
         hyperparameters={"num_channels": 16},
         n_train=32,
         n_valid=4,

@@ -19,7 +19,7 @@ DEMO = REPO / "campaigns" / "demo.yaml"
 
 def ctaflow(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [CTAFLOW, *args], capture_output=True, text=True, env=subprocess_env(), timeout=600
+        [CTAFLOW, *args], capture_output=True, text=True, env=subprocess_env(), timeout=1500
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"ctaflow {args} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -161,9 +161,27 @@ def test_demo_campaign_end_to_end_with_report(tmp_path):
     assert sorted(row["temperature_k"] for row in transport) == [500, 600]
     assert all(row["diffusivity_std_cm2_per_s"] > 0 for row in transport)
     assert transport[0]["activation_energy_ev"] is not None
+    bands = {(row["species"], row["mechanism"]): row for row in report["barriers"]}
+    assert set(bands) == {(s, m) for s in ("Na", "Li") for m in ("vacancy", "concerted")}
+    assert all(
+        row["engine"] == "mlip:CHGNet-0.3.0" and row["n_images"] == 3 for row in bands.values()
+    )
+    vacancy = bands["Na", "vacancy"]  # a symmetric hop between symmetry-equivalent end points
+    assert vacancy["forward_barrier_ev"] == pytest.approx(vacancy["backward_barrier_ev"], abs=0.01)
     page = (workdir / "report" / "index.html").read_text()
-    assert page.count("src='data:image/png;base64,") == 3  # parity, MSD, Arrhenius embedded
-    assert {f["file"] for f in report["figures"]} == {"parity_0.png", "msd.png", "arrhenius.png"}
+    assert page.count("src='data:image/png;base64,") == 4  # parity, MSD, Arrhenius, NEB embedded
+    assert {f["file"] for f in report["figures"]} == {
+        "parity_0.png",
+        "msd.png",
+        "arrhenius.png",
+        "neb.png",
+    }
+    ctaflow("build", "-w", str(workdir))  # derived collections agree with the report
+    from ctaflow.query import open_derived
+
+    derived = open_derived(workdir, "barriers")
+    doc = derived.query_one({"species": "Na", "mechanism": "vacancy"})
+    assert doc["forward_barrier_ev"] == pytest.approx(vacancy["forward_barrier_ev"], abs=1e-9)
     # sub-picosecond runs of a defect-free crystal: the report must say no hops were seen
     assert all(any("have not left their sites" in n for n in row["notes"]) for row in transport)
 

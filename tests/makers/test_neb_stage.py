@@ -3,6 +3,8 @@ the 2x2x2 Na3OCl demo supercell (39 atoms), end to end into the embedded store."
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from jobflow import Flow, run_locally
@@ -21,7 +23,8 @@ FMAX = 0.05
 def neb_run(tmp_path_factory):
     from ctaflow.store import job_store
 
-    store = job_store(None, tmp_path_factory.mktemp("neb"))
+    workdir = tmp_path_factory.mktemp("neb")
+    store = job_store(None, workdir)
     store.connect()
     host, _ = classify_sites(demo_structure(), "Na")
     settings = NEBStageSettings(
@@ -33,7 +36,8 @@ def neb_run(tmp_path_factory):
     relax = RelaxStageMaker(engine, RelaxStageSettings(fmax_ev_per_a=0.02)).make(host)
     neb = NEBStageMaker(engine, settings, "Na", RelaxStageSettings()).make(relax.output.structure)
     flow = Flow([relax, neb], output=neb.output)
-    run_locally(flow, store=store, log=False, ensure_success=True)
+    with contextlib.chdir(workdir):  # module fixture: runs before the per-test chdir
+        run_locally(flow, store=store, log=False, ensure_success=True, create_folders=True)
     results = {
         d["output"]["mechanism"]: d["output"]
         for d in store.query({"output.@class": "BarrierResult"}, load=True)
@@ -89,3 +93,30 @@ def test_concerted_band_moves_two_ions_and_is_stored(neb_run):
         ("Na", "concerted"),
     ]
     assert all(row["n_images"] == 3 for row in table["rows"])
+
+
+@pytest.mark.slow
+def test_the_same_stage_runs_on_the_vasp_path_through_the_standin(stores, tmp_path):
+    """Relaxations and the band through atomate2's VASP makers, custodian and the stand-in; the
+    MLIP inside the stand-in is the same CHGNet, so the barrier matches the MLIP engine's."""
+    from ctaflow.campaign.schema import VaspStandinEngineSpec
+    from ctaflow.structures.supercell import make_supercell
+
+    jobs, _ = stores
+    host, _ = classify_sites(demo_structure(), "Na")
+    host.scale_lattice(4.535**3)  # near the CHGNet lattice parameter (4.5354 Å)
+    settings = NEBStageSettings(
+        mechanisms=["vacancy"], images=1, fmax_ev_per_a=0.1, max_steps=80, endpoint_max_steps=80
+    )
+    engine = get_engine(VaspStandinEngineSpec(ionic_criterion="force"))
+    flow = NEBStageMaker(engine, settings, "Na", RelaxStageSettings()).make(host)
+    run_locally(flow, store=jobs, log=False, ensure_success=True, create_folders=True)
+    table = jobs.get_output(flow.output.uuid, load=True)
+    (row,) = table["rows"]
+    assert (row["species"], row["mechanism"], row["n_images"]) == ("Na", "vacancy", 1)
+    assert row["n_atoms"] == len(make_supercell(host, 8.0)) - 1
+    assert table["engine"]["kind"] == "vasp-standin"
+    assert row["forward_barrier_ev"] > 0.02
+    assert row["forward_barrier_ev"] == pytest.approx(row["backward_barrier_ev"], abs=0.01)
+    (doc,) = jobs.query({"output.@class": "BarrierResult"}, load=True)
+    assert doc["output"]["end_from_symmetry"]
