@@ -140,10 +140,5 @@ def test_neb_stage_cannot_use_the_model_trained_in_the_campaign(tmp_path):
     text = GOOD.replace(
         "  labeller: {kind: mlip, model: CHGNet}\n",
         "  labeller: {kind: mlip, model: CHGNet}\n  mlff: {kind: mace}\n",
-    ) + (
-        "  training_data: {engine: labeller}\n  mlff: {}\n"
-        "  neb: {engine: mlff, species: Na}\n"
-    )
-    assert "stages.neb cannot use the MACE model trained by this campaign" in _error(
-        tmp_path, text
-    )
+    ) + ("  training_data: {engine: labeller}\n  mlff: {}\n  neb: {engine: mlff, species: Na}\n")
+    assert "stages.neb cannot use the MACE model trained by this campaign" in _error(tmp_path, text)
