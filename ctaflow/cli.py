@@ -200,16 +200,31 @@ def query(
     ] = None,
     campaign: Annotated[str | None, typer.Option(help="Campaign name.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    derived: Annotated[
+        str | None,
+        typer.Option(help="Read a derived collection instead: relax, mlff, transport, barriers."),
+    ] = None,
 ) -> None:
-    """Results in the store, filtered by stage, composition, engine, campaign."""
-    from ctaflow.query import find_outputs, open_results
+    """Results in the store, filtered by stage, composition, engine, campaign; with --derived,
+    the documents ``ctaflow build`` wrote (run it first)."""
+    from ctaflow.query import find_derived, find_outputs, open_results
 
     if fmt not in {"table", "json", "csv"}:
         raise CtaflowError(f"--format must be table, json or csv, not '{fmt}'")
-    store = open_results(workdir)
-    rows = find_outputs(
-        store, stage=stage, composition=composition, engine=engine, campaign=campaign
-    )
+    if derived is not None:
+        if stage is not None:
+            raise CtaflowError("--stage does not apply to --derived (a collection is one stage)")
+        rows = find_derived(
+            workdir, derived, composition=composition, engine=engine, campaign=campaign
+        )
+    else:
+        rows = find_outputs(
+            open_results(workdir),
+            stage=stage,
+            composition=composition,
+            engine=engine,
+            campaign=campaign,
+        )
     if fmt == "json":
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return

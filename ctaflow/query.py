@@ -111,3 +111,20 @@ def find_outputs(store: JobStore, **filters: str | None) -> list[dict[str, Any]]
             )
         rows.append(row)
     return sorted(rows, key=lambda r: (str(r["stage"]), r["completed_at"]))
+
+
+def find_derived(workdir: str | Path, name: str, **filters: str | None) -> list[dict[str, Any]]:
+    """Flat rows (scalar fields) of the derived collection ``name`` (see :func:`open_derived`),
+    filtered on ``composition``, ``engine`` and ``campaign``; successful documents only."""
+    store = open_derived(workdir, name)
+    criteria = {k: v for k, v in filters.items() if v is not None}
+    rows = []
+    for doc in store.query({**criteria, "state": "successful"}):
+        rows.append(
+            {
+                k: v
+                for k, v in doc.items()
+                if isinstance(v, (int, float, str, bool)) and not k.startswith("_")
+            }
+        )
+    return sorted(rows, key=lambda r: (str(r.get("campaign")), r["derived_id"]))

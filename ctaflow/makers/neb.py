@@ -194,11 +194,13 @@ def band_ends(
     operations = symmetry_operations(supercell)
     out: dict[str, Any] = {"scaling": list(scaling), "bands": []}
     for hop in chosen:
+        i = supercell[hop.start_index].frac_coords
         j = supercell[hop.end_index].frac_coords + np.array(hop.end_image)
-        hop_here = hop.model_copy(
+        hop_here = hop.model_copy(  # the same hop, measured in this host (a swap changes cells)
             update={
-                "start_frac": tuple(float(x) for x in supercell[hop.start_index].frac_coords),
+                "start_frac": tuple(float(x) for x in i),
                 "end_frac": tuple(float(x) for x in j),
+                "length_a": float(np.linalg.norm(supercell.lattice.get_cartesian_coords(j - i))),
             }
         )
         ends = {}

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from ctaflow.cli import app
 from ctaflow.errors import CtaflowError
 from ctaflow.query import open_derived
-from tests.builders.conftest import derived_docs
+from tests.builders.conftest import ENGINE_B, derived_docs
 
 
 def _table(text: str) -> dict[str, list[str]]:
@@ -55,3 +55,22 @@ def test_derived_collections_are_read_back_with_open_derived(filled):
     assert open_derived(filled, "transport").count() == 0  # not built yet
     with pytest.raises(CtaflowError, match="no derived collection 'neb'"):
         open_derived(filled, "neb")
+
+
+def test_ctaflow_query_reads_a_derived_collection(filled):
+    import json
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["build", "-w", str(filled)]).exit_code == 0
+    args = ["query", "-w", str(filled), "--derived", "transport", "--engine", ENGINE_B]
+    proc = runner.invoke(app, [*args, "--format", "json"])
+    assert proc.exit_code == 0, proc.output
+    rows = json.loads(proc.stdout)
+    assert {r["engine"] for r in rows} == {ENGINE_B}
+    docs = {d["derived_id"]: d for d in derived_docs(filled, "transport", engine=ENGINE_B)}
+    assert len(rows) == len(docs) == 3
+    for r in rows:  # scalar fields only; the per-temperature points stay in the document
+        assert "points" not in r and "species" in r
+        assert r.get("activation_energy_ev") == docs[r["derived_id"]]["activation_energy_ev"]
+    proc = runner.invoke(app, ["query", "-w", str(filled), "--derived", "relax", "--stage", "x"])
+    assert proc.exit_code == 1 and "--stage does not apply to --derived" in proc.stderr
