@@ -35,8 +35,11 @@ test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
+# Every benchmark side by side, one table; writes benchmarks/RESULTS.md and results.json.
+# Row 6 reads the demo's work directory when `make demo` left one. BENCH_ARGS=--quick: < 3 min.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.store_choice
+	$(BIN)/python -m benchmarks $(if $(wildcard $(WORKDIR)/ctaflow.log),--demo-workdir $(WORKDIR)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(WORKDIR) .pytest_cache

@@ -72,7 +72,12 @@ def _add_transport_task(workdir: Path) -> None:
     store.update({**doc, "uuid": str(uuid.uuid4()), "completed_at": datetime.now().isoformat()})
 
 
-def measure(source: Path, copies: int) -> list[str]:
+def measure(source: Path, copies: int) -> dict:
+    """Builder times on a copy of ``source``'s store cloned into ``copies`` campaigns.
+
+    Returns ``{"copies", "job_docs", "wall_s", "builders": {name: {"first": (s, groups),
+    "again": (s, groups), "one_new": (s, groups)}}}``.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp) / "work"
         shutil.copytree(source / "store", workdir / "store")
@@ -84,11 +89,26 @@ def measure(source: Path, copies: int) -> list[str]:
         again = _run_all(workdir)
         _add_transport_task(workdir)
         one = _run_all(workdir)
+    return {
+        "copies": copies,
+        "job_docs": n_docs,
+        "wall_s": total,
+        "builders": {
+            name: {"first": first[name], "again": again[name], "one_new": one[name]}
+            for name in first
+        },
+    }
+
+
+def table_lines(result: dict) -> list[str]:
     rows = []
-    for name in first:
-        cells = [f"{t:.2f} s ({n} groups)" for t, n in (first[name], again[name], one[name])]
+    copies, n_docs = result["copies"], result["job_docs"]
+    for name, runs in result["builders"].items():
+        cells = [
+            f"{t:.2f} s ({n} groups)" for t, n in (runs["first"], runs["again"], runs["one_new"])
+        ]
         rows.append(f"| {copies} | {n_docs} | {name} | " + " | ".join(cells) + " |")
-    rows.append(f"| {copies} | {n_docs} | all (wall) | {total:.2f} s | | |")
+    rows.append(f"| {copies} | {n_docs} | all (wall) | {result['wall_s']:.2f} s | | |")
     return rows
 
 
@@ -100,7 +120,7 @@ def main(argv: list[str]) -> None:
         "|---|---|---|---|---|---|",
     ]
     for n in sizes:
-        lines += measure(source, n)
+        lines += table_lines(measure(source, n))
     sys.stdout.write("\n".join(lines) + "\n")
 
 

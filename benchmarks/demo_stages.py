@@ -1,0 +1,176 @@
+"""Wall time per stage of a finished campaign, read from its work directory (nothing re-run).
+
+Run: ``python -m benchmarks.demo_stages WORKDIR`` (e.g. the work directory of ``make demo``); the
+runner (``python -m benchmarks --demo-workdir WORKDIR``) calls :func:`rows`.
+
+Sources: ``ctaflow.log`` (jobflow's "Starting job" / "Finished job" lines, with timestamps) and
+the local runner's per-job states (``ctaflow_jobs`` collection: uuid → stage and state, see
+:mod:`ctaflow.execution.local`), read from a temporary copy of ``WORKDIR/store``: the work
+directory is never written.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+from benchmarks.report import Row, markdown_table
+
+_LINE = re.compile(
+    r"^(?P<t>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) jobflow\.core\.job INFO "
+    r"(?P<what>Starting|Finished) job - (?P<name>.*) "
+    r"\((?P<uuid>[0-9a-f-]{36})(?:, (?P<index>\d+))?\)$"
+)
+
+
+def job_intervals(log_text: str) -> list[dict]:
+    """(uuid, index, name, start, end) of every job that finished, from jobflow's log lines.
+
+    A job started more than once (a resumed campaign) counts from its last start before it
+    finished.
+    """
+    started: dict[tuple[str, int], datetime] = {}
+    done = []
+    for line in log_text.splitlines():
+        m = _LINE.match(line.strip())
+        if not m:
+            continue
+        key = (m["uuid"], int(m["index"] or 1))
+        t = datetime.strptime(m["t"], "%Y-%m-%d %H:%M:%S,%f")
+        if m["what"] == "Starting":
+            started[key] = t
+        elif key in started:
+            begin = started.pop(key)
+            done.append(
+                {"uuid": key[0], "index": key[1], "name": m["name"], "start": begin, "end": t}
+            )
+    return done
+
+
+def job_stages(workdir: Path) -> dict[tuple[str, int], dict]:
+    """(uuid, index) → run-state document, from a copy of the work directory's store."""
+    from ctaflow.store import state_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(workdir / "store", Path(tmp) / "store")
+        states = state_store(None, tmp, create=False)
+        states.connect()
+        docs = {
+            (d["uuid"], int(d.get("index") or 1)): d
+            for d in states.query({}, properties=["uuid", "index", "stage", "state", "name"])
+        }
+        states.close()
+    return docs
+
+
+def stage_times(workdir: Path) -> dict:
+    """Per stage: jobs, summed job wall time, span (first start → last end); campaign span."""
+    log = workdir / "ctaflow.log"
+    if not log.is_file():
+        raise FileNotFoundError(f"{log} not found: not a ctaflow work directory")
+    jobs = job_intervals(log.read_text(errors="replace"))
+    if not jobs:
+        raise ValueError(f"{log} has no finished jobs")
+    states = job_stages(workdir)
+    per: dict[str, dict] = defaultdict(
+        lambda: {"jobs": 0, "job_s": 0.0, "start": None, "end": None}
+    )
+    for j in jobs:
+        doc = states.get((j["uuid"], j["index"]), {})
+        p = per[str(doc.get("stage") or "unknown")]
+        p["jobs"] += 1
+        p["job_s"] += (j["end"] - j["start"]).total_seconds()
+        p["start"] = min(filter(None, (p["start"], j["start"])))
+        p["end"] = max(filter(None, (p["end"], j["end"])))
+    first = min(j["start"] for j in jobs)
+    last = max(j["end"] for j in jobs)
+    order = sorted(per, key=lambda s: per[s]["start"])
+    return {
+        "workdir": str(workdir),
+        "campaign_s": (last - first).total_seconds(),
+        "started": first.isoformat(),
+        "n_jobs": len(jobs),
+        "not_completed": sorted(
+            f"{d.get('name')} ({d.get('state')})"
+            for d in states.values()
+            if d.get("state") != "COMPLETED"
+        ),
+        "stages": {
+            s: {
+                "jobs": per[s]["jobs"],
+                "job_s": per[s]["job_s"],
+                "span_s": (per[s]["end"] - per[s]["start"]).total_seconds(),
+            }
+            for s in order
+        },
+    }
+
+
+def rows(workdir: str | Path | None, builders: bool = True) -> list[Row]:
+    """Row 6: wall time per stage of the campaign in ``workdir`` (None: not measured)."""
+    if workdir is None:
+        return [
+            Row(
+                "6",
+                "whole demo campaign, wall time per stage",
+                None,
+                details="pass --demo-workdir",
+            )
+        ]
+    workdir = Path(workdir)
+    t = stage_times(workdir)
+    out = []
+    for stage, s in t["stages"].items():
+        out.append(
+            Row(
+                "6",
+                f"demo campaign, stage {stage}: time in its jobs ({s['jobs']} jobs)",
+                s["job_s"],
+                "s",
+                None,
+                f"span first start → last end {s['span_s']:.1f} s",
+                s,
+            )
+        )
+    incomplete = t["not_completed"]
+    out.append(
+        Row(
+            "6",
+            f"demo campaign, all jobs (first start → last end, {t['n_jobs']} jobs)",
+            t["campaign_s"],
+            "s",
+            None,
+            f"{workdir} ({t['started']})"
+            + (f"; not completed: {', '.join(incomplete)}" if incomplete else ""),
+            {k: v for k, v in t.items() if k != "stages"},
+        )
+    )
+    if builders:
+        from benchmarks.builder_times import measure
+
+        b = measure(workdir, 1)
+        out.append(
+            Row(
+                "6",
+                "demo campaign, builders (ctaflow build), first build of all derived collections",
+                b["wall_s"],
+                "s",
+                None,
+                "; ".join(
+                    f"{name} {r['first'][0]:.2f} s, again {r['again'][0]:.2f} s"
+                    for name, r in b["builders"].items()
+                )
+                + " (on a copy of the store)",
+                b,
+            )
+        )
+    return out
+
+
+if __name__ == "__main__":
+    print(markdown_table(rows(sys.argv[1] if len(sys.argv) > 1 else None)))

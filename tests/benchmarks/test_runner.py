@@ -1,0 +1,100 @@
+"""The benchmark runner's bookkeeping, with fake measurements (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.demo_stages import job_intervals
+from benchmarks.md_cost import fit_exponent
+from benchmarks.report import Row, fmt
+from benchmarks.runner import run
+
+
+def test_exponent_fit_recovers_power_law():
+    sizes = np.array([100, 300, 1000, 3000])
+    assert fit_exponent(sizes, 2e-4 * sizes**1.5) == pytest.approx(1.5, abs=1e-9)
+    assert fit_exponent(sizes, 0.3 * sizes) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_row_goal_verdicts():
+    assert Row("1", "overhead", 1.03, "×", ("<=", 1.05)).ok is True
+    assert Row("1", "overhead", 1.20, "×", ("<=", 1.05)).ok is False
+    assert Row("2", "speed-up", 4.9, "× faster", (">=", 5.0)).ok is False
+    assert Row("5", "largest document", 7.9, "MB", ("<", 16.0)).ok is True
+    assert Row("3", "exponent", 1.1).ok is None
+    assert Row("6", "stages", None, details="pass --demo-workdir").ok is None
+    assert [fmt(x) for x in (1.0349, 0.42134, 12.34, 1234.5, 0.0012345)] == [
+        "1.03",
+        "0.421",
+        "12.3",
+        "1234",
+        "0.00123",
+    ]
+
+
+def test_runner_writes_table_and_json(tmp_path):
+    def passing():
+        return [Row("1", "overhead", 1.02, "×", ("<=", 1.05), "plain 0.4 s/step", {"steps": 20})]
+
+    def missing():
+        return [Row("2", "speed-up, 100 atoms", 3.0, "× faster", (">=", 5.0))]
+
+    def broken():
+        raise RuntimeError("worker died")
+
+    def not_given():
+        return [Row("6", "demo stages", None, details="pass --demo-workdir")]
+
+    todo = [
+        ("1", "overhead", passing),
+        ("2", "speed-up", missing),
+        ("4", "stand-in", broken),
+        ("6", "demo", not_given),
+    ]
+    rows, info, ok = run(todo, {"mode": "quick"}, tmp_path)
+
+    assert not ok  # one measurement raised
+    assert [r.section for r in rows] == ["1", "2", "4", "6"]
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| # | measurement | goal | measured | meets goal | details |" in text
+    assert "| 1 | overhead | ≤ 1.05 × | 1.02 × | yes | plain 0.4 s/step |" in text
+    assert "| 2 | speed-up, 100 atoms | ≥ 5 × faster | 3.00 × faster | **no** |" in text
+    assert "stand-in: measurement failed" in text and "RuntimeError: worker died" in text
+    assert "not measured (pass --demo-workdir)" in text
+    assert "(quick mode)" in text and info["python"] in text
+
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert [r["ok"] for r in data["rows"]] == [True, False, None, None]
+    assert data["rows"][0]["data"]["steps"] == 20
+    assert data["rows"][0]["goal"] == {"op": "<=", "value": 1.05}
+    machine = data["machine"]
+    assert machine["mode"] == "quick"
+    for key in ("cpu", "cores", "ram_gb", "python", "date_utc"):
+        assert machine[key]
+    assert {"torch", "chgnet", "mace-torch"} <= set(machine["versions"])
+
+
+def test_demo_log_intervals_pair_restarts_and_indices():
+    log = "\n".join(
+        [
+            "2026-11-28 21:19:56,449 jobflow.core.job INFO Starting job - relax "
+            "(11876e10-eb9b-530d-ab25-be358e7bdcd3)",
+            "2026-11-28 21:19:57,000 py.warnings WARNING something else",
+            "2026-11-28 21:20:00,000 jobflow.core.job INFO Starting job - relax "
+            "(11876e10-eb9b-530d-ab25-be358e7bdcd3)",  # resumed after an interruption
+            "2026-11-28 21:20:02,500 jobflow.core.job INFO Finished job - relax "
+            "(11876e10-eb9b-530d-ab25-be358e7bdcd3)",
+            "2026-11-28 21:20:03,000 jobflow.core.job INFO Starting job - store inputs "
+            "(ca240666-f8c8-55cc-9ff6-4c8f51cd0af6, 2)",
+            "2026-11-28 21:20:04,000 jobflow.core.job INFO Finished job - store inputs "
+            "(ca240666-f8c8-55cc-9ff6-4c8f51cd0af6, 2)",
+            "2026-11-28 21:20:05,000 jobflow.core.job INFO Starting job - md "
+            "(6a3ae846-feec-4764-ba07-3e03ee53eb47)",  # never finished
+        ]
+    )
+    jobs = job_intervals(log)
+    assert [(j["name"], j["index"]) for j in jobs] == [("relax", 1), ("store inputs", 2)]
+    assert [(j["end"] - j["start"]).total_seconds() for j in jobs] == [2.5, 1.0]
