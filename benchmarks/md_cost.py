@@ -186,7 +186,25 @@ def overhead_rows(
 
 
 def _rss_mb() -> float:
+    """Peak resident memory of this process, MB. VmHWM, not ru_maxrss: Linux carries
+    ru_maxrss over fork + exec, so a worker would report the runner's own peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _available_mb() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("inf")
 
 
 def worker(case: dict) -> dict:
@@ -318,6 +336,12 @@ def model_rows(
                 case = {"model": model, "atoms": n, "budget_s": budget_s}
                 if model == "mace":
                     case["mace_model"] = str(mace_model)
+                done = [c for c in cases if c["model"] == model]
+                if n in extra and done:  # memory guard: peak RSS grown as atoms**1.2
+                    need = done[-1]["peak_rss_mb"] * (n / done[-1]["atoms"]) ** 1.2
+                    if need > 0.7 * _available_mb():
+                        skipped.append(f"{model} at {n} atoms skipped: ~{need:.0f} MB needed")
+                        continue
                 try:
                     cases.append(_in_subprocess(["--worker", json.dumps(case)], timeout=1200))
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:

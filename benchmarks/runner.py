@@ -39,10 +39,10 @@ MODES = {
         "docs": 1000,
     },
     "full": {
-        "md_steps": [20, 200],
+        "md_steps": [20, 150],
         "sizes": [100, 300, 1000],
         "extra": [3000],
-        "budget_s": 8.0,
+        "budget_s": 6.0,
         "docs": 10_000,
     },
 }
