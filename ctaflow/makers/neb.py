@@ -143,17 +143,15 @@ class BarrierTable(BaseModel):
 def swap_mobile_species(host: Structure, species: str, by: str) -> Structure:
     """``host`` with every mobile ``species`` site (all of them when unclassified) set to ``by``."""
     from ctaflow.structures._common import derived_provenance, element_symbol
+    from ctaflow.structures.series import substitute_sites
 
     classes = host.site_properties.get("site_class")
-    out = host.copy()
-    out.remove_oxidation_states()
     idx = [
         n
-        for n, site in enumerate(out)
+        for n, site in enumerate(host)
         if element_symbol(site.specie) == species and (classes is None or classes[n] == "mobile")
     ]
-    for n in idx:
-        out.replace(n, by, out[n].frac_coords, properties=dict(out[n].properties))
+    out = substitute_sites(host, tuple(idx), by)
     out.properties = {
         **(host.properties or {}),
         "provenance": derived_provenance(

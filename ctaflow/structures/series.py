@@ -203,7 +203,7 @@ def substitution_series(
         draws = _draw(chosen, k, n_samples, rng)
         scored = []
         for order, subset in enumerate(draws):
-            candidate = _substitute(structure, subset, by)
+            candidate = substitute_sites(structure, subset, by)
             energy = scored[0]["ewald"] if degenerate and scored else ewald_energy(candidate, oxi)
             scored.append(
                 {"structure": candidate, "subset": subset, "ewald": energy, "order": order}
@@ -279,7 +279,8 @@ def _draw(chosen: list[int], k: int, n_samples: int, rng: np.random.Generator) -
     return list(seen)
 
 
-def _substitute(structure: Structure, subset: tuple, by: str) -> Structure:
+def substitute_sites(structure: Structure, subset: tuple, by: str) -> Structure:
+    """A copy with the sites ``subset`` set to ``by``; ``host_species`` keeps what stood there."""
     out = structure.copy()
     out.remove_oxidation_states()
     hosts = list(out.site_properties.get("host_species", [element_symbol(s.specie) for s in out]))
