@@ -14,9 +14,10 @@ import platform
 import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from ctaflow.analysis.provenance import software_versions
 
 _OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 _SHOW = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
@@ -103,12 +104,7 @@ def machine_info() -> dict[str, Any]:
         ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
     except (ValueError, OSError, AttributeError):
         ram_gb = None
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "not installed"
+    versions = software_versions(tuple(PACKAGES))
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
