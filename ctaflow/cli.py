@@ -202,7 +202,10 @@ def query(
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     derived: Annotated[
         str | None,
-        typer.Option(help="Read a derived collection instead: relax, mlff, transport, barriers."),
+        typer.Option(
+            help="Read a derived collection instead: relax, mlff, transport, "
+            "formation_energies, barriers."
+        ),
     ] = None,
 ) -> None:
     """Results in the store, filtered by stage, composition, engine, campaign; with --derived,
@@ -254,8 +257,8 @@ def build(
         typer.Option("--builder", "-b", help="Only these builders (repeat), e.g. transport."),
     ] = None,
 ) -> None:
-    """Update the derived collections (relax, mlff, transport, barriers) from the job outputs; only
-    groups with new or changed tasks are rebuilt."""
+    """Update the derived collections (relax, mlff, transport, formation_energies, barriers)
+    from the job outputs; only groups with new or changed tasks are rebuilt."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ctaflow.builders import builders_for, run_builder

@@ -115,9 +115,13 @@ def find_outputs(store: JobStore, **filters: str | None) -> list[dict[str, Any]]
 
 def find_derived(workdir: str | Path, name: str, **filters: str | None) -> list[dict[str, Any]]:
     """Flat rows (scalar fields) of the derived collection ``name`` (see :func:`open_derived`),
-    filtered on ``composition``, ``engine`` and ``campaign``; successful documents only."""
+    filtered on ``composition`` (the campaign's, or a series member's ``formula``), ``engine``
+    and ``campaign``; successful documents only."""
     store = open_derived(workdir, name)
     criteria = {k: v for k, v in filters.items() if v is not None}
+    if "composition" in criteria:
+        formula = criteria.pop("composition")
+        criteria["$or"] = [{"composition": formula}, {"formula": formula}]
     rows = []
     for doc in store.query({**criteria, "state": "successful"}):
         rows.append(

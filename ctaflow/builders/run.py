@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ctaflow.builders.barriers import BarrierBuilder
 from ctaflow.builders.base import BuildStats, StageBuilder
+from ctaflow.builders.formation import FormationEnergyBuilder
 from ctaflow.builders.mlff import MLFFBuilder
 from ctaflow.builders.relax import RelaxBuilder
 from ctaflow.builders.transport import TransportBuilder
@@ -15,7 +16,14 @@ from ctaflow.errors import CtaflowError
 
 #: every builder, by the name of its derived collection, in the order they run
 BUILDERS: dict[str, type[StageBuilder]] = {
-    cls.collection: cls for cls in (RelaxBuilder, MLFFBuilder, TransportBuilder, BarrierBuilder)
+    cls.collection: cls
+    for cls in (
+        RelaxBuilder,
+        MLFFBuilder,
+        TransportBuilder,
+        FormationEnergyBuilder,
+        BarrierBuilder,
+    )
 }
 
 ProgressCallback = Callable[[StageBuilder, int], None]

@@ -158,3 +158,37 @@ class BarrierDoc(DerivedDoc):
     ends_are_lowest: bool | None = None
     neb_elapsed_s: float | None = None
     engine_description: dict[str, Any] = Field(default_factory=dict)
+
+
+class FormationEnergyDoc(DerivedDoc):
+    """Amorphous vs crystalline energy of one composition of a series (the most recent task).
+    ΔE = E_amorphous − E_crystalline per atom with one engine, meV/atom, over the samples that
+    passed the melt / amorphous / stability checks; formation energies in eV/atom from elemental
+    references relaxed with the same engine."""
+
+    formula: str | None = Field(None, description="Reduced formula of this composition.")
+    x: float | None = Field(None, description="Substituted fraction of the series.")
+    substitution: str | None = Field(None, description="e.g. 'Na->Li'.")
+    li_fraction: float | None = Field(None, description="x when the series puts Li in.")
+    n_atoms: int | None = None
+    crystal_energy_per_atom_ev: float | None = None
+    crystal_converged: bool | None = None
+    n_samples: int = Field(0, description="Samples in the statistics.")
+    n_requested: int | None = None
+    n_failed: int | None = Field(None, description="Samples excluded (with reasons in notes).")
+    delta_e_amorphous_minus_crystalline_mev_per_atom: float | None = None
+    delta_e_stderr_mev_per_atom: float | None = None
+    delta_e_min_mev_per_atom: float | None = None
+    delta_e_max_mev_per_atom: float | None = None
+    crystal_is_lowest: bool | None = Field(
+        None, description="False when an included amorphous sample lies below the crystal."
+    )
+    formation_energy_crystal_ev_per_atom: float | None = None
+    formation_energy_amorphous_ev_per_atom: float | None = None
+    formation_energy_note: str | None = None
+    samples: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Per sample: index, seed, status, reason, ΔE (meV/atom), checks.",
+    )
+    melt: dict[str, Any] = Field(default_factory=dict, description="Melt–quench settings.")
+    engine_description: dict[str, Any] = Field(default_factory=dict)

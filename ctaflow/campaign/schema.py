@@ -312,6 +312,66 @@ class TransportStageSettings(Strict):
     seed: int = 0
 
 
+class AmorphousStageSettings(StageSettings):
+    """Melt–quench amorphous samples and the crystalline reference of every composition of the
+    series (or of the structure alone without a series), all with one engine; ΔE(amorphous −
+    crystalline) in meV/atom and formation energies from elemental references.
+
+    Each composition: supercell → relaxation (the crystalline reference, cell + positions) → NVT
+    melt at ``melt_temperature_k`` for ``melt_ps`` → per sample (seed): NVT hold for ``hold_ps``,
+    NVT quench to ``quench_end_temperature_k`` at ``quench_rate_k_per_ps``, relaxation of cell and
+    positions. The study gives no melt–quench numbers; the defaults are common choices for oxides,
+    not the study's."""
+
+    supercell_min_width_a: float = Field(10.0, gt=0, description="Cell size, Å.")
+    melt_temperature_k: float = Field(3000.0, gt=0, description="Melt and hold temperature, K.")
+    melt_ps: float = Field(5.0, gt=0, description="Melt from the crystal (shared by samples), ps.")
+    hold_ps: float = Field(2.0, gt=0, description="Per-sample hold in the melt (decorrelates), ps.")
+    quench_rate_k_per_ps: float = Field(100.0, gt=0, description="Cooling rate, K/ps.")
+    quench_end_temperature_k: float = Field(300.0, gt=0, description="End of the quench, K.")
+    n_samples: int = Field(3, ge=1, description="Independent samples per composition.")
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between stored frames.")
+    langevin_friction_per_ps: float = Field(10.0, gt=0)
+    network_species: list[str] | None = Field(
+        None,
+        description="Network formers for the melt check (e.g. [Si]); default: the elements on "
+        "sites of class framework.",
+    )
+    min_msd_a2: float = Field(
+        2.0, gt=0, description="Network-former MSD over melt + hold that counts as melted, Å²."
+    )
+    max_long_range_order: float = Field(
+        0.25, gt=0, lt=1, description="Largest Bragg order parameter that counts as amorphous."
+    )
+    fmax_ev_per_a: float = Field(0.05, gt=0, description="Force criterion of the relaxations.")
+    max_steps: int = Field(500, gt=0, description="Optimiser steps of each relaxation.")
+    optimizer: Literal["FIRE", "BFGS", "LBFGS"] = "FIRE"
+    elemental_references: bool = Field(
+        True, description="Relax elemental references with the same engine for formation energies."
+    )
+    seed: int = 0
+
+    def relax_settings(self, relax_cell: bool = True) -> RelaxStageSettings:
+        """The relaxation settings of the crystalline reference, the glasses and the elements."""
+        return RelaxStageSettings(
+            engine=self.engine,
+            fmax_ev_per_a=self.fmax_ev_per_a,
+            max_steps=self.max_steps,
+            relax_cell=relax_cell,
+            optimizer=self.optimizer,
+        )
+
+    @model_validator(mode="after")
+    def _quench_cools(self) -> AmorphousStageSettings:
+        if self.quench_end_temperature_k >= self.melt_temperature_k:
+            raise ValueError(
+                f"quench_end_temperature_k ({self.quench_end_temperature_k:g} K) must be below "
+                f"melt_temperature_k ({self.melt_temperature_k:g} K)"
+            )
+        return self
+
+
 class NEBStageSettings(StageSettings):
     """Climbing-image NEB barriers of the mobile ion: single vacancy hops and concerted two-ion
     moves, for the host's mobile species and for each species in ``swap`` put on its sites."""
@@ -375,6 +435,9 @@ class Stages(Strict):
     md: MDStageSettings = Field(default_factory=lambda: MDStageSettings(enabled=False))
     transport: TransportStageSettings = Field(
         default_factory=lambda: TransportStageSettings(enabled=False)
+    )
+    amorphous: AmorphousStageSettings = Field(
+        default_factory=lambda: AmorphousStageSettings(enabled=False)
     )
     neb: NEBStageSettings = Field(default_factory=lambda: NEBStageSettings(enabled=False))
 
@@ -531,7 +594,7 @@ class CampaignSettings(Strict):
                 "structure": self.structure_identity(),
                 "series": (
                     self.series.model_dump(mode="json")
-                    if self.series is not None and stage_name == "training_data"
+                    if self.series is not None and stage_name in ("training_data", "amorphous")
                     else None
                 ),
             }

@@ -11,6 +11,7 @@ from ctaflow import __version__
 from ctaflow.campaign.schema import stable_hash
 from ctaflow.engines import get_engine
 from ctaflow.flows.uids import deterministic_uids
+from ctaflow.makers.amorphous import AmorphousStageMaker, amorphous_with_trained_model
 from ctaflow.makers.md import MDStageMaker
 from ctaflow.makers.mlff import TrainingDataMaker, md_with_trained_model, train_mace_job
 from ctaflow.makers.neb import NEBStageMaker
@@ -151,6 +152,37 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
                 md_engine.label,
                 tr_hash,
             )
+    if "amorphous" in stages:
+        am = stages["amorphous"]
+        am_spec = settings.engines[am.engine]
+        am_engine = get_engine(am_spec)
+        am_hash = settings.stage_settings_hash("amorphous")
+        elements = sorted(el.symbol for el in structure.composition.elements)
+        am_trained = getattr(am_spec, "kind", None) == "mace" and am_spec.model_path is None
+
+        def amorphous_flow():
+            if not am_trained:
+                return AmorphousStageMaker(
+                    engine=am_engine, settings=am, series=settings.series, elements=elements
+                ).make(current)
+            launcher = amorphous_with_trained_model(
+                mlff.output.model,
+                current,
+                am.model_dump(mode="json"),
+                None if settings.series is None else settings.series.model_dump(mode="json"),
+                am_spec.model_dump(mode="json"),
+                elements,
+            )
+            launcher.name = "amorphous with trained mace"
+            return Flow([launcher], output=launcher.output, name="amorphous")
+
+        add(
+            "amorphous",
+            {"settings": am_hash, "upstream": [upstream, ml_seed] if am_trained else upstream},
+            amorphous_flow,
+            am_engine.label,
+            am_hash,
+        )
     if "neb" in stages:
         neb_engine = get_engine(settings.engines[stages["neb"].engine])
         neb_hash = settings.stage_settings_hash("neb")

@@ -242,13 +242,20 @@ def md_with_trained_model(model: list, structure, md_settings: dict, mace_spec: 
     """Write the trained model to the model cache, then replace this job by the MD stage on it."""
     from jobflow import Response
 
-    from ctaflow.campaign.schema import MaceEngineSpec, MDStageSettings
-    from ctaflow.engines.mlip import MaceEngine
+    from ctaflow.campaign.schema import MDStageSettings
     from ctaflow.makers.md import MDStageMaker
 
-    path = materialise_model(model)
-    engine = MaceEngine(MaceEngineSpec.model_validate({**mace_spec, "model_path": str(path)}))
+    engine = trained_mace_engine(model, mace_spec)
     flow = MDStageMaker(engine=engine, settings=MDStageSettings.model_validate(md_settings)).make(
         structure
     )
     return Response(replace=flow)
+
+
+def trained_mace_engine(model: list, mace_spec: dict):
+    """A MACE engine on the model trained by the campaign (written to the model cache first)."""
+    from ctaflow.campaign.schema import MaceEngineSpec
+    from ctaflow.engines.mlip import MaceEngine
+
+    path = materialise_model(model)
+    return MaceEngine(MaceEngineSpec.model_validate({**mace_spec, "model_path": str(path)}))

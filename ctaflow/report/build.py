@@ -93,6 +93,24 @@ TABLES = (
         ],
     ),
     (
+        "Amorphous vs crystalline (melt–quench, same engine)",
+        "formation_energies",
+        [
+            "formula",
+            "li_fraction",
+            "engine",
+            "n_atoms",
+            "n_samples",
+            "n_failed",
+            "delta_e_amorphous_minus_crystalline_mev_per_atom",
+            "delta_e_stderr_mev_per_atom",
+            "delta_e_min_mev_per_atom",
+            "crystal_is_lowest",
+            "formation_energy_crystal_ev_per_atom",
+            "formation_energy_amorphous_ev_per_atom",
+        ],
+    ),
+    (
         "Migration barriers (climbing-image NEB)",
         "barriers",
         [
@@ -167,6 +185,32 @@ TRANSPORT_POINT_FIELDS = (
     "haven_ratio_assumed",
     "msd_loglog_exponent",
     "method",
+    "notes",
+)
+FORMATION_FIELDS = (
+    "campaign",
+    "engine",
+    "formula",
+    "x",
+    "substitution",
+    "li_fraction",
+    "n_atoms",
+    "crystal_energy_per_atom_ev",
+    "crystal_converged",
+    "n_samples",
+    "n_requested",
+    "n_failed",
+    "delta_e_amorphous_minus_crystalline_mev_per_atom",
+    "delta_e_stderr_mev_per_atom",
+    "delta_e_min_mev_per_atom",
+    "delta_e_max_mev_per_atom",
+    "crystal_is_lowest",
+    "formation_energy_crystal_ev_per_atom",
+    "formation_energy_amorphous_ev_per_atom",
+    "formation_energy_note",
+    "samples",
+    "melt",
+    "settings_hash",
     "notes",
 )
 BARRIER_FIELDS = (
@@ -291,6 +335,9 @@ def collect_report(
                     "activation_energy_std_ev": doc["activation_energy_std_ev"],
                 }
             )
+    formation = _derived(derived, "formation_energies")
+    for doc in sorted(formation, key=lambda d: (str(d["campaign"]), str(d["engine"]), d["x"] or 0)):
+        report["formation_energies"].append({k: doc[k] for k in FORMATION_FIELDS})
     for doc in _derived(derived, "barriers"):
         report["barriers"].append(
             {
@@ -351,6 +398,10 @@ def make_figures(report: dict[str, list], figure_data: dict[str, Any]) -> dict[s
         figures["msd.png"] = plots.msd_plot(figure_data["msd"], "tracer MSD (production NVT)")
     if figure_data.get("neb"):
         figures["neb.png"] = plots.neb_plot(figure_data["neb"], "NEB energy profiles")
+    if report["formation_energies"]:
+        figures["delta_e.png"] = plots.delta_e_plot(
+            report["formation_energies"], "E(amorphous) − E(crystalline), melt–quench"
+        )
     if len({r["temperature_k"] for r in report["transport"]}) > 1:
         figures["arrhenius.png"] = plots.arrhenius_plot(report["transport"], "Arrhenius")
     return figures
@@ -420,6 +471,11 @@ def to_markdown(report: dict[str, list[dict[str, Any]]]) -> str:
     if report["transport"]:
         notes = sorted({n for row in report["transport"] for n in row["notes"]})
         lines += ["", "Notes on the transport numbers:", *[f"- {n}" for n in notes]]
+    if report["formation_energies"]:
+        lines += ["", "Notes on the amorphous samples:"]
+        for row in report["formation_energies"]:
+            lines += [f"- {row['formula']}: {n}" for n in row["notes"]]
+            lines.append(f"- {row['formula']}: formation energies {row['formation_energy_note']}")
     pending = [k for k in REPORT_KEYS[3:] if not report[k]]
     if pending:
         lines += ["", "Not computed in this campaign: " + ", ".join(pending) + "."]

@@ -88,3 +88,39 @@ def neb_plot(profiles: list[dict[str, Any]], title: str) -> bytes:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return _png(plt, fig)
+
+
+def delta_e_plot(rows: list[dict[str, Any]], title: str) -> bytes:
+    """ΔE (meV/atom) against the substituted fraction x: mean ± standard error, and every
+    included sample as a small dot; compositions without usable samples are marked on the axis."""
+    plt, fig, ax = _figure()
+    for n, (engine, group) in enumerate(_by(rows, "engine").items()):
+        colour = f"C{n % 10}"
+        group = sorted(group, key=lambda r: r["x"] or 0.0)
+        done = [r for r in group if r["n_samples"] > 0]
+        x = [r["x"] or 0.0 for r in done]
+        y = [r["delta_e_amorphous_minus_crystalline_mev_per_atom"] for r in done]
+        err = [r["delta_e_stderr_mev_per_atom"] or 0.0 for r in done]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colour, label=engine)
+        for r in done:
+            dots = [s["delta_e_mev_per_atom"] for s in r["samples"] if s["status"] == "ok"]
+            ax.plot([r["x"] or 0.0] * len(dots), dots, ".", color=colour, alpha=0.4)
+        empty = [r["x"] or 0.0 for r in group if r["n_samples"] == 0]
+        if empty:
+            ax.plot(
+                empty, [0.0] * len(empty), "x", color=colour, label=f"{engine}: no usable sample"
+            )
+    ax.axhline(0.0, color="0.7", lw=0.8)
+    substitution = next((r["substitution"] for r in rows if r.get("substitution")), None)
+    ax.set_xlabel(f"x ({substitution})" if substitution else "x")
+    ax.set_ylabel("ΔE (meV/atom)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(plt, fig)
+
+
+def _by(rows: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(str(row.get(key)), []).append(row)
+    return groups

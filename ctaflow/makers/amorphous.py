@@ -1,0 +1,396 @@
+"""Melt–quench amorphous sampling with any engine, and ΔE(amorphous − crystalline) per composition.
+
+The MD runs through the engine's ``md_maker`` (atomate2's force-field MD makers for the embedded
+engines, atomate2's VASP MD maker on clusters) and the relaxations through its ``relax_maker``,
+so this module has no MD loop of its own. See :class:`AmorphousStageMaker` for the graph and
+:mod:`ctaflow.analysis.amorphous` for the checks and statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from jobflow import Flow, Maker, Response, job
+from jobflow.core.job import JobConfig
+from jobflow.core.reference import OnMissing
+from pydantic import BaseModel, Field
+from pymatgen.core import Structure
+
+from ctaflow.analysis.amorphous import (
+    AmorphousSample,
+    DeltaEStats,
+    checks_from_runs,
+    delta_e_stats,
+    formation_energy_per_atom,
+    ground_state_warning,
+    network_species,
+    sample_status,
+)
+from ctaflow.analysis.chunks import join_chunks
+from ctaflow.analysis.provenance import software_versions
+from ctaflow.analysis.relax import RelaxResult
+
+#: a summary job runs even when some of its inputs failed (they arrive as None)
+TOLERANT = JobConfig(on_missing_references=OnMissing.NONE)
+
+
+class ElementReference(BaseModel):
+    """Energy per atom of an element's reference with the stage's engine (or why there is none)."""
+
+    element: str
+    energy_per_atom_ev: float | None = None
+    converged: bool | None = None
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+
+class AmorphousCompositionResult(BaseModel):
+    """Melt–quench samples and crystalline reference of one composition. Units in the names."""
+
+    x: float | None = Field(description="Substituted fraction of the series (None: no series).")
+    substitution: str | None = Field(None, description="e.g. 'Na->Li' (the series).")
+    formula: str = Field(description="Reduced formula of the composition.")
+    n_atoms: int | None = None
+    crystal_energy_per_atom_ev: float | None = None
+    crystal_converged: bool | None = None
+    crystal_volume_per_atom_a3: float | None = None
+    samples: list[AmorphousSample]
+    n_requested: int
+    n_failed: int = Field(description="Samples excluded (failed, unstable, not melted/amorphous).")
+    delta_e: DeltaEStats
+    warnings: list[str] = Field(default_factory=list)
+    formation_energy_crystal_ev_per_atom: float | None = None
+    formation_energy_amorphous_ev_per_atom: float | None = Field(
+        None, description="Mean over included samples."
+    )
+    formation_energy_note: str = ""
+    elemental_references: list[ElementReference] = Field(default_factory=list)
+    melt: dict[str, Any] = Field(description="Melt–quench settings used (K, ps, K/ps).")
+    engine: dict[str, Any] = Field(default_factory=dict)
+    software: dict[str, str] = Field(default_factory=dict)
+
+
+def _positions(md: Any) -> Any:
+    return join_chunks(md.trajectory)["positions_a"]
+
+
+@job(config=TOLERANT)
+def amorphous_sample(
+    crystal: RelaxResult | None,
+    melt: Any,
+    hold: Any,
+    glass: RelaxResult | None,
+    index: int,
+    seed: int,
+    settings: dict,
+) -> AmorphousSample:
+    """Checks and energy of one sample; a failed or skipped run arrives as None."""
+    if crystal is None or melt is None or hold is None or glass is None:
+        missing = [
+            name
+            for name, value in (
+                ("crystalline reference", crystal),
+                ("melt", melt),
+                ("hold/quench", hold),
+                ("relaxation", glass),
+            )
+            if value is None
+        ]
+        return AmorphousSample(
+            index=index, seed=seed, status="failed", reason=f"no result from {', '.join(missing)}"
+        )
+    species = network_species(crystal.structure, settings.get("network_species"))
+    checks = checks_from_runs(
+        crystal.structure,
+        glass.structure,
+        [_positions(melt), _positions(hold)],
+        hold.mean_temperature_k,
+        settings["melt_temperature_k"],
+        species,
+        settings["min_msd_a2"],
+        settings["max_long_range_order"],
+    )
+    status, reason = sample_status(checks)
+    if not math.isfinite(glass.energy_per_atom_ev):
+        status, reason = "unstable", "non-finite energy after relaxation"
+    return AmorphousSample(
+        index=index,
+        seed=seed,
+        status=status,
+        reason=reason,
+        energy_ev=glass.energy_ev,
+        energy_per_atom_ev=glass.energy_per_atom_ev,
+        delta_e_mev_per_atom=1000.0 * (glass.energy_per_atom_ev - crystal.energy_per_atom_ev),
+        relax_converged=glass.converged,
+        max_force_ev_per_a=glass.max_force_ev_per_a,
+        volume_per_atom_a3=glass.volume_a3 / glass.n_atoms,
+        structure=glass.structure,
+        checks=checks,
+    )
+
+
+@job(config=TOLERANT)
+def amorphous_composition(
+    crystal: RelaxResult | None,
+    samples: list,
+    references: list,
+    reference_provenance: list[dict],
+    x: float | None,
+    substitution: str | None,
+    member: Structure | None,
+    settings: dict,
+    engine: dict,
+) -> AmorphousCompositionResult:
+    """ΔE statistics over the samples that passed every check, and formation energies."""
+    samples = [
+        s
+        if s is not None
+        else AmorphousSample(index=i, seed=-1, status="failed", reason="job failed")
+        for i, s in enumerate(samples)
+    ]
+    good = [s for s in samples if s.status == "ok"]
+    label = engine.get("engine", "the engine")
+    warnings = []
+    if crystal is None:
+        stats = delta_e_stats(0.0, [])
+        warnings.append("the crystalline reference relaxation failed: no ΔE")
+    else:
+        stats = delta_e_stats(crystal.energy_per_atom_ev, [s.energy_per_atom_ev for s in good])
+        if not crystal.converged:
+            warnings.append(
+                f"crystalline reference not converged (max force "
+                f"{crystal.max_force_ev_per_a:.3g} eV/Å)"
+            )
+    excluded = [s for s in samples if s.status != "ok"]
+    if excluded:
+        warnings.append(
+            f"{len(excluded)} of {len(samples)} samples excluded: "
+            + "; ".join(f"#{s.index} {s.status} ({s.reason})" for s in excluded)
+        )
+    unconverged = [s.index for s in good if s.relax_converged is False]
+    if unconverged:
+        warnings.append(f"samples {unconverged} did not reach the force criterion")
+    note = ground_state_warning(stats, label)
+    if note:
+        warnings.append(note)
+
+    refs = [
+        ElementReference(
+            element=prov["element"],
+            energy_per_atom_ev=None if ref is None else ref.energy_per_atom_ev,
+            converged=None if ref is None else ref.converged,
+            provenance=prov
+            if ref is not None or "reason" in prov
+            else {**prov, "reason": "failed"},
+        )
+        for ref, prov in zip(references, reference_provenance, strict=True)
+    ]
+    mu = {r.element: r.energy_per_atom_ev for r in refs if r.energy_per_atom_ev is not None}
+    ef_cr = ef_am = None
+    fe_note = ""
+    try:
+        if crystal is not None:
+            ef_cr = formation_energy_per_atom(crystal.energy_ev, crystal.structure.composition, mu)
+        if good:
+            ef_am = sum(
+                formation_energy_per_atom(s.energy_ev, s.structure.composition, mu) for s in good
+            ) / len(good)
+        fe_note = f"from elemental references relaxed with {label}"
+        if engine.get("kind") == "mace":
+            fe_note += (
+                "; a MACE model trained on the campaign's compositions has never seen the "
+                "elements (metals, molecules), so these formation energies are not meaningful"
+            )
+    except ValueError as exc:
+        fe_note = f"not reported: {exc}"
+    return AmorphousCompositionResult(
+        x=x,
+        substitution=substitution,
+        formula="unknown" if member is None else member.composition.reduced_formula,
+        n_atoms=None if crystal is None else crystal.n_atoms,
+        crystal_energy_per_atom_ev=None if crystal is None else crystal.energy_per_atom_ev,
+        crystal_converged=None if crystal is None else crystal.converged,
+        crystal_volume_per_atom_a3=None if crystal is None else crystal.volume_a3 / crystal.n_atoms,
+        samples=samples,
+        n_requested=len(samples),
+        n_failed=len(excluded),
+        delta_e=stats,
+        warnings=warnings,
+        formation_energy_crystal_ev_per_atom=ef_cr,
+        formation_energy_amorphous_ev_per_atom=ef_am,
+        formation_energy_note=fe_note,
+        elemental_references=refs,
+        melt={
+            k: settings[k]
+            for k in (
+                "melt_temperature_k",
+                "melt_ps",
+                "hold_ps",
+                "quench_rate_k_per_ps",
+                "quench_end_temperature_k",
+                "timestep_fs",
+                "min_msd_a2",
+                "max_long_range_order",
+            )
+        },
+        engine=engine,
+        software=software_versions(),
+    )
+
+
+@dataclass
+class AmorphousStageMaker(Maker):
+    """Crystalline reference and ``n_samples`` melt–quench glasses per composition.
+
+    supercell → (substitution series) → per composition: relax (crystal) → NVT melt → per sample:
+    NVT hold (own seed) → NVT quench → relax (cell + positions) → checks; then one
+    :class:`AmorphousCompositionResult` per composition. Elemental references (optional) are
+    relaxed once with the same engine. The flow's output lists the composition results.
+    """
+
+    engine: Any = None
+    settings: Any = None  # ctaflow.campaign.schema.AmorphousStageSettings
+    series: Any = None  # ctaflow.campaign.schema.SeriesSettings or None
+    elements: list[str] | None = None  # of the input, when it is a reference at build time
+    name: str = "amorphous"
+
+    def make(self, structure: Structure) -> Flow:
+        from ctaflow.makers.md import MDControls, MDSegment, steps_for, supercell_job
+        from ctaflow.makers.mlff import series_job
+        from ctaflow.makers.relax import RelaxStageMaker
+
+        st = self.settings
+        cell = supercell_job(structure, st.supercell_min_width_a)
+        cell.name = "amorphous supercell"
+        jobs: list = [cell]
+        if self.series is not None:
+            series = series_job(cell.output, self.series.model_dump())
+            series.name = "substitution series"
+            jobs.append(series)
+            n = self.series.n_compositions
+            members = [(series.output.members[i].structure, i / (n - 1)) for i in range(n)]
+            substitution = f"{self.series.replace}->{self.series.by}"
+        else:
+            members, substitution = [(cell.output, None)], None
+
+        references, provenance = self._elemental_references(structure, jobs)
+        controls = MDControls(
+            timestep_fs=st.timestep_fs,
+            sample_every=st.sample_every,
+            langevin_friction_per_ps=st.langevin_friction_per_ps,
+        )
+        hot = st.melt_temperature_k
+        quench_ps = (hot - st.quench_end_temperature_k) / st.quench_rate_k_per_ps
+
+        def md(segment: MDSegment, seed: int, start):
+            n_steps = steps_for(segment.duration_ps, st.timestep_fs, st.sample_every)
+            return self.engine.md_maker(segment, n_steps, seed, controls).make(start)
+
+        settings = st.model_dump(mode="json")
+        outputs = []
+        for k, (member, x) in enumerate(members):
+            tag = "" if x is None else f" x={x:g}"
+            crystal = RelaxStageMaker(engine=self.engine, settings=st.relax_settings()).make(member)
+            crystal.name = f"crystalline reference{tag}"
+            melt = md(
+                MDSegment("melt", "nvt", hot, hot, st.melt_ps),
+                st.seed + 1000 * k,
+                crystal.output.structure,
+            )
+            melt.name = f"melt{tag}"
+            jobs += [crystal, melt]
+            samples = []
+            for s in range(st.n_samples):
+                seed = st.seed + 1000 * k + 1 + s
+                hold = md(
+                    MDSegment("hold", "nvt", hot, hot, st.hold_ps),
+                    seed,
+                    melt.output.final_structure,
+                )
+                quench = md(
+                    MDSegment("quench", "nvt", hot, st.quench_end_temperature_k, quench_ps),
+                    seed,
+                    hold.output.final_structure,
+                )
+                glass = RelaxStageMaker(engine=self.engine, settings=st.relax_settings()).make(
+                    quench.output.final_structure
+                )
+                check = amorphous_sample(
+                    crystal.output, melt.output, hold.output, glass.output, s, seed, settings
+                )
+                for step, j in (
+                    ("hold", hold),
+                    ("quench", quench),
+                    ("relax", glass),
+                    ("checks", check),
+                ):
+                    j.name = f"sample {s} {step}{tag}"
+                jobs += [hold, quench, glass, check]
+                samples.append(check.output)
+            summary = amorphous_composition(
+                crystal.output,
+                samples,
+                references,
+                provenance,
+                x,
+                substitution,
+                member,
+                settings,
+                self.engine.describe(),
+            )
+            summary.name = f"amorphous summary{tag}"
+            jobs.append(summary)
+            outputs.append(summary.output)
+        return Flow(jobs, output=outputs, name=self.name)
+
+    def _elemental_references(self, structure: Structure, jobs: list) -> tuple[list, list[dict]]:
+        """Relaxation outputs (or None) and provenance of every element the stage needs."""
+        from ctaflow.makers.relax import RelaxStageMaker
+        from ctaflow.structures.elements import elemental_reference
+
+        if not self.settings.elemental_references:
+            return [], []
+        if self.elements is not None:
+            elements = set(self.elements)
+        else:
+            elements = {el.symbol for el in structure.composition.elements}
+        if self.series is not None:
+            elements.add(self.series.by)
+        refs, provs = [], []
+        for element in sorted(elements):
+            ref, prov = elemental_reference(element)
+            provs.append(prov)
+            if ref is None:
+                refs.append(None)
+                continue
+            relax = RelaxStageMaker(
+                engine=self.engine,
+                settings=self.settings.relax_settings(relax_cell=prov["kind"] == "solid"),
+            ).make(ref)
+            relax.name = f"elemental reference {element}"
+            jobs.append(relax)
+            refs.append(relax.output)
+        return refs, provs
+
+
+@job
+def amorphous_with_trained_model(
+    model: list,
+    structure: Structure,
+    settings: dict,
+    series: dict | None,
+    mace_spec: dict,
+    elements: list[str],
+):
+    """Replace this job by the amorphous stage on the campaign-trained MACE model."""
+    from ctaflow.campaign.schema import AmorphousStageSettings, SeriesSettings
+    from ctaflow.makers.mlff import trained_mace_engine
+
+    flow = AmorphousStageMaker(
+        engine=trained_mace_engine(model, mace_spec),
+        settings=AmorphousStageSettings.model_validate(settings),
+        series=None if series is None else SeriesSettings.model_validate(series),
+        elements=elements,
+    ).make(structure)
+    return Response(replace=flow)

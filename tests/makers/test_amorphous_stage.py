@@ -1,0 +1,182 @@
+"""The amorphous (melt–quench) stage end to end on CHGNet, and its tolerance of failed samples.
+
+The campaign deliberately "melts" at 300 K: the checks must flag every sample as not melted and
+leave ΔE empty rather than report the energy of a shaken crystal as an amorphous phase.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from ctaflow.analysis.amorphous import AmorphousSample, formation_energy_per_atom
+from ctaflow.analysis.relax import RelaxResult
+from tests.conftest import CTAFLOW, subprocess_env
+
+CAMPAIGN = """
+name: cold-melt
+structure: {source: demo, classify: {species: Na, hop_cutoff_a: 4.0}}
+series: {replace: Na, by: Li, sites: mobile, n_compositions: 2}
+engines:
+  labeller: {kind: mlip, model: CHGNet}
+stages:
+  relax: {fmax_ev_per_a: 0.05, max_steps: 100}
+  amorphous:
+    supercell_min_width_a: 4.0      # the 5-atom cell: a test, not a glass
+    melt_temperature_k: 300         # far too cold to melt: the checks must say so
+    melt_ps: 0.04
+    hold_ps: 0.02
+    quench_rate_k_per_ps: 10000
+    quench_end_temperature_k: 100
+    timestep_fs: 2.0
+    sample_every: 5
+    n_samples: 3
+    fmax_ev_per_a: 0.05
+    max_steps: 150
+"""
+
+
+def _ctaflow(*args: str) -> str:
+    done = subprocess.run(
+        [CTAFLOW, *args], capture_output=True, text=True, env=subprocess_env(), timeout=900
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def cold_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("amorphous")
+    campaign = root / "cold.yaml"
+    campaign.write_text(CAMPAIGN)
+    workdir = root / "work"
+    _ctaflow("run", str(campaign), "--workdir", str(workdir))
+    _ctaflow("build", "--workdir", str(workdir))
+    return workdir
+
+
+@pytest.mark.slow
+def test_a_melt_that_never_melted_is_flagged_and_gives_no_delta_e(cold_run):
+    from ctaflow.query import find_derived, open_derived
+
+    docs = list(open_derived(cold_run, "formation_energies").query({}))
+    assert sorted(d["formula"] for d in docs) == ["Li3ClO", "Na3ClO"]
+    for doc in docs:
+        assert doc["n_requested"] == 3 and doc["n_failed"] == 3 and doc["n_samples"] == 0
+        assert doc["delta_e_amorphous_minus_crystalline_mev_per_atom"] is None
+        assert doc["crystal_energy_per_atom_ev"] < 0 and doc["crystal_converged"]
+        for sample in doc["samples"]:
+            assert sample["status"] == "not melted"
+            assert sample["melt_msd_a2"] < 0.5  # vibrations only, far below the 2 Å² threshold
+            assert sample["long_range_order"] > 0.5  # and the crystal order survived
+        assert any("did not melt" in note for note in doc["notes"])
+    rows = find_derived(cold_run, "formation_energies", composition="Li3ClO")
+    assert [r["formula"] for r in rows] == ["Li3ClO"] and rows[0]["li_fraction"] == 1.0
+
+
+@pytest.mark.slow
+def test_formation_energy_is_recomputed_from_the_stored_references(cold_run):
+    from ctaflow.query import open_results
+
+    store = open_results(cold_run)
+    out = next(
+        d["output"]
+        for d in store.query({"output.@class": "AmorphousCompositionResult"})
+        if d["output"]["formula"] == "Na3ClO"
+    )
+    refs = {r["element"]: r for r in out["elemental_references"]}
+    assert sorted(refs) == ["Cl", "Li", "Na", "O"]
+    assert refs["O"]["provenance"]["kind"] == "molecule"
+    assert refs["Na"]["provenance"]["kind"] == "solid"
+    mu = {el: r["energy_per_atom_ev"] for el, r in refs.items()}
+    n = out["n_atoms"]
+    hand = (
+        n * out["crystal_energy_per_atom_ev"]
+        - (n * 3 / 5) * mu["Na"]
+        - (n / 5) * mu["O"]
+        - (n / 5) * mu["Cl"]
+    ) / n
+    assert out["formation_energy_crystal_ev_per_atom"] == pytest.approx(hand, abs=1e-9)
+    assert out["formation_energy_crystal_ev_per_atom"] < -0.5  # an ionic solid, strongly bound
+
+
+@pytest.mark.slow
+def test_report_has_the_formation_energy_table_and_plot(cold_run):
+    _ctaflow("report", "--workdir", str(cold_run))
+    report = json.loads((cold_run / "report" / "report.json").read_text())
+    rows = report["formation_energies"]
+    assert [r["formula"] for r in rows] == ["Na3ClO", "Li3ClO"]  # ordered by x
+    assert {"file": "delta_e.png"} in report["figures"]
+    markdown = (cold_run / "report" / "report.md").read_text()
+    assert "Amorphous vs crystalline" in markdown and "did not melt" in markdown
+
+
+def _relax(energy_per_atom: float, n: int = 4) -> RelaxResult:
+    s = Structure(
+        Lattice.cubic(4.0),
+        ["Na", "Cl", "Na", "Cl"],
+        [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0.5, 0.5, 0]],
+    )
+    return RelaxResult(
+        formula="NaCl",
+        n_atoms=n,
+        structure=s,
+        energy_ev=energy_per_atom * n,
+        energy_per_atom_ev=energy_per_atom,
+        max_force_ev_per_a=0.01,
+        fmax_target_ev_per_a=0.05,
+        converged=True,
+        initial_volume_a3=64.0,
+        volume_a3=64.0,
+        lattice_abc_a=(4.0, 4.0, 4.0),
+        engine={"engine": "test"},
+    )
+
+
+def test_a_failed_sample_is_reported_and_the_rest_still_give_delta_e():
+    from ctaflow.makers.amorphous import amorphous_composition
+
+    good = [
+        AmorphousSample(
+            index=i,
+            seed=i,
+            status="ok",
+            energy_ev=4 * e,
+            energy_per_atom_ev=e,
+            structure=_relax(e).structure,
+        )
+        for i, e in ((0, -3.99), (2, -3.97))
+    ]
+    result = amorphous_composition.original(
+        _relax(-4.0),
+        [good[0], None, good[1]],  # sample 1's job failed: its output never arrived
+        [_relax(-1.0), _relax(-2.0)],
+        [{"element": "Cl", "kind": "molecule"}, {"element": "Na", "kind": "solid"}],
+        0.0,
+        "Na->Li",
+        _relax(-4.0).structure,
+        {
+            "melt_temperature_k": 3000.0,
+            "melt_ps": 1.0,
+            "hold_ps": 1.0,
+            "quench_rate_k_per_ps": 100.0,
+            "quench_end_temperature_k": 300.0,
+            "timestep_fs": 1.0,
+            "min_msd_a2": 2.0,
+            "max_long_range_order": 0.25,
+        },
+        {"engine": "test"},
+    )
+    assert result.n_requested == 3 and result.n_failed == 1
+    assert [s.status for s in result.samples] == ["ok", "failed", "ok"]
+    assert result.delta_e.n_samples == 2
+    assert result.delta_e.mean_mev_per_atom == pytest.approx(20.0)  # (10 + 30) / 2
+    assert any("#1 failed" in w for w in result.warnings)
+    # NaCl: E = −16 eV for 4 atoms, μ_Na = −2, μ_Cl = −1 -> (−16 + 4 + 2) / 4 = −2.5
+    assert result.formation_energy_crystal_ev_per_atom == pytest.approx(
+        formation_energy_per_atom(-16.0, "Na2Cl2", {"Na": -2.0, "Cl": -1.0})
+    )
+    assert result.formation_energy_crystal_ev_per_atom == pytest.approx(-2.5)
