@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
+from pymatgen.core import Structure
 
 #: 1 eV/Å² in J/m² (1.602176634e-19 J / 1e-20 m²)
 EV_PER_A2_IN_J_PER_M2 = 16.02176634
@@ -84,6 +85,7 @@ class InterfaceResult(BaseModel):
 
     phase: str = Field(description="'crystalline' or 'amorphous' electrolyte.")
     metal: str = Field(description="Element of the bcc metal electrode.")
+    sample: int = Field(0, description="Electrolyte sample (amorphous phases have several).")
     miller: tuple[int, int, int] | None = Field(description="Electrolyte plane (None: amorphous).")
     metal_miller: tuple[int, int, int]
     termination: str
@@ -103,7 +105,7 @@ class InterfaceResult(BaseModel):
     md_mean_temperature_k: float | None = None
     anneal_temperature_k: float
     anneal_fs: float
-    structure: Any = Field(description="Relaxed interface structure (pymatgen dict).")
+    structure: Structure = Field(description="Relaxed interface structure.")
     engine: dict[str, Any]
     settings: dict[str, Any]
     software: dict[str, str] = Field(default_factory=dict)
