@@ -11,6 +11,7 @@ from ctaflow import __version__
 from ctaflow.campaign.schema import stable_hash
 from ctaflow.engines import get_engine
 from ctaflow.flows.uids import deterministic_uids
+from ctaflow.makers.interfaces import InterfaceStageMaker
 from ctaflow.makers.md import MDStageMaker
 from ctaflow.makers.mlff import TrainingDataMaker, md_with_trained_model, train_mace_job
 from ctaflow.makers.neb import NEBStageMaker
@@ -166,4 +167,34 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
             neb_engine.label,
             neb_hash,
         )
+    # ---- interfaces (issue 10) -----------------------------------------------------------
+    if "interfaces" in stages:
+        if_engine = get_engine(settings.engines[stages["interfaces"].engine])
+        if_hash = settings.stage_settings_hash("interfaces")
+        amorphous, amorphous_seed = interface_amorphous_samples(built)
+        add(
+            "interfaces",
+            {"settings": if_hash, "upstream": [upstream, amorphous_seed]},
+            lambda: InterfaceStageMaker(engine=if_engine, settings=stages["interfaces"]).make(
+                current, amorphous
+            ),
+            if_engine.label,
+            if_hash,
+        )
+    # ---- end interfaces ------------------------------------------------------------------
     return built
+
+
+def interface_amorphous_samples(built: CampaignFlow) -> tuple[list, str | None]:
+    """MERGE POINT (issue 10 x amorphous stage): the relaxed amorphous samples that the
+    interfaces stage puts against the metals, and the seed of the stage they come from.
+
+    The amorphous (melt-quench) stage is being written on main. When it lands, return
+    references to its relaxed sample structures here, e.g.
+    ``[s.structure for s in built.stages["amorphous"].output.samples]`` (a list of
+    ``Structure`` references, one per sample of the campaign's composition) and that stage's seed;
+    :class:`~ctaflow.makers.interfaces.InterfaceStageMaker` accepts any list of structures.
+    Until then the campaign validator refuses ``phases: [amorphous]`` without the stage, so an
+    empty list here is never silently used.
+    """
+    return [], None

@@ -287,6 +287,11 @@ class InterfaceStageMaker(Maker):
                 raise ValueError("phase 'crystalline' needs the crystalline structure")
             electrolytes.append(("crystalline", 0, crystalline))
         if "amorphous" in st.phases:
+            if not amorphous:
+                raise ValueError(
+                    "phase 'amorphous' needs amorphous samples (the amorphous stage's relaxed "
+                    "structures); none were given"
+                )
             electrolytes += [("amorphous", i, s) for i, s in enumerate(amorphous)]
         results = []
         for phase, sample, structure in electrolytes:
