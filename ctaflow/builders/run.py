@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ctaflow.builders.barriers import BarrierBuilder
 from ctaflow.builders.base import BuildStats, StageBuilder
+from ctaflow.builders.interfaces import InterfaceBuilder
 from ctaflow.builders.mlff import MLFFBuilder
 from ctaflow.builders.relax import RelaxBuilder
 from ctaflow.builders.transport import TransportBuilder
@@ -17,6 +18,7 @@ from ctaflow.errors import CtaflowError
 BUILDERS: dict[str, type[StageBuilder]] = {
     cls.collection: cls for cls in (RelaxBuilder, MLFFBuilder, TransportBuilder, BarrierBuilder)
 }
+BUILDERS[InterfaceBuilder.collection] = InterfaceBuilder  # issue 10
 
 ProgressCallback = Callable[[StageBuilder, int], None]
 

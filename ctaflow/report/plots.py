@@ -88,3 +88,30 @@ def neb_plot(profiles: list[dict[str, Any]], title: str) -> bytes:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return _png(plt, fig)
+
+
+def gamma_bar_plot(rows: list[dict[str, Any]], title: str) -> bytes:
+    """γ (J/m²) as bars, grouped by metal, one bar per phase (mean over samples, with the
+    individual samples as points)."""
+    plt, fig, ax = _figure()
+    metals = sorted({r["metal"] for r in rows})
+    phases = ("crystalline", "amorphous")
+    width = 0.38
+    for k, phase in enumerate(phases):
+        for i, metal in enumerate(metals):
+            values = [
+                r["gamma_j_per_m2"] for r in rows if r["phase"] == phase and r["metal"] == metal
+            ]
+            if not values:
+                continue
+            x = i + (k - 0.5) * width
+            ax.bar(x, np.mean(values), width, color=f"C{k}", label=phase if i == 0 else None)
+            if len(values) > 1:
+                ax.plot([x] * len(values), values, "k.", ms=4)
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.set_xticks(range(len(metals)), [f"{m} metal" for m in metals])
+    ax.set_ylabel("γ (J/m²)")
+    ax.set_title(title, fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    return _png(plt, fig)
