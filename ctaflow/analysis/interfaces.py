@@ -99,6 +99,10 @@ class InterfaceResult(BaseModel):
     n_metal_atoms: int
     n_formula_units: int
     metal_lattice_a: float = Field(description="Unstrained bcc lattice parameter, Å.")
+    metal_normal_strain_pct: float = Field(
+        description="Strain of the strained metal reference along the normal after its "
+        "relaxation (in-plane fixed, so V/V0 − 1), %; the Poisson response to strain_pct."
+    )
     energies: InterfaceEnergies
     relaxed_converged: bool = Field(description="Interface minimisation reached fmax.")
     max_force_ev_per_a: float

@@ -404,7 +404,13 @@ class InterfaceStageSettings(StageSettings):
     timestep_fs: float = Field(1.0, gt=0)
     sample_every: int = Field(10, ge=1, description="Steps between stored frames.")
     langevin_friction_per_ps: float = Field(10.0, gt=0)
-    fmax_ev_per_a: float = Field(0.05, gt=0, description="Force criterion of every relaxation.")
+    fmax_ev_per_a: float = Field(0.05, gt=0, description="Force criterion of the interface.")
+    reference_fmax_ev_per_a: float = Field(
+        0.01,
+        gt=0,
+        description="Force criterion of the small bulk references (metal, strained metal, "
+        "electrolyte); the bcc lattice parameter, hence the strain, depends on it.",
+    )
     max_steps: int = Field(300, gt=0, description="Maximum optimiser steps per relaxation.")
     optimizer: Literal["FIRE", "BFGS", "LBFGS"] = "FIRE"
     relax_cell_normal: bool = Field(
@@ -429,11 +435,13 @@ class InterfaceStageSettings(StageSettings):
             raise ValueError("a Miller index needs a non-zero entry, e.g. [0, 0, 1]")
         return miller
 
-    def relax(self, relax_cell: bool = False, max_steps: int | None = None) -> RelaxStageSettings:
-        """Relaxation settings of the stage's relaxations."""
+    def relax(
+        self, relax_cell: bool = False, max_steps: int | None = None, reference: bool = False
+    ) -> RelaxStageSettings:
+        """Relaxation settings of the interface (``reference``: of a bulk reference)."""
         return RelaxStageSettings(
             engine=self.engine,
-            fmax_ev_per_a=self.fmax_ev_per_a,
+            fmax_ev_per_a=self.reference_fmax_ev_per_a if reference else self.fmax_ev_per_a,
             max_steps=max_steps or self.max_steps,
             relax_cell=relax_cell,
             optimizer=self.optimizer,

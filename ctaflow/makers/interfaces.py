@@ -135,6 +135,7 @@ def interface_result(
         n_metal_atoms=b.n_metal_atoms,
         n_formula_units=b.n_formula_units,
         metal_lattice_a=b.metal_lattice_a,
+        metal_normal_strain_pct=(ms.volume_a3 / ms.initial_volume_a3 - 1.0) * 100.0,
         energies=InterfaceEnergies(
             as_built_ev=as_built.energy_ev,
             after_md_ev=relaxed.initial_energy_ev,
@@ -233,7 +234,10 @@ class InterfaceMaker(Maker):
                 md.output.final_structure
             )
         metal_ref = _normal_relax(
-            self.engine, st.relax(), build.output.metal_reference, f"strained metal {tag}"
+            self.engine,
+            st.relax(reference=True),
+            build.output.metal_reference,
+            f"strained metal {tag}",
         )
         result = interface_result(
             build.output,
@@ -275,7 +279,9 @@ class InterfaceStageMaker(Maker):
             start = bcc_metal_job(metal, given)
             start.name = f"bcc {metal}"
             # a given lattice parameter is kept (single point); otherwise the engine relaxes it
-            relax_settings = st.relax(max_steps=1) if given else st.relax(relax_cell=True)
+            relax_settings = (
+                st.relax(max_steps=1) if given else st.relax(relax_cell=True, reference=True)
+            )
             relax = RelaxStageMaker(self.engine, relax_settings, name=f"bulk {metal}").make(
                 start.output
             )
@@ -296,7 +302,7 @@ class InterfaceStageMaker(Maker):
         results = []
         for phase, sample, structure in electrolytes:
             bulk = RelaxStageMaker(
-                self.engine, st.relax(), name=f"bulk electrolyte {phase} {sample}"
+                self.engine, st.relax(reference=True), name=f"bulk electrolyte {phase} {sample}"
             ).make(structure)
             jobs.append(bulk)
             for metal, metal_bulk in metals.items():

@@ -40,6 +40,7 @@ def test_anneal_then_minimise_lowers_the_interface_energy(stores, engine):
         fmax_ev_per_a=0.05,
         max_steps=200,
     )
+    assert settings.reference_fmax_ev_per_a == 0.01  # tight: the bcc lattice sets the strain
     flow = InterfaceStageMaker(engine=engine, settings=settings).make(electrolyte)
     start = time.perf_counter()
     run_locally(flow, store=jobs, log=False, ensure_success=True)
@@ -53,8 +54,11 @@ def test_anneal_then_minimise_lowers_the_interface_energy(stores, engine):
     assert result["relaxed_converged"] and result["max_force_ev_per_a"] <= 0.05
     # the relaxation started from the annealed cell and went down from there
     assert e["relaxed_ev"] <= e["after_md_ev"]
-    # straining bcc Li costs energy: the strained reference lies above the relaxed metal
-    assert e["metal_strained_per_atom_ev"] > e["metal_unstrained_per_atom_ev"]
+    # Poisson: Li compressed in-plane (sqrt(2) a_Li > a_el) expands along the normal when its
+    # strained reference relaxes. (Its energy need not lie above relaxed bcc: CHGNet puts the
+    # tetragonal Bain distortion of bcc Li 0.2 meV/atom lower, bcc and fcc being near-degenerate.)
+    assert result["metal_normal_strain_pct"] > 0.5
+    assert abs(e["metal_strained_per_atom_ev"] - e["metal_unstrained_per_atom_ev"]) < 0.01
     # γ is the formula on the stored energies
     g = (
         e["relaxed_ev"]
@@ -70,8 +74,10 @@ def test_anneal_then_minimise_lowers_the_interface_energy(stores, engine):
     # the MD trajectory is in the data store, not in the job document
     md_doc = next(iter(jobs.docs_store.query({"name": {"$regex": "^anneal md"}})))
     assert "blob_uuid" in md_doc["output"]["trajectory"][0]["chunk_arrays"]
+    d_mev = 1000 * (e["metal_strained_per_atom_ev"] - e["metal_unstrained_per_atom_ev"])
     print(
         f"gamma Li|Na3OCl(001) {result['gamma_j_per_m2']:.4f} J/m2 "
         f"(as built {e['gamma_as_built_j_per_m2']:.4f}), {result['n_atoms']} atoms, "
-        f"strain {result['strain_pct']:.2f} %, {elapsed:.1f} s"
+        f"strain {result['strain_pct']:.2f} %, normal {result['metal_normal_strain_pct']:.2f} %, "
+        f"strained - unstrained metal {d_mev:.2f} meV/atom, {elapsed:.1f} s"
     )
