@@ -170,13 +170,22 @@ def test_demo_campaign_end_to_end_with_report(tmp_path):
     # the same hop in the relaxed Li host is shorter (Li3OCl has the smaller cell)
     assert bands["Li", "vacancy"]["hop_length_a"] < vacancy["hop_length_a"] - 0.1
     assert vacancy["forward_barrier_ev"] == pytest.approx(vacancy["backward_barrier_ev"], abs=0.01)
+    # interfaces (issue 10): crystalline Na3OCl(001) against Na and Li metal, universal MLIP
+    interfaces = {(row["phase"], row["metal"]): row for row in report["interfaces"]}
+    assert set(interfaces) == {("crystalline", "Na"), ("crystalline", "Li")}
+    for row in interfaces.values():
+        assert row["engine"] == "mlip:CHGNet-0.3.0" and row["n_interfaces"] == 2
+        assert row["strain_pct"] <= 7.0
+        assert row["gamma_j_per_m2"] < row["gamma_as_built_j_per_m2"]  # anneal + relax lowers it
     page = (workdir / "report" / "index.html").read_text()
-    assert page.count("src='data:image/png;base64,") == 4  # parity, MSD, Arrhenius, NEB embedded
+    # parity, MSD, Arrhenius, NEB and interface γ embedded
+    assert page.count("src='data:image/png;base64,") == 5
     assert {f["file"] for f in report["figures"]} == {
         "parity_0.png",
         "msd.png",
         "arrhenius.png",
         "neb.png",
+        "interfaces.png",
     }
     ctaflow("build", "-w", str(workdir))  # derived collections agree with the report
     from ctaflow.query import open_derived
