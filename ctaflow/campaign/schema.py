@@ -448,6 +448,23 @@ class InterfaceStageSettings(StageSettings):
         )
 
 
+class ExchangeStageSettings(StageSettings):
+    """MD of a Na-rich | Li-rich stack of the substitution series' end members (study: a large
+    Na5SmSi4O12 | Li5SmSi4O12 MD) and the ion-exchange series: Li on former mobile / pillar Na
+    sites of the Na-rich block, framework displacement. Needs ``series``."""
+
+    supercell_min_width_a: float = Field(
+        8.0, gt=0, description="Face width of each block's supercell, Å."
+    )
+    temperature_k: float = Field(600.0, gt=0, description="NVT (Langevin) temperature, K.")
+    md_ps: float = Field(10.0, gt=0, description="Length of the MD, ps.")
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between stored (analysed) frames.")
+    langevin_friction_per_ps: float = Field(10.0, gt=0)
+    site_cutoff_a: float = Field(1.2, gt=0, description="Ion-to-site assignment radius, Å.")
+    seed: int = 0
+
+
 # ---- end interfaces ----------------------------------------------------------------------
 
 
@@ -466,6 +483,9 @@ class Stages(Strict):
     neb: NEBStageSettings = Field(default_factory=lambda: NEBStageSettings(enabled=False))
     interfaces: InterfaceStageSettings = Field(
         default_factory=lambda: InterfaceStageSettings(enabled=False)
+    )
+    exchange: ExchangeStageSettings = Field(
+        default_factory=lambda: ExchangeStageSettings(enabled=False)
     )
 
 
@@ -589,6 +609,25 @@ class CampaignSettings(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _exchange_consistent(self) -> CampaignSettings:
+        """stages.exchange stacks the series' end members: it needs ``series``."""
+        st = self.stages.exchange
+        if not st.enabled:
+            return self
+        if self.series is None:
+            raise ValueError(
+                "stages.exchange stacks the Na-rich and Li-rich ends of the substitution series: "
+                "add a series section (e.g. series: {replace: Na, by: Li, sites: mobile})"
+            )
+        spec = self.engines.get(st.engine)
+        if isinstance(spec, MaceEngineSpec) and spec.model_path is None:
+            raise ValueError(
+                "stages.exchange cannot use the MACE model trained by this campaign yet; use an "
+                "MLIP engine or a MACE engine with model_path"
+            )
+        return self
+
     def neb_species(self) -> str | None:
         """The ion that moves in the NEB stage: its own setting, else the classified species."""
         if self.stages.neb.species is not None:
@@ -642,7 +681,7 @@ class CampaignSettings(Strict):
                 "structure": self.structure_identity(),
                 "series": (
                     self.series.model_dump(mode="json")
-                    if self.series is not None and stage_name == "training_data"
+                    if self.series is not None and stage_name in ("training_data", "exchange")
                     else None
                 ),
             }

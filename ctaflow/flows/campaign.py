@@ -11,6 +11,7 @@ from ctaflow import __version__
 from ctaflow.campaign.schema import stable_hash
 from ctaflow.engines import get_engine
 from ctaflow.flows.uids import deterministic_uids
+from ctaflow.makers.exchange import ExchangeStageMaker
 from ctaflow.makers.interfaces import InterfaceStageMaker
 from ctaflow.makers.md import MDStageMaker
 from ctaflow.makers.mlff import TrainingDataMaker, md_with_trained_model, train_mace_job
@@ -180,6 +181,18 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
             ),
             if_engine.label,
             if_hash,
+        )
+    if "exchange" in stages:
+        ex_engine = get_engine(settings.engines[stages["exchange"].engine])
+        ex_hash = settings.stage_settings_hash("exchange")
+        add(
+            "exchange",
+            {"settings": ex_hash, "upstream": upstream},  # ex_hash covers the series
+            lambda: ExchangeStageMaker(
+                engine=ex_engine, settings=stages["exchange"], series=settings.series
+            ).make(current),
+            ex_engine.label,
+            ex_hash,
         )
     # ---- end interfaces ------------------------------------------------------------------
     return built

@@ -83,3 +83,29 @@ def test_stage_is_wired_from_the_relaxed_structure(tmp_path):
     # rebuilding gives the same job ids (resume finds finished work)
     again = build_campaign_flow(settings, demo_structure()).stages["interfaces"]
     assert [j.uuid for j in again.jobs] == [j.uuid for j in sub.jobs]
+
+
+def test_exchange_stage_needs_the_series_and_is_wired(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(BASE.replace("  interfaces:\n", "  exchange: {md_ps: 0.02}\n"))
+    with pytest.raises(CampaignError, match="add a series section"):
+        load_campaign(path)
+    path.write_text(
+        BASE.replace("  interfaces:\n", "  exchange: {md_ps: 0.02}\n")
+        + "series: {replace: Na, by: Li, sites: all}\n"
+    )
+    settings = load_campaign(path)
+    from ctaflow.flows.campaign import build_campaign_flow
+    from ctaflow.structures import demo_structure
+
+    built = build_campaign_flow(settings, demo_structure())
+    assert [j.name for j in built.stages["exchange"].jobs] == [
+        "exchange stack",
+        "exchange md",
+        "exchange series",
+    ]
+    # the series is part of the stage's settings hash (it decides what is stacked)
+    changed = settings.model_copy(
+        update={"series": settings.series.model_copy(update={"sites": "mobile"})}
+    )
+    assert changed.stage_settings_hash("exchange") != settings.stage_settings_hash("exchange")
