@@ -197,6 +197,36 @@ def interface_matrix(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def exchange_records(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Report records of the exchange stage's outputs (one per MD run, with its time series)."""
+    rows = []
+    for doc in docs:
+        out, meta = doc["output"], doc["metadata"]
+        series = out["series"]
+        rows.append(
+            {
+                "campaign": meta.get("campaign"),
+                "engine": meta.get("engine"),
+                "stack": f"{out['first_composition']} | {out['second_composition']}",
+                "n_atoms": out["n_atoms"],
+                "temperature_k": out["temperature_k"],
+                "duration_ps": out["duration_ps"],
+                "n_sites": series["n_sites"],
+                "final_li_on_sites": out["final_li_on_sites"],
+                "final_framework_displacement_a": out["final_framework_displacement_a"],
+                "times_fs": series["times_fs"],
+                "li_on_sites": series["li_on_sites"],
+                "framework_mean_displacement_a": series["framework_mean_displacement_a"],
+                "cutoff_a": series["cutoff_a"],
+            }
+        )
+    return rows
+
+
+EXCHANGE_NOTE = (
+    "Exchange MD: Li on the former Na sites of the Na-rich block (per site class, 'none' = on no "
+    "such site) and the mean displacement of framework atoms from their initial sites."
+)
 # ---- end interfaces ----------------------------------------------------------------------
 
 EXPERIMENTAL_REFERENCE = {
@@ -385,6 +415,7 @@ def collect_report(
             }
         )
     report["interfaces"] = interface_records(_derived(derived, "interfaces"))  # issue 10
+    report["exchange"] = exchange_records(_outputs(store, "exchange", "ExchangeResult"))
     for (name, fingerprint), info in sorted(campaigns.items(), key=lambda kv: str(kv[0])):
         report["provenance"].append(
             {
@@ -442,6 +473,8 @@ def make_figures(report: dict[str, list], figure_data: dict[str, Any]) -> dict[s
         figures["interfaces.png"] = plots.gamma_bar_plot(
             report["interfaces"], "interfacial energy γ (per interface)"
         )
+    for i, row in enumerate(report.get("exchange") or []):  # issue 10
+        figures[f"exchange_{i}.png"] = plots.exchange_plot(row, f"ion exchange {row['stack']}")
     if len({r["temperature_k"] for r in report["transport"]}) > 1:
         figures["arrhenius.png"] = plots.arrhenius_plot(report["transport"], "Arrhenius")
     return figures
@@ -516,6 +549,11 @@ def to_markdown(report: dict[str, list[dict[str, Any]]]) -> str:
         lines += ["", INTERFACE_NOTE]
         notes = sorted({n for row in report["interfaces"] for n in row.get("notes") or []})
         lines += [f"- {n}" for n in notes]
+    if report.get("exchange"):  # issue 10
+        lines += ["", "## Ion exchange across an electrolyte | electrolyte stack", ""]
+        cols = ["stack", "engine", "n_atoms", "temperature_k", "duration_ps", "n_sites"]
+        cols += ["final_li_on_sites", "final_framework_displacement_a"]
+        lines += [*_table(report["exchange"], cols), "", EXCHANGE_NOTE]
     pending = [k for k in REPORT_KEYS[3:] if not report[k]]
     if pending:
         lines += ["", "Not computed in this campaign: " + ", ".join(pending) + "."]

@@ -115,3 +115,21 @@ def gamma_bar_plot(rows: list[dict[str, Any]], title: str) -> bytes:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     return _png(plt, fig)
+
+
+def exchange_plot(row: dict[str, Any], title: str) -> bytes:
+    """Li on former Na sites of the Na-rich block per site class (left axis) and the framework's
+    mean displacement (Å, right axis) against time (fs)."""
+    plt, fig, ax = _figure()
+    t = np.asarray(row["times_fs"])
+    for site_class, counts in sorted(row["li_on_sites"].items()):
+        if site_class != "none":
+            ax.step(t, counts, where="post", label=f"Li on former {site_class} Na sites")
+    ax.set_xlabel("time (fs)")
+    ax.set_ylabel("number of Li")
+    right = ax.twinx()
+    right.plot(t, row["framework_mean_displacement_a"], color="0.4", ls="--", label="framework")
+    right.set_ylabel("framework mean displacement (Å)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    return _png(plt, fig)

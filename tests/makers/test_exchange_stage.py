@@ -9,6 +9,7 @@ from jobflow import run_locally
 from ctaflow.campaign.schema import ExchangeStageSettings, MLIPEngineSpec, SeriesSettings
 from ctaflow.engines import get_engine
 from ctaflow.makers.exchange import ExchangeStageMaker
+from ctaflow.report.build import write_report
 from ctaflow.structures import demo_structure
 
 
@@ -22,6 +23,7 @@ def test_exchange_md_series_conserves_ions_and_sees_thermal_framework_motion(sto
     series = SeriesSettings(replace="Na", by="Li", sites="mobile", n_compositions=2)
     maker = ExchangeStageMaker(get_engine(MLIPEngineSpec()), settings, series)
     flow = maker.make(host)
+    flow.update_metadata({"stage": "exchange", "campaign": "t", "engine": "mlip:CHGNet-0.3.0"})
     run_locally(flow, store=jobs, log=False, ensure_success=True)
     r = jobs.get_output(flow.output.uuid, load=True)
     assert (r["first_composition"], r["second_composition"]) == ("Na3ClO", "Li3ClO")
@@ -40,3 +42,14 @@ def test_exchange_md_series_conserves_ions_and_sees_thermal_framework_motion(sto
     md_doc = next(iter(jobs.docs_store.query({"name": "exchange md"})))
     assert "blob_uuid" in md_doc["output"]["trajectory"][0]["chunk_arrays"]
     assert r["temperature_k"] == pytest.approx(600.0)
+
+    # the report shows the series and plots it
+    page = write_report(jobs, {}, "report")
+    import json
+    from pathlib import Path
+
+    report = json.loads(Path("report/report.json").read_text())
+    (row,) = report["exchange"]
+    assert row["stack"] == "Na3ClO | Li3ClO" and row["li_on_sites"] == s["li_on_sites"]
+    assert {"file": "exchange_0.png"} in report["figures"]
+    assert "Ion exchange across an electrolyte | electrolyte stack" in page.read_text()
