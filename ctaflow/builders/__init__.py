@@ -45,6 +45,7 @@ in :data:`.run.BUILDERS`::
 
 from ctaflow.builders.barriers import BarrierBuilder
 from ctaflow.builders.base import BuildStats, StageBuilder
+from ctaflow.builders.interfaces import InterfaceBuilder
 from ctaflow.builders.mlff import MLFFBuilder
 from ctaflow.builders.relax import RelaxBuilder
 from ctaflow.builders.run import BUILDERS, builders_for, run_builder
@@ -54,6 +55,7 @@ __all__ = [
     "BUILDERS",
     "BarrierBuilder",
     "BuildStats",
+    "InterfaceBuilder",
     "MLFFBuilder",
     "RelaxBuilder",
     "StageBuilder",

@@ -9,6 +9,7 @@ from pathlib import Path
 from ctaflow.builders.barriers import BarrierBuilder
 from ctaflow.builders.base import BuildStats, StageBuilder
 from ctaflow.builders.formation import FormationEnergyBuilder
+from ctaflow.builders.interfaces import InterfaceBuilder
 from ctaflow.builders.mlff import MLFFBuilder
 from ctaflow.builders.relax import RelaxBuilder
 from ctaflow.builders.transport import TransportBuilder
@@ -25,6 +26,7 @@ BUILDERS: dict[str, type[StageBuilder]] = {
         BarrierBuilder,
     )
 }
+BUILDERS[InterfaceBuilder.collection] = InterfaceBuilder  # issue 10
 
 ProgressCallback = Callable[[StageBuilder, int], None]
 

@@ -424,6 +424,110 @@ class NEBStageSettings(StageSettings):
         )
 
 
+# ---- interfaces (issue 10) ---------------------------------------------------------------
+class InterfaceStageSettings(StageSettings):
+    """Electrolyte | alkali-metal interfaces (study: crystalline and amorphous electrolyte against
+    Li metal, MD at 500 K for 1,000 fs, then minimisation; ctaflow does Na and Li alike).
+
+    Periodic stack without vacuum (two interfaces per cell, γ per interface); the metal takes all
+    the lattice mismatch; bulk references with the same engine, the metal one strained in-plane as
+    in the interface and relaxed along the normal (see :mod:`ctaflow.analysis.interfaces`).
+    The study uses a universal MLIP here (its trained force field never saw metal).
+    """
+
+    metals: list[Literal["Na", "Li"]] = Field(
+        default_factory=lambda: ["Na", "Li"], min_length=1, description="bcc metal electrodes."
+    )
+    phases: list[Literal["crystalline", "amorphous"]] = Field(
+        default_factory=lambda: ["crystalline", "amorphous"],
+        min_length=1,
+        description="Electrolyte phases; amorphous samples come from stages.amorphous.",
+    )
+    miller: tuple[int, int, int] = Field((0, 0, 1), description="Crystalline electrolyte plane.")
+    termination: int = Field(0, ge=0, description="Index into pymatgen's slab terminations.")
+    electrolyte_thickness_a: float = Field(10.0, gt=0, description="Minimum slab thickness, Å.")
+    amorphous_repeats: int = Field(1, ge=1, description="Amorphous cell repeats along c.")
+    metal_miller: tuple[int, int, int] = Field((1, 1, 0), description="bcc metal plane.")
+    metal_thickness_a: float = Field(8.0, gt=0, description="Minimum metal slab thickness, Å.")
+    metal_lattice_a: dict[Literal["Na", "Li"], float] = Field(
+        default_factory=dict,
+        description="Given bcc lattice parameters, Å; metals not listed are relaxed by the engine.",
+    )
+    max_strain_pct: float = Field(5.0, gt=0, description="Largest metal strain allowed, %.")
+    max_area_a2: float = Field(200.0, gt=0, description="Largest interface area, Å².")
+    gap_a: float = Field(2.0, gt=0, description="Electrolyte-metal distance as built, Å.")
+    vacuum_a: float = Field(
+        0.0, ge=0, description="Must be 0: γ from bulk references needs the periodic stack."
+    )
+    anneal_temperature_k: float = Field(500.0, gt=0, description="NVT (Langevin) MD, K.")
+    anneal_fs: float = Field(1000.0, gt=0, description="Length of the MD, fs.")
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between stored frames.")
+    langevin_friction_per_ps: float = Field(10.0, gt=0)
+    fmax_ev_per_a: float = Field(0.05, gt=0, description="Force criterion of the interface.")
+    reference_fmax_ev_per_a: float = Field(
+        0.01,
+        gt=0,
+        description="Force criterion of the small bulk references (metal, strained metal, "
+        "electrolyte); the bcc lattice parameter, hence the strain, depends on it.",
+    )
+    max_steps: int = Field(300, gt=0, description="Maximum optimiser steps per relaxation.")
+    optimizer: Literal["FIRE", "BFGS", "LBFGS"] = "FIRE"
+    relax_cell_normal: bool = Field(
+        False, description="Also relax the interface cell's length along the normal."
+    )
+    seed: int = Field(0, description="Seed of MD velocities and Langevin forces.")
+
+    @field_validator("vacuum_a")
+    @classmethod
+    def _periodic_only(cls, vacuum: float) -> float:
+        if vacuum > 0:
+            raise ValueError(
+                "vacuum_a must be 0: with vacuum the bulk-referenced excess energy also holds two "
+                "free surfaces, so it is not γ; the stage uses the periodic stack (2 interfaces)"
+            )
+        return vacuum
+
+    @field_validator("miller", "metal_miller")
+    @classmethod
+    def _plane(cls, miller: tuple[int, int, int]) -> tuple[int, int, int]:
+        if not any(miller):
+            raise ValueError("a Miller index needs a non-zero entry, e.g. [0, 0, 1]")
+        return miller
+
+    def relax(
+        self, relax_cell: bool = False, max_steps: int | None = None, reference: bool = False
+    ) -> RelaxStageSettings:
+        """Relaxation settings of the interface (``reference``: of a bulk reference)."""
+        return RelaxStageSettings(
+            engine=self.engine,
+            fmax_ev_per_a=self.reference_fmax_ev_per_a if reference else self.fmax_ev_per_a,
+            max_steps=max_steps or self.max_steps,
+            relax_cell=relax_cell,
+            optimizer=self.optimizer,
+        )
+
+
+class ExchangeStageSettings(StageSettings):
+    """MD of a Na-rich | Li-rich stack of the substitution series' end members (study: a large
+    Na5SmSi4O12 | Li5SmSi4O12 MD) and the ion-exchange series: Li on former mobile / pillar Na
+    sites of the Na-rich block, framework displacement. Needs ``series``."""
+
+    supercell_min_width_a: float = Field(
+        8.0, gt=0, description="Face width of each block's supercell, Å."
+    )
+    temperature_k: float = Field(600.0, gt=0, description="NVT (Langevin) temperature, K.")
+    md_ps: float = Field(10.0, gt=0, description="Length of the MD, ps.")
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between stored (analysed) frames.")
+    langevin_friction_per_ps: float = Field(10.0, gt=0)
+    site_cutoff_a: float = Field(1.2, gt=0, description="Ion-to-site assignment radius, Å.")
+    seed: int = 0
+
+
+# ---- end interfaces ----------------------------------------------------------------------
+
+
 class Stages(Strict):
     """Which stages run, with their parameters."""
 
@@ -440,6 +544,12 @@ class Stages(Strict):
         default_factory=lambda: AmorphousStageSettings(enabled=False)
     )
     neb: NEBStageSettings = Field(default_factory=lambda: NEBStageSettings(enabled=False))
+    interfaces: InterfaceStageSettings = Field(
+        default_factory=lambda: InterfaceStageSettings(enabled=False)
+    )
+    exchange: ExchangeStageSettings = Field(
+        default_factory=lambda: ExchangeStageSettings(enabled=False)
+    )
 
 
 # --------------------------------------------------------------------------- where it runs
@@ -541,6 +651,46 @@ class CampaignSettings(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _interfaces_consistent(self) -> CampaignSettings:
+        """stages.interfaces: amorphous samples need the amorphous stage; no trained MACE."""
+        st = self.stages.interfaces
+        if not st.enabled:
+            return self
+        amorphous = getattr(self.stages, "amorphous", None)
+        if "amorphous" in st.phases and not (amorphous is not None and amorphous.enabled):
+            raise ValueError(
+                "stages.interfaces.phases includes 'amorphous', whose samples come from the "
+                "amorphous (melt-quench) stage: enable stages.amorphous, or set "
+                "stages.interfaces.phases: [crystalline]"
+            )
+        spec = self.engines.get(st.engine)
+        if isinstance(spec, MaceEngineSpec) and spec.model_path is None:
+            raise ValueError(
+                "stages.interfaces cannot use the MACE model trained by this campaign: it never "
+                "saw metal; use a universal MLIP engine (the study's choice)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _exchange_consistent(self) -> CampaignSettings:
+        """stages.exchange stacks the series' end members: it needs ``series``."""
+        st = self.stages.exchange
+        if not st.enabled:
+            return self
+        if self.series is None:
+            raise ValueError(
+                "stages.exchange stacks the Na-rich and Li-rich ends of the substitution series: "
+                "add a series section (e.g. series: {replace: Na, by: Li, sites: mobile})"
+            )
+        spec = self.engines.get(st.engine)
+        if isinstance(spec, MaceEngineSpec) and spec.model_path is None:
+            raise ValueError(
+                "stages.exchange cannot use the MACE model trained by this campaign yet; use an "
+                "MLIP engine or a MACE engine with model_path"
+            )
+        return self
+
     def neb_species(self) -> str | None:
         """The ion that moves in the NEB stage: its own setting, else the classified species."""
         if self.stages.neb.species is not None:
@@ -594,7 +744,8 @@ class CampaignSettings(Strict):
                 "structure": self.structure_identity(),
                 "series": (
                     self.series.model_dump(mode="json")
-                    if self.series is not None and stage_name in ("training_data", "amorphous")
+                    if self.series is not None
+                    and stage_name in ("training_data", "amorphous", "exchange")
                     else None
                 ),
             }

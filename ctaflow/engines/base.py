@@ -29,6 +29,18 @@ class Engine(ABC):
         ``forces_ev_per_a`` and, where the engine records them, ``initial_energy_ev`` and
         ``n_steps``."""
 
+    def normal_relax_maker(self, settings: RelaxStageSettings) -> Maker:
+        """Like :meth:`relax_maker`, but the cell may change only along its ``c`` axis (the
+        stacking normal when ``c`` is normal to ``a``, ``b``): positions and the cell's length
+        along the normal relax, the in-plane cell stays fixed. Used for the strained metal
+        reference of interfaces; same outputs as :meth:`relax_maker`."""
+        from ctaflow.errors import EngineError
+
+        raise EngineError(
+            f"engine {self.label} cannot relax a cell along one axis only; use an MLIP engine "
+            "for stages.interfaces"
+        )
+
     def neb_maker(self, settings: NEBStageSettings) -> Maker:
         """A maker whose ``make(images)`` runs a (climbing-image) NEB on the full band
         ``images`` (end points first and last, held fixed) with a fixed cell."""

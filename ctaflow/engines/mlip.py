@@ -52,6 +52,17 @@ class MLIPEngine(Engine):
             **self._force_field(),
         )
 
+    def normal_relax_maker(self, settings: RelaxStageSettings) -> Maker:
+        """Positions and the cell's zz strain only (ASE FrechetCellFilter mask, Voigt order
+        xx, yy, zz, yz, xz, xy): in-plane lattice vectors (z = 0) stay exactly as they are."""
+        maker = self.relax_maker(settings.model_copy(update={"relax_cell": True}))
+        maker.name = f"relax along normal ({self.label})"
+        maker.relax_kwargs = {
+            **maker.relax_kwargs,
+            "filter_kwargs": {"mask": [False, False, True, False, False, False]},
+        }
+        return maker
+
     def md_maker(self, segment: MDSegment, n_steps: int, seed: int, controls: MDControls) -> Maker:
         from ase import units
 

@@ -11,7 +11,13 @@ from ctaflow import __version__
 from ctaflow.campaign.schema import stable_hash
 from ctaflow.engines import get_engine
 from ctaflow.flows.uids import deterministic_uids
-from ctaflow.makers.amorphous import AmorphousStageMaker, amorphous_with_trained_model
+from ctaflow.makers.amorphous import (
+    AmorphousStageMaker,
+    amorphous_with_trained_model,
+    usable_amorphous_sample,
+)
+from ctaflow.makers.exchange import ExchangeStageMaker
+from ctaflow.makers.interfaces import InterfaceStageMaker
 from ctaflow.makers.md import MDStageMaker
 from ctaflow.makers.mlff import TrainingDataMaker, md_with_trained_model, train_mace_job
 from ctaflow.makers.neb import NEBStageMaker
@@ -89,6 +95,7 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
         )
         current = relax.output.structure
     mlff, ml_seed = None, None
+    amorphous_seed = None
     if "training_data" in stages:
         labeller = get_engine(settings.engines[stages["training_data"].engine])
         td_hash = settings.stage_settings_hash("training_data")
@@ -176,7 +183,7 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
             launcher.name = "amorphous with trained mace"
             return Flow([launcher], output=launcher.output, name="amorphous")
 
-        add(
+        _, amorphous_seed = add(
             "amorphous",
             {"settings": am_hash, "upstream": [upstream, ml_seed] if am_trained else upstream},
             amorphous_flow,
@@ -198,4 +205,40 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
             neb_engine.label,
             neb_hash,
         )
+    # ---- interfaces (issue 10) -----------------------------------------------------------
+    if "interfaces" in stages:
+        if_engine = get_engine(settings.engines[stages["interfaces"].engine])
+        if_hash = settings.stage_settings_hash("interfaces")
+
+        def interfaces_flow():
+            maker = InterfaceStageMaker(engine=if_engine, settings=stages["interfaces"])
+            if "amorphous" not in stages:
+                return maker.make(current, [])
+            # the lowest-energy sample of the campaign's own composition (series member 0)
+            # that passed every melt–quench check
+            pick = usable_amorphous_sample(built.stages["amorphous"].output[0])
+            pick.name = "amorphous sample for interfaces"
+            interfaces = maker.make(current, [pick.output])
+            return Flow([pick, interfaces], output=interfaces.output, name="interfaces")
+
+        add(
+            "interfaces",
+            {"settings": if_hash, "upstream": [upstream, amorphous_seed]},
+            interfaces_flow,
+            if_engine.label,
+            if_hash,
+        )
+    if "exchange" in stages:
+        ex_engine = get_engine(settings.engines[stages["exchange"].engine])
+        ex_hash = settings.stage_settings_hash("exchange")
+        add(
+            "exchange",
+            {"settings": ex_hash, "upstream": upstream},  # ex_hash covers the series
+            lambda: ExchangeStageMaker(
+                engine=ex_engine, settings=stages["exchange"], series=settings.series
+            ).make(current),
+            ex_engine.label,
+            ex_hash,
+        )
+    # ---- end interfaces ------------------------------------------------------------------
     return built

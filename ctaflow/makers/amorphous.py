@@ -394,3 +394,16 @@ def amorphous_with_trained_model(
         elements=elements,
     ).make(structure)
     return Response(replace=flow)
+
+
+@job
+def usable_amorphous_sample(result: AmorphousCompositionResult) -> Structure:
+    """The lowest-energy sample of ``result`` that passed every check (for later stages)."""
+    good = [s for s in result.samples if s.status == "ok" and s.structure is not None]
+    if not good:
+        reasons = "; ".join(f"#{s.index} {s.status}" for s in result.samples)
+        raise ValueError(
+            f"no amorphous sample of {result.formula} passed the melt–quench checks ({reasons}); "
+            "see the amorphous stage's notes (longer or hotter melt, a better engine)"
+        )
+    return min(good, key=lambda s: s.energy_per_atom_ev).structure

@@ -131,6 +131,122 @@ TABLES = (
     ),
 )
 
+# ---- interfaces (issue 10) ---------------------------------------------------------------
+INTERFACE_TABLE = (
+    "Electrolyte | metal interfaces",
+    "interfaces",
+    [
+        "phase",
+        "metal",
+        "sample",
+        "electrolyte_formula",
+        "miller",
+        "metal_miller",
+        "engine",
+        "n_atoms",
+        "area_a2",
+        "strain_pct",
+        "gamma_as_built_j_per_m2",
+        "gamma_j_per_m2",
+        "relaxed_converged",
+    ],
+)
+TABLES = (*TABLES, INTERFACE_TABLE)
+INTERFACE_FIELDS = (
+    "campaign",
+    "engine",
+    "phase",
+    "metal",
+    "sample",
+    "electrolyte_formula",
+    "miller",
+    "metal_miller",
+    "termination",
+    "gamma_j_per_m2",
+    "gamma_as_built_j_per_m2",
+    "area_a2",
+    "strain_pct",
+    "n_interfaces",
+    "n_atoms",
+    "n_electrolyte_atoms",
+    "n_metal_atoms",
+    "metal_lattice_a",
+    "energies",
+    "anneal_temperature_k",
+    "anneal_fs",
+    "relaxed_converged",
+    "max_force_ev_per_a",
+    "settings_hash",
+    "notes",
+)
+INTERFACE_NOTE = (
+    "γ = (E_interface − N_el·e_el − N_metal·e_metal) / (2A): periodic stack, two interfaces per "
+    "cell, A = in-plane area; the metal carries all the lattice mismatch and its reference is "
+    "bulk metal strained in-plane as in the interface, relaxed along the normal; references "
+    "with the same engine. Positive γ costs energy."
+)
+
+
+def interface_records(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Report records of the ``derived_interfaces`` documents."""
+    rows = []
+    for doc in docs:
+        row = {k: doc.get(k) for k in INTERFACE_FIELDS}
+        for key in ("miller", "metal_miller"):
+            row[key] = list(row[key]) if row[key] is not None else None
+        rows.append(row)
+    return rows
+
+
+def interface_matrix(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown table of γ (J/m², mean over samples) for phase (rows) × metal (columns)."""
+    metals = sorted({r["metal"] for r in rows})
+    lines = ["| phase | " + " | ".join(f"γ {m} (J/m²)" for m in metals) + " |"]
+    lines.append("|" + "---|" * (len(metals) + 1))
+    for phase in ("crystalline", "amorphous"):
+        cells = []
+        for metal in metals:
+            values = [
+                r["gamma_j_per_m2"] for r in rows if r["phase"] == phase and r["metal"] == metal
+            ]
+            text = _fmt(sum(values) / len(values)) if values else "not computed"
+            cells.append(text + (f" (n={len(values)})" if len(values) > 1 else ""))
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def exchange_records(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Report records of the exchange stage's outputs (one per MD run, with its time series)."""
+    rows = []
+    for doc in docs:
+        out, meta = doc["output"], doc["metadata"]
+        series = out["series"]
+        rows.append(
+            {
+                "campaign": meta.get("campaign"),
+                "engine": meta.get("engine"),
+                "stack": f"{out['first_composition']} | {out['second_composition']}",
+                "n_atoms": out["n_atoms"],
+                "temperature_k": out["temperature_k"],
+                "duration_ps": out["duration_ps"],
+                "n_sites": series["n_sites"],
+                "final_li_on_sites": out["final_li_on_sites"],
+                "final_framework_displacement_a": out["final_framework_displacement_a"],
+                "times_fs": series["times_fs"],
+                "li_on_sites": series["li_on_sites"],
+                "framework_mean_displacement_a": series["framework_mean_displacement_a"],
+                "cutoff_a": series["cutoff_a"],
+            }
+        )
+    return rows
+
+
+EXCHANGE_NOTE = (
+    "Exchange MD: Li on the former Na sites of the Na-rich block (per site class, 'none' = on no "
+    "such site) and the mean displacement of framework atoms from their initial sites."
+)
+# ---- end interfaces ----------------------------------------------------------------------
+
 EXPERIMENTAL_REFERENCE = {
     "material": "Na5SmSi4O12",
     "conductivity_rt_s_per_cm": 2.9e-3,
@@ -345,6 +461,8 @@ def collect_report(
                 **{k: doc[k] for k in BARRIER_FIELDS},
             }
         )
+    report["interfaces"] = interface_records(_derived(derived, "interfaces"))  # issue 10
+    report["exchange"] = exchange_records(_outputs(store, "exchange", "ExchangeResult"))
     for (name, fingerprint), info in sorted(campaigns.items(), key=lambda kv: str(kv[0])):
         report["provenance"].append(
             {
@@ -402,6 +520,12 @@ def make_figures(report: dict[str, list], figure_data: dict[str, Any]) -> dict[s
         figures["delta_e.png"] = plots.delta_e_plot(
             report["formation_energies"], "E(amorphous) − E(crystalline), melt–quench"
         )
+    if report.get("interfaces"):  # issue 10
+        figures["interfaces.png"] = plots.gamma_bar_plot(
+            report["interfaces"], "interfacial energy γ (per interface)"
+        )
+    for i, row in enumerate(report.get("exchange") or []):  # issue 10
+        figures[f"exchange_{i}.png"] = plots.exchange_plot(row, f"ion exchange {row['stack']}")
     if len({r["temperature_k"] for r in report["transport"]}) > 1:
         figures["arrhenius.png"] = plots.arrhenius_plot(report["transport"], "Arrhenius")
     return figures
@@ -476,6 +600,16 @@ def to_markdown(report: dict[str, list[dict[str, Any]]]) -> str:
         for row in report["formation_energies"]:
             lines += [f"- {row['formula']}: {n}" for n in row["notes"]]
             lines.append(f"- {row['formula']}: formation energies {row['formation_energy_note']}")
+    if report.get("interfaces"):  # issue 10
+        lines += ["", "γ by phase and metal:", "", *interface_matrix(report["interfaces"])]
+        lines += ["", INTERFACE_NOTE]
+        notes = sorted({n for row in report["interfaces"] for n in row.get("notes") or []})
+        lines += [f"- {n}" for n in notes]
+    if report.get("exchange"):  # issue 10
+        lines += ["", "## Ion exchange across an electrolyte | electrolyte stack", ""]
+        cols = ["stack", "engine", "n_atoms", "temperature_k", "duration_ps", "n_sites"]
+        cols += ["final_li_on_sites", "final_framework_displacement_a"]
+        lines += [*_table(report["exchange"], cols), "", EXCHANGE_NOTE]
     pending = [k for k in REPORT_KEYS[3:] if not report[k]]
     if pending:
         lines += ["", "Not computed in this campaign: " + ", ".join(pending) + "."]

@@ -124,3 +124,48 @@ def _by(rows: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]
     for row in rows:
         groups.setdefault(str(row.get(key)), []).append(row)
     return groups
+
+
+def gamma_bar_plot(rows: list[dict[str, Any]], title: str) -> bytes:
+    """γ (J/m²) as bars, grouped by metal, one bar per phase (mean over samples, with the
+    individual samples as points)."""
+    plt, fig, ax = _figure()
+    metals = sorted({r["metal"] for r in rows})
+    phases = ("crystalline", "amorphous")
+    width = 0.38
+    for k, phase in enumerate(phases):
+        for i, metal in enumerate(metals):
+            values = [
+                r["gamma_j_per_m2"] for r in rows if r["phase"] == phase and r["metal"] == metal
+            ]
+            if not values:
+                continue
+            x = i + (k - 0.5) * width
+            ax.bar(x, np.mean(values), width, color=f"C{k}", label=phase if i == 0 else None)
+            if len(values) > 1:
+                ax.plot([x] * len(values), values, "k.", ms=4)
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.set_xticks(range(len(metals)), [f"{m} metal" for m in metals])
+    ax.set_ylabel("γ (J/m²)")
+    ax.set_title(title, fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    return _png(plt, fig)
+
+
+def exchange_plot(row: dict[str, Any], title: str) -> bytes:
+    """Li on former Na sites of the Na-rich block per site class (left axis) and the framework's
+    mean displacement (Å, right axis) against time (fs)."""
+    plt, fig, ax = _figure()
+    t = np.asarray(row["times_fs"])
+    for site_class, counts in sorted(row["li_on_sites"].items()):
+        if site_class != "none":
+            ax.step(t, counts, where="post", label=f"Li on former {site_class} Na sites")
+    ax.set_xlabel("time (fs)")
+    ax.set_ylabel("number of Li")
+    right = ax.twinx()
+    right.plot(t, row["framework_mean_displacement_a"], color="0.4", ls="--", label="framework")
+    right.set_ylabel("framework mean displacement (Å)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    return _png(plt, fig)

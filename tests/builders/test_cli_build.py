@@ -31,6 +31,7 @@ def test_ctaflow_build_runs_every_builder_with_a_summary(filled):
         "derived_mlff": ["1", "1", "1", "2", "0"],
         "derived_transport": ["4", "2", "2", "6", "0"],
         "derived_barriers": ["0", "0", "0", "0", "0"],  # no NEB in this store
+        "derived_interfaces": ["0", "0", "0", "0", "0"],  # no interfaces either
     }
     assert len(derived_docs(filled, "transport")) == 6
     second = runner.invoke(app, ["build", "-w", str(filled), "--builder", "transport"])
@@ -40,9 +41,12 @@ def test_ctaflow_build_runs_every_builder_with_a_summary(filled):
 
 def test_ctaflow_build_errors_are_one_line(filled, tmp_path):
     runner = CliRunner()
-    proc = runner.invoke(app, ["build", "-w", str(filled), "-b", "interfaces"])
+    proc = runner.invoke(app, ["build", "-w", str(filled), "-b", "exchange"])
     assert proc.exit_code == 1
-    assert "unknown builder interfaces; choose from relax, mlff, transport, barriers" in proc.stderr
+    assert (
+        "unknown builder exchange; choose from relax, mlff, transport, barriers, interfaces"
+        in proc.stderr
+    )
     proc = runner.invoke(app, ["build", "-w", str(tmp_path / "nowhere")])
     assert proc.exit_code == 1 and "no ctaflow store" in proc.stderr
     assert not (tmp_path / "nowhere").exists()

@@ -19,7 +19,7 @@ DEMO = REPO / "campaigns" / "demo.yaml"
 
 def ctaflow(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [CTAFLOW, *args], capture_output=True, text=True, env=subprocess_env(), timeout=1500
+        [CTAFLOW, *args], capture_output=True, text=True, env=subprocess_env(), timeout=2400
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"ctaflow {args} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -170,13 +170,33 @@ def test_demo_campaign_end_to_end_with_report(tmp_path):
     # the same hop in the relaxed Li host is shorter (Li3OCl has the smaller cell)
     assert bands["Li", "vacancy"]["hop_length_a"] < vacancy["hop_length_a"] - 0.1
     assert vacancy["forward_barrier_ev"] == pytest.approx(vacancy["backward_barrier_ev"], abs=0.01)
+    # interfaces (issue 10): crystalline Na3OCl(001) against Na and Li metal, universal MLIP
+    interfaces = {(row["phase"], row["metal"]): row for row in report["interfaces"]}
+    assert set(interfaces) == {("crystalline", "Na"), ("crystalline", "Li")}
+    for row in interfaces.values():
+        assert row["engine"] == "mlip:CHGNet-0.3.0" and row["n_interfaces"] == 2
+        assert row["strain_pct"] <= 7.0
+        assert row["gamma_j_per_m2"] < row["gamma_as_built_j_per_m2"]  # anneal + relax lowers it
+    # amorphous (issue 8): 3 melt-quench samples + crystalline reference per composition, on
+    # the trained MACE; whatever the checks decide, every sample is accounted for
+    formation = report["formation_energies"]
+    assert [row["li_fraction"] for row in formation] == [0.0, 0.5, 1.0]
+    for row in formation:
+        assert row["engine"].startswith("mace:") and row["n_atoms"] == 40
+        assert row["n_requested"] == 3 and row["n_samples"] + row["n_failed"] == 3
+        assert len(row["samples"]) == 3 and row["crystal_energy_per_atom_ev"] < 0
+        if row["n_samples"]:
+            assert row["delta_e_amorphous_minus_crystalline_mev_per_atom"] is not None
     page = (workdir / "report" / "index.html").read_text()
-    assert page.count("src='data:image/png;base64,") == 4  # parity, MSD, Arrhenius, NEB embedded
+    # parity, MSD, Arrhenius, NEB, ΔE and interface γ embedded
+    assert page.count("src='data:image/png;base64,") == 6
     assert {f["file"] for f in report["figures"]} == {
         "parity_0.png",
         "msd.png",
         "arrhenius.png",
         "neb.png",
+        "delta_e.png",
+        "interfaces.png",
     }
     ctaflow("build", "-w", str(workdir))  # derived collections agree with the report
     from ctaflow.query import open_derived

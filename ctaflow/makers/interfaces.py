@@ -1,0 +1,313 @@
+"""The interfaces stage: electrolyte | alkali-metal interfacial energies on any engine.
+
+Graph of one (electrolyte, metal) pair (:class:`InterfaceMaker`)::
+
+    bulk electrolyte (relaxed, fixed cell) ─┐
+    bulk bcc metal (relaxed) ───────────────┴► build interface ─► as-built energy (single point)
+                                                      │
+                                                      ├► NVT MD (anneal) ─► relax ──────┐
+                                                      └► strained metal: relax along the │
+                                                         normal ─────────────────────────┴► γ
+
+:class:`InterfaceStageMaker` runs the grid phases × metals with one bulk reference per metal and
+per electrolyte. The MD trajectory goes to the ``data`` store (``chunk_arrays``, as every MD of
+ctaflow). Every result carries the engine description, the stage settings and the versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jobflow import Flow, Maker, job
+from pymatgen.core import Structure
+
+from ctaflow.analysis.interfaces import (
+    InterfaceEnergies,
+    InterfaceResult,
+    interfacial_energy_from_references,
+)
+from ctaflow.analysis.provenance import software_versions
+from ctaflow.analysis.relax import RelaxResult
+from ctaflow.makers.relax import RelaxStageMaker, relax_summary
+from ctaflow.structures.interfaces import InterfaceBuild
+
+if TYPE_CHECKING:
+    from ctaflow.campaign.schema import InterfaceStageSettings, RelaxStageSettings
+    from ctaflow.engines.base import Engine
+
+
+@job
+def bcc_metal_job(metal: str, lattice_a: float | None = None) -> Structure:
+    """Conventional bcc cell of ``metal`` (see :func:`ctaflow.structures.interfaces.bcc_metal`)."""
+    from ctaflow.structures.interfaces import bcc_metal
+
+    return bcc_metal(metal, lattice_a)
+
+
+@job
+def build_interface_job(
+    electrolyte: RelaxResult, metal_bulk: RelaxResult, metal: str, phase: str, settings: dict
+) -> InterfaceBuild:
+    """The interface cell from the relaxed bulk electrolyte and the relaxed bcc metal."""
+    from ctaflow.structures.interfaces import build_interface
+
+    electrolyte = RelaxResult.model_validate(electrolyte)
+    lattice = RelaxResult.model_validate(metal_bulk).structure.lattice
+    return build_interface(
+        electrolyte.structure,
+        metal,
+        phase=phase,
+        miller=tuple(settings["miller"]),
+        termination=settings["termination"],
+        electrolyte_thickness_a=settings["electrolyte_thickness_a"],
+        metal_lattice_a=float(lattice.volume ** (1 / 3)),  # cubic cell: a = V^(1/3)
+        metal_miller=tuple(settings["metal_miller"]),
+        metal_thickness_a=settings["metal_thickness_a"],
+        max_strain_pct=settings["max_strain_pct"],
+        max_area_a2=settings["max_area_a2"],
+        gap_a=settings["gap_a"],
+        vacuum_a=settings["vacuum_a"],
+        amorphous_repeats=settings["amorphous_repeats"],
+    )
+
+
+@job
+def interface_result(
+    build: InterfaceBuild,
+    as_built: RelaxResult,
+    relaxed: RelaxResult,
+    electrolyte: RelaxResult,
+    metal_strained: RelaxResult,
+    metal_bulk: RelaxResult,
+    md_mean_temperature_k: float | None,
+    sample: int,
+    settings: dict[str, Any],
+    engine: dict[str, Any],
+) -> InterfaceResult:
+    """γ of the annealed and relaxed interface, and of the as-built one, from the references."""
+    b = InterfaceBuild.model_validate(build)
+    as_built, relaxed = RelaxResult.model_validate(as_built), RelaxResult.model_validate(relaxed)
+    el, ms = RelaxResult.model_validate(electrolyte), RelaxResult.model_validate(metal_strained)
+    mb = RelaxResult.model_validate(metal_bulk)
+
+    def gamma(e_total: float) -> float:
+        return interfacial_energy_from_references(
+            e_total,
+            b.n_electrolyte_atoms,
+            el.energy_per_atom_ev,
+            b.n_metal_atoms,
+            ms.energy_per_atom_ev,
+            b.area_a2,
+            b.n_interfaces,
+        )
+
+    notes = []
+    for name, r in (
+        ("interface", relaxed),
+        ("bulk electrolyte", el),
+        ("strained metal", ms),
+        ("bcc metal", mb),
+    ):
+        if not r.converged:
+            notes.append(
+                f"{name} relaxation not converged: max force {r.max_force_ev_per_a:.3g} eV/Å "
+                f"> {r.fmax_target_ev_per_a:.3g}"
+            )
+    structure = relaxed.structure.copy()
+    if "velocities" in structure.site_properties:
+        structure.remove_site_property("velocities")
+    return InterfaceResult(
+        phase=b.phase,
+        metal=b.metal,
+        sample=sample,
+        miller=b.miller,
+        metal_miller=b.metal_miller,
+        termination=b.termination,
+        electrolyte_formula=b.electrolyte_formula,
+        gamma_j_per_m2=gamma(relaxed.energy_ev),
+        area_a2=b.area_a2,
+        strain_pct=b.strain_pct,
+        n_interfaces=b.n_interfaces,
+        n_atoms=len(b.structure),
+        n_electrolyte_atoms=b.n_electrolyte_atoms,
+        n_metal_atoms=b.n_metal_atoms,
+        n_formula_units=b.n_formula_units,
+        metal_lattice_a=b.metal_lattice_a,
+        metal_normal_strain_pct=(ms.volume_a3 / ms.initial_volume_a3 - 1.0) * 100.0,
+        energies=InterfaceEnergies(
+            as_built_ev=as_built.energy_ev,
+            after_md_ev=relaxed.initial_energy_ev,
+            relaxed_ev=relaxed.energy_ev,
+            electrolyte_bulk_per_atom_ev=el.energy_per_atom_ev,
+            metal_strained_per_atom_ev=ms.energy_per_atom_ev,
+            metal_unstrained_per_atom_ev=mb.energy_per_atom_ev,
+            gamma_as_built_j_per_m2=gamma(as_built.energy_ev),
+        ),
+        relaxed_converged=relaxed.converged,
+        max_force_ev_per_a=relaxed.max_force_ev_per_a,
+        md_mean_temperature_k=md_mean_temperature_k,
+        anneal_temperature_k=settings["anneal_temperature_k"],
+        anneal_fs=settings["anneal_fs"],
+        structure=structure,
+        engine=engine,
+        settings=settings,
+        software=software_versions(),
+        notes=notes,
+    )
+
+
+def _normal_relax(engine: Engine, settings: RelaxStageSettings, structure, name: str) -> Flow:
+    """Relax positions and the cell along c only; summarised as a :class:`RelaxResult`."""
+    calc = engine.normal_relax_maker(settings).make(structure)
+    refs = engine.relax_outputs(calc)
+    summary = relax_summary(
+        structure,
+        refs["structure"],
+        refs["energy_ev"],
+        refs["forces_ev_per_a"],
+        settings.fmax_ev_per_a,
+        engine.describe(),
+        initial_energy_ev=refs.get("initial_energy_ev"),
+        n_steps=refs.get("n_steps"),
+    )
+    summary.name = f"{name} summary"
+    return Flow([calc, summary], output=summary.output, name=name)
+
+
+@dataclass
+class InterfaceMaker(Maker):
+    """One electrolyte | metal interface: build, anneal (NVT MD), minimise, γ.
+
+    Parameters
+    ----------
+    engine
+        Any engine with ``relax_maker``, ``normal_relax_maker`` and ``md_maker``.
+    settings
+        :class:`ctaflow.campaign.schema.InterfaceStageSettings` (temperatures in K, times in fs,
+        lengths in Å, forces in eV/Å).
+    phase
+        ``"crystalline"`` (slab along ``settings.miller``) or ``"amorphous"`` (any electrolyte
+        cell, opened along ``c``).
+    sample
+        Index of the electrolyte sample (amorphous phases have several).
+    """
+
+    engine: Engine = None
+    settings: InterfaceStageSettings = None
+    metal: str = "Na"
+    phase: str = "crystalline"
+    sample: int = 0
+    name: str = "interface"
+
+    def make(self, electrolyte: RelaxResult, metal_bulk: RelaxResult) -> Flow:
+        """``electrolyte`` and ``metal_bulk`` are relaxed bulk references (RelaxResult or
+        references to one), computed with the same engine."""
+        from ctaflow.makers.md import MDControls, MDSegment, steps_for
+
+        st = self.settings
+        s = st.model_dump(mode="json")
+        tag = f"{self.phase} {self.sample} | {self.metal}"
+        build = build_interface_job(electrolyte, metal_bulk, self.metal, self.phase, s)
+        build.name = f"build interface {tag}"
+        single = RelaxStageMaker(self.engine, st.relax(max_steps=1), name=f"as built {tag}")
+        as_built = single.make(build.output.structure)
+        controls = MDControls(
+            timestep_fs=st.timestep_fs,
+            sample_every=st.sample_every,
+            langevin_friction_per_ps=st.langevin_friction_per_ps,
+        )
+        t = st.anneal_temperature_k
+        segment = MDSegment("anneal", "nvt", t, t, st.anneal_fs / 1000.0)
+        n_steps = steps_for(segment.duration_ps, st.timestep_fs, st.sample_every)
+        md = self.engine.md_maker(segment, n_steps, st.seed + self.sample, controls).make(
+            build.output.structure
+        )
+        md.name = f"anneal md {tag}"
+        if st.relax_cell_normal:
+            relax = _normal_relax(
+                self.engine, st.relax(), md.output.final_structure, f"relax interface {tag}"
+            )
+        else:
+            relax = RelaxStageMaker(self.engine, st.relax(), name=f"relax interface {tag}").make(
+                md.output.final_structure
+            )
+        metal_ref = _normal_relax(
+            self.engine,
+            st.relax(reference=True),
+            build.output.metal_reference,
+            f"strained metal {tag}",
+        )
+        result = interface_result(
+            build.output,
+            as_built.output,
+            relax.output,
+            electrolyte,
+            metal_ref.output,
+            metal_bulk,
+            md.output.mean_temperature_k,
+            self.sample,
+            s,
+            self.engine.describe(),
+        )
+        result.name = f"interface energy {tag}"
+        jobs = [build, as_built, md, relax, metal_ref, result]
+        return Flow(jobs, output=result.output, name=f"{self.name} {tag}")
+
+
+@dataclass
+class InterfaceStageMaker(Maker):
+    """Every (electrolyte sample, metal) pair of the stage, with shared bulk references.
+
+    ``make(crystalline, amorphous)``: ``crystalline`` is the relaxed crystal (used when
+    ``"crystalline"`` is in ``settings.phases``), ``amorphous`` a list of amorphous samples
+    (structures or references to them; used when ``"amorphous"`` is). The flow's output is the
+    list of :class:`InterfaceResult`.
+    """
+
+    engine: Engine = None
+    settings: InterfaceStageSettings = None
+    name: str = "interfaces"
+
+    def make(self, crystalline: Structure | None = None, amorphous: Sequence[Any] = ()) -> Flow:
+        st = self.settings
+        jobs: list = []
+        metals = {}
+        for metal in st.metals:
+            given = st.metal_lattice_a.get(metal)
+            start = bcc_metal_job(metal, given)
+            start.name = f"bcc {metal}"
+            # a given lattice parameter is kept (single point); otherwise the engine relaxes it
+            relax_settings = (
+                st.relax(max_steps=1) if given else st.relax(relax_cell=True, reference=True)
+            )
+            relax = RelaxStageMaker(self.engine, relax_settings, name=f"bulk {metal}").make(
+                start.output
+            )
+            jobs += [start, relax]
+            metals[metal] = relax.output
+        electrolytes = []
+        if "crystalline" in st.phases:
+            if crystalline is None:
+                raise ValueError("phase 'crystalline' needs the crystalline structure")
+            electrolytes.append(("crystalline", 0, crystalline))
+        if "amorphous" in st.phases:
+            if not amorphous:
+                raise ValueError(
+                    "phase 'amorphous' needs amorphous samples (the amorphous stage's relaxed "
+                    "structures); none were given"
+                )
+            electrolytes += [("amorphous", i, s) for i, s in enumerate(amorphous)]
+        results = []
+        for phase, sample, structure in electrolytes:
+            bulk = RelaxStageMaker(
+                self.engine, st.relax(reference=True), name=f"bulk electrolyte {phase} {sample}"
+            ).make(structure)
+            jobs.append(bulk)
+            for metal, metal_bulk in metals.items():
+                maker = InterfaceMaker(self.engine, st, metal=metal, phase=phase, sample=sample)
+                flow = maker.make(bulk.output, metal_bulk)
+                jobs.append(flow)
+                results.append(flow.output)
+        return Flow(jobs, output=results, name=self.name)
