@@ -30,6 +30,7 @@ def test_ctaflow_build_runs_every_builder_with_a_summary(filled):
         "derived_relax": ["1", "1", "1", "1", "0"],
         "derived_mlff": ["1", "1", "1", "2", "0"],
         "derived_transport": ["4", "2", "2", "6", "0"],
+        "derived_formation_…": ["0", "0", "0", "0", "0"],  # no melt-quench in this store
         "derived_barriers": ["0", "0", "0", "0", "0"],  # no NEB in this store
         "derived_interfaces": ["0", "0", "0", "0", "0"],  # no interfaces either
     }
@@ -44,8 +45,8 @@ def test_ctaflow_build_errors_are_one_line(filled, tmp_path):
     proc = runner.invoke(app, ["build", "-w", str(filled), "-b", "exchange"])
     assert proc.exit_code == 1
     assert (
-        "unknown builder exchange; choose from relax, mlff, transport, barriers, interfaces"
-        in proc.stderr
+        "unknown builder exchange; choose from relax, mlff, transport, formation_energies, "
+        "barriers, interfaces" in proc.stderr
     )
     proc = runner.invoke(app, ["build", "-w", str(tmp_path / "nowhere")])
     assert proc.exit_code == 1 and "no ctaflow store" in proc.stderr
