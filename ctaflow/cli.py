@@ -1,4 +1,4 @@
-"""The ctaflow command line: validate, run, status, query, build, report.
+"""The ctaflow command line: validate, run, submit, status, rerun, query, build, report.
 
 Thin: every command calls the library; user errors (:class:`CtaflowError`) print one message
 and exit with status 1, without a traceback.
@@ -163,10 +163,24 @@ def run(
 
 @app.command()
 @user_errors
-def status(workdir: WorkdirOption = Path("runs/demo")) -> None:
-    """Per-stage job states in a work directory."""
-    from ctaflow.query import store_settings_of
+def status(
+    workdir: WorkdirOption = Path("runs/demo"),
+    lost_after: Annotated[
+        float | None,
+        typer.Option(
+            help="FireWorks: report RUNNING jobs without a ping for this many seconds as lost "
+            "[FireWorks' RUN_EXPIRATION_SECS]."
+        ),
+    ] = None,
+) -> None:
+    """Per-stage job states in a work directory (from the LaunchPad for submitted campaigns)."""
+    from ctaflow.query import run_info, store_settings_of
     from ctaflow.store import state_store
+
+    info = run_info(workdir)
+    if info.get("backend") == "fireworks":
+        _fireworks_status(workdir, info, lost_after)
+        return
 
     states = state_store(store_settings_of(workdir), workdir, create=False)
     states.connect()
@@ -185,6 +199,158 @@ def status(workdir: WorkdirOption = Path("runs/demo")) -> None:
     for doc in docs:
         if doc["state"] == "FAILED":
             out.print(f"[red]FAILED[/] {doc.get('stage')}/{doc['name']}: {doc.get('error')}")
+
+
+# --------------------------------------------------------------------------- cluster backends
+BACKENDS = ("fireworks", "jobflow-remote")
+
+
+@app.command()
+@user_errors
+def submit(
+    campaign_file: Annotated[Path, typer.Argument(help="Campaign YAML file.")],
+    backend: Annotated[
+        str | None,
+        typer.Option(help="fireworks or jobflow-remote [execution.backend of the campaign]."),
+    ] = None,
+    launchpad: Annotated[
+        Path | None,
+        typer.Option(help="FireWorks my_launchpad.yaml [execution.launchpad_file]."),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", "-w", help="Work directory for status/query [runs/<name>]."),
+    ] = None,
+) -> None:
+    """Hand a campaign to FireWorks (or jobflow-remote); results go to the campaign's store.
+
+    Submitting the same campaign again adds nothing; jobs whose outputs are already in the
+    store are not submitted again.
+    """
+    from ctaflow.campaign import load_campaign
+    from ctaflow.query import write_run_info
+
+    campaign = load_campaign(campaign_file)
+    chosen = backend or campaign.execution.backend
+    if chosen not in BACKENDS:
+        raise CtaflowError(
+            f"unknown backend '{chosen}' for submit; use --backend fireworks or --backend "
+            "jobflow-remote (or set execution.backend), or 'ctaflow run' to run locally"
+        )
+    if chosen == "jobflow-remote":
+        raise CtaflowError(
+            "the jobflow-remote backend is not implemented yet; use --backend fireworks "
+            "(see README, 'Running on a cluster')"
+        )
+    from ctaflow.execution.fireworks import (
+        ConfiguredJobStore,
+        campaign_fw_ids,
+        load_launchpad,
+        submit_to_fireworks,
+    )
+
+    launchpad_file = launchpad or campaign.execution.launchpad_file
+    lp = load_launchpad(launchpad_file)
+    workdir = (workdir or Path("runs") / campaign.name).resolve()
+    store_settings = campaign.store
+    if store_settings.config_file is not None:  # workers and 'query' may run elsewhere
+        store_settings = store_settings.model_copy(
+            update={"config_file": store_settings.config_file.resolve()}
+        )
+    info = {
+        "campaign": campaign.name,
+        "campaign_file": str(campaign_file.resolve()),
+        "fingerprint": campaign.fingerprint,
+        "store": store_settings.model_dump(mode="json"),
+        "backend": chosen,
+        "launchpad_file": str(Path(launchpad_file).resolve()),
+    }
+    existing = campaign_fw_ids(lp, campaign.fingerprint)
+    if existing:  # checked before the engines load: a repeated submit is instant
+        write_run_info(workdir, info)
+        out.print(
+            f"{campaign.name} (fingerprint {campaign.fingerprint}) is already on the LaunchPad "
+            f"(fw_ids {existing[0]}-{existing[-1]}): nothing added; "
+            f"see 'ctaflow status -w {workdir}'"
+        )
+        return
+    settings, structure, _ = _prepare(campaign_file)
+    from ctaflow.flows.campaign import build_campaign_flow
+
+    store = ConfiguredJobStore.from_settings(store_settings, workdir)
+    built = build_campaign_flow(settings, structure)
+    report = submit_to_fireworks(built.flow, lp, store, settings.name, settings.fingerprint)
+    write_run_info(workdir, info)
+    out.print(
+        f"{settings.name}: {len(report.fw_ids)} of {report.n_jobs} jobs added to the LaunchPad "
+        f"(fingerprint {settings.fingerprint}), {len(report.reused)} reused from the store; "
+        f"launch them with qlaunch/rlaunch; follow with 'ctaflow status -w {workdir}'"
+    )
+
+
+@app.command()
+@user_errors
+def rerun(
+    workdir: WorkdirOption = Path("runs/demo"),
+    stage: Annotated[str | None, typer.Option(help="Only jobs of this stage.")] = None,
+    lost_after: Annotated[
+        float | None,
+        typer.Option(
+            help="Also rerun RUNNING jobs without a ping for this many seconds (lost runs: "
+            "killed by the scheduler, node failure)."
+        ),
+    ] = None,
+) -> None:
+    """Rerun the failed (FIZZLED) and, with --lost-after, lost jobs of a submitted campaign."""
+    from ctaflow.execution.fireworks import load_launchpad, rerun_failed
+    from ctaflow.query import run_info
+
+    info = run_info(workdir)
+    if info.get("backend") != "fireworks":
+        raise CtaflowError(
+            f"'{workdir}' holds no campaign submitted to FireWorks; for a local run, run "
+            "'ctaflow run' again: it retries what failed"
+        )
+    lp = load_launchpad(info["launchpad_file"])
+    ids = rerun_failed(lp, info["fingerprint"], stage=stage, lost_after=lost_after)
+    out.print(f"{len(ids)} fireworks set to run again: {ids}" if ids else "nothing to rerun")
+
+
+def _fireworks_status(workdir: Path, info: dict, lost_after: float | None) -> None:
+    from fireworks.fw_config import RUN_EXPIRATION_SECS
+
+    from ctaflow.execution.fireworks import FW_STATES, campaign_fireworks, load_launchpad, lost_runs
+
+    lp = load_launchpad(info["launchpad_file"])
+    rows = campaign_fireworks(lp, info["fingerprint"])
+    if not rows:
+        raise CtaflowError(
+            f"no workflow of campaign {info.get('campaign')} (fingerprint {info['fingerprint']}) "
+            f"on the LaunchPad {info['launchpad_file']}; submit it with 'ctaflow submit'"
+        )
+    counts = Counter((r["stage"], r["state"]) for r in rows)
+    states = [st for st in FW_STATES if any(s == st for _, s in counts)]
+    table = Table("stage", *states, title=f"{workdir} (FireWorks)")
+    for stage in dict.fromkeys(r["stage"] for r in rows):
+        table.add_row(stage, *(str(counts.get((stage, st), 0)) for st in states))
+    out.print(table)
+    for row in rows:
+        if row["state"] == "FIZZLED":
+            out.print(
+                f"[red]FIZZLED[/] {row['stage']}/{row['name']} (fw_id {row['fw_id']}): "
+                f"{row['error']}",
+                highlight=False,
+            )
+    expiration = RUN_EXPIRATION_SECS if lost_after is None else lost_after
+    by_id = {r["fw_id"]: r for r in rows}
+    for fw_id in lost_runs(lp, info["fingerprint"], expiration):
+        row = by_id[fw_id]
+        out.print(
+            f"[yellow]LOST[/] {row['stage']}/{row['name']} (fw_id {fw_id}): RUNNING without a "
+            f"ping for {expiration:g} s; 'ctaflow rerun -w {workdir} --lost-after "
+            f"{expiration:g}' runs it again",
+            highlight=False,
+        )
 
 
 @app.command()
