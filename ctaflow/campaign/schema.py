@@ -398,10 +398,13 @@ class ExecutionSettings(Strict):
     @field_validator("launchpad_file")
     @classmethod
     def _relative_to_campaign(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        if path is None:
+            return None
+        path = path.expanduser()
         base = (info.context or {}).get("base_dir")
-        if path is not None and base is not None and not path.is_absolute():
+        if base is not None and not path.is_absolute():
             path = Path(base) / path
-        return path.resolve() if path is not None else None
+        return path.resolve()
 
 
 class StoreSettings(Strict):

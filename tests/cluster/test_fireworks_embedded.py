@@ -128,3 +128,21 @@ def test_job_store_travels_as_configuration_without_password(tmp_path, monkeypat
         json.dumps(ConfiguredJobStore.from_settings(None, tmp_path).as_dict()), cls=MontyDecoder
     )
     assert embedded.docs_store.database_path == str(tmp_path / "store")
+
+
+def test_launchpad_file_is_relative_to_the_campaign(tmp_path, monkeypatch):
+    from ctaflow.campaign import load_campaign
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.yaml").write_text(SMALL)
+    settings = load_campaign(tmp_path / "sub" / "c.yaml")
+    assert settings.execution.launchpad_file == tmp_path / "sub" / "my_launchpad.yaml"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "sub" / "h.yaml").write_text(
+        SMALL.replace("launchpad_file: my_launchpad.yaml", "launchpad_file: ~/lp.yaml")
+    )
+    assert (
+        load_campaign(tmp_path / "sub" / "h.yaml").execution.launchpad_file == tmp_path / "lp.yaml"
+    )
+    # where a job runs is not science: the fingerprint ignores execution
+    assert settings.fingerprint == load_campaign(tmp_path / "sub" / "h.yaml").fingerprint
