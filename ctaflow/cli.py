@@ -181,6 +181,9 @@ def status(
     if info.get("backend") == "fireworks":
         _fireworks_status(workdir, info, lost_after)
         return
+    if info.get("backend") == "jobflow-remote":
+        _jobflow_remote_status(workdir, info)
+        return
 
     states = state_store(store_settings_of(workdir), workdir, create=False)
     states.connect()
@@ -238,10 +241,8 @@ def submit(
             "jobflow-remote (or set execution.backend), or 'ctaflow run' to run locally"
         )
     if chosen == "jobflow-remote":
-        raise CtaflowError(
-            "the jobflow-remote backend is not implemented yet; use --backend fireworks "
-            "(see README, 'Running on a cluster')"
-        )
+        _submit_jobflow_remote(campaign_file, campaign, workdir)
+        return
     from ctaflow.execution.fireworks import (
         ConfiguredJobStore,
         campaign_fw_ids,
@@ -314,6 +315,65 @@ def rerun(
     lp = load_launchpad(info["launchpad_file"])
     ids = rerun_failed(lp, info["fingerprint"], stage=stage, lost_after=lost_after)
     out.print(f"{len(ids)} fireworks set to run again: {ids}" if ids else "nothing to rerun")
+
+
+def _submit_jobflow_remote(campaign_file: Path, campaign, workdir: Path | None) -> None:
+    from ctaflow.execution.jobflow_remote import load_project, submit_to_jobflow_remote
+    from ctaflow.query import write_run_info
+
+    execution = campaign.execution
+    load_project(execution.project)  # a missing project is reported before the engines load
+    settings, structure, _ = _prepare(campaign_file)
+    from ctaflow.flows.campaign import build_campaign_flow
+
+    workdir = (workdir or Path("runs") / settings.name).resolve()
+    built = build_campaign_flow(settings, structure)
+    added = submit_to_jobflow_remote(built.flow, execution.project, execution.worker)
+    store = settings.store
+    if store.config_file is not None:
+        store = store.model_copy(update={"config_file": store.config_file.resolve()})
+    write_run_info(
+        workdir,
+        {
+            "campaign": settings.name,
+            "campaign_file": str(campaign_file.resolve()),
+            "fingerprint": settings.fingerprint,
+            "store": store.model_dump(mode="json"),
+            "backend": "jobflow-remote",
+            "project": execution.project,
+            "flow_uuid": built.flow.uuid,
+        },
+    )
+    if not added:
+        out.print(
+            f"{settings.name} (fingerprint {settings.fingerprint}) is already in the "
+            f"jobflow-remote queue (flow {built.flow.uuid}): nothing added"
+        )
+        return
+    out.print(
+        f"{settings.name}: {len(added)} jobs added to jobflow-remote (flow {built.flow.uuid}); "
+        f"the project's runner submits them ('jf runner start'); follow with "
+        f"'ctaflow status -w {workdir}'"
+    )
+
+
+def _jobflow_remote_status(workdir: Path, info: dict) -> None:
+    from ctaflow.execution.jobflow_remote import flow_jobs
+
+    rows = flow_jobs(info.get("project"), info["flow_uuid"])
+    counts = Counter((r["stage"], r["state"]) for r in rows)
+    states = list(dict.fromkeys(r["state"] for r in rows))
+    table = Table("stage", *states, title=f"{workdir} (jobflow-remote)")
+    for stage in dict.fromkeys(r["stage"] for r in rows):
+        table.add_row(stage, *(str(counts.get((stage, st), 0)) for st in states))
+    out.print(table)
+    for row in rows:
+        if row["error"]:
+            out.print(
+                f"[red]{row['state']}[/] {row['stage']}/{row['name']} (db_id {row['db_id']}): "
+                f"{row['error']}",
+                highlight=False,
+            )
 
 
 def _fireworks_status(workdir: Path, info: dict, lost_after: float | None) -> None:

@@ -146,3 +146,15 @@ def test_launchpad_file_is_relative_to_the_campaign(tmp_path, monkeypatch):
     )
     # where a job runs is not science: the fingerprint ignores execution
     assert settings.fingerprint == load_campaign(tmp_path / "sub" / "h.yaml").fingerprint
+
+
+def test_missing_jobflow_remote_project_is_one_message(embedded):
+    root, env = embedded
+    env["JFREMOTE_PROJECTS_FOLDER"] = str(root / "no-projects")
+    (root / "no-projects").mkdir()
+    proc = _run(
+        [CTAFLOW, "submit", "small.yaml", "--backend", "jobflow-remote"], env, root, check=False
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "jobflow-remote project (default)" in proc.stderr
+    assert "launchpad/jobflow_remote_project.yaml" in proc.stderr

@@ -86,13 +86,15 @@ def test_jobflow_store_template_is_a_mongo_job_store_with_gridfs_data(monkeypatc
     assert _mongo_spec(LAUNCHPAD / "jobflow.yaml")["docs_store"]["username"] == "alice"
 
 
-def test_jobflow_remote_project_template_has_valid_stores():
-    """Its job store and queue store are valid maggma/jobflow specifications (the Project
-    model itself is checked by the jobflow-remote test where jobflow-remote is installed)."""
+def test_jobflow_remote_project_template_is_a_valid_project():
+    """jobflow-remote's own Project model accepts it; its stores are valid maggma/jobflow ones."""
     from jobflow import JobStore
+    from jobflow_remote.config.base import Project
     from maggma.stores import MongoStore
 
     project = yaml.safe_load((LAUNCHPAD / "jobflow_remote_project.yaml").read_text())
+    parsed = Project(**project)
+    assert parsed.workers["cluster"].scheduler_type == "slurm"
     assert project["name"] == "ctaflow"
     (worker,) = project["workers"].values()
     assert worker["scheduler_type"] == "slurm" and worker["work_dir"].startswith("/")
