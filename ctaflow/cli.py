@@ -107,6 +107,11 @@ def run(
     from ctaflow.store import job_store, state_store
 
     settings, structure, _ = _prepare(campaign_file)
+    if settings.execution.backend != "local":
+        err.print(
+            f"note: execution.backend is {settings.execution.backend}; 'ctaflow run' runs the "
+            "campaign here, 'ctaflow submit' hands it to the backend"
+        )
     workdir = (workdir or Path("runs") / settings.name).resolve()
     built = build_campaign_flow(settings, structure)
     _log_to(workdir / "ctaflow.log")

@@ -70,6 +70,13 @@ def test_embedded_fireworks_submit_once_rlaunch_query(embedded):
     assert summary["energy_ev"] < summary["initial_energy_ev"]
     assert all(r["campaign"] == "small" for r in rows)
 
+    # a changed relax stage is a new campaign fingerprint: the finished structure job (same
+    # uuid, output in the store) is not submitted again, the relax jobs are
+    (root / "small.yaml").write_text(SMALL.replace("max_steps: 60", "max_steps: 61"))
+    changed = _run([*ctaflow, "submit", "small.yaml", "-w", "work"], env, root)
+    assert "2 of 3 jobs added to the LaunchPad" in changed.stdout
+    assert "1 reused from the store" in changed.stdout
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
