@@ -1,4 +1,4 @@
-"""The ctaflow command line: validate, run, status, query, build, report.
+"""The ctaflow command line: validate, run, submit, status, rerun, query, build, report.
 
 Thin: every command calls the library; user errors (:class:`CtaflowError`) print one message
 and exit with status 1, without a traceback.
@@ -107,6 +107,11 @@ def run(
     from ctaflow.store import job_store, state_store
 
     settings, structure, _ = _prepare(campaign_file)
+    if settings.execution.backend != "local":
+        err.print(
+            f"note: execution.backend is {settings.execution.backend}; 'ctaflow run' runs the "
+            "campaign here, 'ctaflow submit' hands it to the backend"
+        )
     workdir = (workdir or Path("runs") / settings.name).resolve()
     built = build_campaign_flow(settings, structure)
     _log_to(workdir / "ctaflow.log")
@@ -163,10 +168,31 @@ def run(
 
 @app.command()
 @user_errors
-def status(workdir: WorkdirOption = Path("runs/demo")) -> None:
-    """Per-stage job states in a work directory."""
-    from ctaflow.query import store_settings_of
+def status(
+    workdir: WorkdirOption = Path("runs/demo"),
+    lost_after: Annotated[
+        float | None,
+        typer.Option(
+            help="FireWorks: report RUNNING jobs without a ping for this many seconds as lost "
+            "[FireWorks' RUN_EXPIRATION_SECS]."
+        ),
+    ] = None,
+) -> None:
+    """Per-stage job states in a work directory (from the LaunchPad for submitted campaigns)."""
+    from ctaflow.query import run_info, store_settings_of
     from ctaflow.store import state_store
+
+    info = run_info(workdir)
+    if info.get("backend") == "fireworks":
+        from ctaflow.cli_cluster import fireworks_status
+
+        fireworks_status(workdir, info, lost_after)
+        return
+    if info.get("backend") == "jobflow-remote":
+        from ctaflow.cli_cluster import jobflow_remote_status
+
+        jobflow_remote_status(workdir, info)
+        return
 
     states = state_store(store_settings_of(workdir), workdir, create=False)
     states.connect()
@@ -185,6 +211,79 @@ def status(workdir: WorkdirOption = Path("runs/demo")) -> None:
     for doc in docs:
         if doc["state"] == "FAILED":
             out.print(f"[red]FAILED[/] {doc.get('stage')}/{doc['name']}: {doc.get('error')}")
+
+
+# --------------------------------------------------------------------------- cluster backends
+BACKENDS = ("fireworks", "jobflow-remote")
+
+
+@app.command()
+@user_errors
+def submit(
+    campaign_file: Annotated[Path, typer.Argument(help="Campaign YAML file.")],
+    backend: Annotated[
+        str | None,
+        typer.Option(help="fireworks or jobflow-remote [execution.backend of the campaign]."),
+    ] = None,
+    launchpad: Annotated[
+        Path | None,
+        typer.Option(help="FireWorks my_launchpad.yaml [execution.launchpad_file]."),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", "-w", help="Work directory for status/query [runs/<name>]."),
+    ] = None,
+) -> None:
+    """Hand a campaign to FireWorks (or jobflow-remote); results go to the campaign's store.
+
+    Submitting the same campaign again adds nothing; jobs whose outputs are already in the
+    store are not submitted again.
+    """
+    from ctaflow.campaign import load_campaign
+
+    campaign = load_campaign(campaign_file)
+    chosen = backend or campaign.execution.backend
+    if chosen not in BACKENDS:
+        raise CtaflowError(
+            f"unknown backend '{chosen}' for submit; use --backend fireworks or --backend "
+            "jobflow-remote (or set execution.backend), or 'ctaflow run' to run locally"
+        )
+    if chosen == "jobflow-remote":
+        from ctaflow.cli_cluster import submit_jobflow_remote
+
+        submit_jobflow_remote(campaign_file, campaign, workdir)
+        return
+    from ctaflow.cli_cluster import submit_fireworks
+
+    submit_fireworks(campaign_file, campaign, launchpad, workdir)
+
+
+@app.command()
+@user_errors
+def rerun(
+    workdir: WorkdirOption = Path("runs/demo"),
+    stage: Annotated[str | None, typer.Option(help="Only jobs of this stage.")] = None,
+    lost_after: Annotated[
+        float | None,
+        typer.Option(
+            help="Also rerun RUNNING jobs without a ping for this many seconds (lost runs: "
+            "killed by the scheduler, node failure)."
+        ),
+    ] = None,
+) -> None:
+    """Rerun the failed (FIZZLED) and, with --lost-after, lost jobs of a submitted campaign."""
+    from ctaflow.execution.fireworks import load_launchpad, rerun_failed
+    from ctaflow.query import run_info
+
+    info = run_info(workdir)
+    if info.get("backend") != "fireworks":
+        raise CtaflowError(
+            f"'{workdir}' holds no campaign submitted to FireWorks; for a local run, run "
+            "'ctaflow run' again: it retries what failed"
+        )
+    lp = load_launchpad(info["launchpad_file"])
+    ids = rerun_failed(lp, info["fingerprint"], stage=stage, lost_after=lost_after)
+    out.print(f"{len(ids)} fireworks set to run again: {ids}" if ids else "nothing to rerun")
 
 
 @app.command()

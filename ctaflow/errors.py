@@ -21,3 +21,7 @@ class EngineError(CtaflowError):
 
 class StoreError(CtaflowError):
     """The job store cannot be opened or is misconfigured."""
+
+
+class BackendError(CtaflowError):
+    """A workflow manager (FireWorks, jobflow-remote) is unknown, unreachable or misconfigured."""

@@ -46,6 +46,12 @@ def store_settings_of(workdir: str | Path) -> StoreSettings | None:
     return StoreSettings.model_validate(json.loads(path.read_text()).get("store", {}))
 
 
+def run_info(workdir: str | Path) -> dict[str, Any]:
+    """What ``ctaflow run`` / ``ctaflow submit`` recorded in ``workdir`` ({} if nothing)."""
+    path = Path(workdir) / RUN_INFO
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def open_results(workdir: str | Path) -> JobStore:
     """The connected job store of a work directory (an error if there is none)."""
     from ctaflow.store import job_store

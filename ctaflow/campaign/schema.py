@@ -554,9 +554,30 @@ class Stages(Strict):
 
 # --------------------------------------------------------------------------- where it runs
 class ExecutionSettings(Strict):
-    """Where the flow runs. Only ``local`` is implemented in this version."""
+    """Where the flow runs: ``ctaflow run`` runs it here; ``ctaflow submit`` hands it to FireWorks
+    (LaunchPad from ``launchpad_file``) or jobflow-remote (``project``, ``worker``)."""
 
-    backend: Literal["local"] = Field("local", description="Execution backend.")
+    backend: Literal["local", "fireworks", "jobflow-remote"] = Field(
+        "local", description="Execution backend."
+    )
+    launchpad_file: Path | None = Field(
+        None,
+        description="FireWorks: my_launchpad.yaml (see launchpad/), relative to the campaign "
+        "file; --launchpad overrides it.",
+    )
+    project: str | None = Field(None, description="jobflow-remote: project name (~/.jfremote).")
+    worker: str | None = Field(None, description="jobflow-remote: worker name of the project.")
+
+    @field_validator("launchpad_file")
+    @classmethod
+    def _relative_to_campaign(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        if path is None:
+            return None
+        path = path.expanduser()
+        base = (info.context or {}).get("base_dir")
+        if base is not None and not path.is_absolute():
+            path = Path(base) / path
+        return path.resolve()
 
 
 class StoreSettings(Strict):

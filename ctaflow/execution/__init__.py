@@ -1,1 +1,1 @@
-"""Running campaign flows: locally (resumable) and, later, through FireWorks / jobflow-remote."""
+"""Running campaign flows: locally (:mod:`.local`) or on FireWorks (:mod:`.fireworks`)."""
