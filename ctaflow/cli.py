@@ -56,7 +56,10 @@ def _prepare(campaign_file: Path):
     settings = load_campaign(campaign_file)
     structure = load_structure(settings.structure)
     engines = {name: get_engine(spec) for name, spec in settings.engines.items()}
-    elements = sorted(el.symbol for el in structure.composition)
+    elements = {el.symbol for el in structure.composition}
+    if settings.series is not None:  # the substituted compositions need their element too
+        elements.add(settings.series.by)
+    elements = sorted(elements)
     for name in set(settings.stage_engines().values()):
         engines[name].check_available(elements)
     return settings, structure, engines
@@ -86,7 +89,8 @@ def validate(campaign_file: Annotated[Path, typer.Argument(help="Campaign YAML f
         "execution": settings.execution.model_dump(mode="json"),
         "store": settings.store.model_dump(mode="json"),
     }
-    sys.stdout.write(yaml.safe_dump(effective, sort_keys=False, allow_unicode=True))
+    plain = json.loads(json.dumps(effective, default=_plain))  # numpy scalars from makers
+    sys.stdout.write(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True))
     out.print(f"[green]valid[/]: {campaign_file}")
 
 
@@ -443,6 +447,11 @@ def _maker_settings(engine, stage_name: str, stage) -> dict:
         "class": type(maker).__name__,
         **{k: v for k, v in data.items() if not k.startswith("@")},
     }
+
+
+def _plain(value):
+    """JSON fallback: numpy scalars as Python numbers, anything else as text."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _cell(value) -> str:
