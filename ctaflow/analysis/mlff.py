@@ -30,6 +30,62 @@ class CompositionMetrics(BaseModel):
     rmse_force_mev_per_a: float
 
 
+class MDSanity(BaseModel):
+    """A short NVT run with the trained model: stable when no two atoms come closer than the
+    overlap limit of structure validation (half the sum of atomic radii) in any sampled frame
+    and the mean temperature stays within a factor two of the target."""
+
+    temperature_k: float = Field(description="Thermostat target, K.")
+    n_steps: int
+    timestep_fs: float
+    n_atoms: int
+    closest_pair_a: float | None = Field(
+        description="Shortest distance over the sampled frames, Å (None: none within 6 Å)."
+    )
+    first_overlap_step: int | None = Field(None, description="First sampled step with overlap.")
+    mean_temperature_k: float
+    max_temperature_k: float
+    stable: bool
+    reason: str = ""
+
+
+def md_sanity(
+    frames: list[Any],
+    steps: list[int],
+    temperatures_k: list[float],
+    target_k: float,
+    timestep_fs: float,
+) -> MDSanity:
+    """Judge a trajectory of pymatgen structures sampled at ``steps`` (see :class:`MDSanity`)."""
+    from ctaflow.structures.validate import closest_overlap
+
+    closest, first_overlap = float("inf"), None
+    for step, frame in zip(steps, frames, strict=True):
+        _, _, _, dist = frame.get_neighbor_list(6.0)
+        if len(dist):
+            closest = min(closest, float(dist.min()))
+        if first_overlap is None and closest_overlap(frame) is not None:
+            first_overlap = step
+    mean_t = float(np.mean(temperatures_k))
+    reasons = []
+    if first_overlap is not None:
+        reasons.append(f"atoms overlap from step {first_overlap} (closest pair {closest:.2f} Å)")
+    if not 0.5 * target_k <= mean_t <= 2.0 * target_k:
+        reasons.append(f"mean temperature {mean_t:.0f} K for a {target_k:.0f} K thermostat")
+    return MDSanity(
+        temperature_k=target_k,
+        n_steps=steps[-1],
+        timestep_fs=timestep_fs,
+        n_atoms=len(frames[0]),
+        closest_pair_a=None if closest == float("inf") else closest,
+        first_overlap_step=first_overlap,
+        mean_temperature_k=mean_t,
+        max_temperature_k=float(np.max(temperatures_k)),
+        stable=not reasons,
+        reason="; ".join(reasons),
+    )
+
+
 class MLFFResult(BaseModel):
     """A trained MACE model with its test-set errors. Energies meV/atom, forces meV/Å."""
 
@@ -54,6 +110,7 @@ class MLFFResult(BaseModel):
     )
     training_time_s: float
     labeller: str
+    md_sanity: MDSanity | None = Field(None, description="Short MD with the trained model.")
     software: dict[str, str] = Field(default_factory=dict)
 
 

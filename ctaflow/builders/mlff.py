@@ -39,13 +39,17 @@ class MLFFBuilder(StageBuilder):
                 "n_test": out.n_test,
                 "epochs": len(out.epochs_log),
                 "training_time_s": out.training_time_s,
+                "md_sanity": None if out.md_sanity is None else out.md_sanity.model_dump(),
+                "md_sanity_stable": None if out.md_sanity is None else out.md_sanity.stable,
                 "hyperparameters": out.hyperparameters,
                 "software": out.software,
                 "task_uuids": [task.uuid],
                 "skipped": superseded,
+                "notes": _sanity_notes(out),
             }
             if not out.per_composition:
-                docs.append({**model, "notes": ["the output has no per-composition metrics"]})
+                notes = [*model["notes"], "the output has no per-composition metrics"]
+                docs.append({**model, "notes": notes})
             for comp in out.per_composition:
                 docs.append(
                     {
@@ -57,3 +61,13 @@ class MLFFBuilder(StageBuilder):
                     }
                 )
         return docs
+
+
+def _sanity_notes(out: MLFFResult) -> list[str]:
+    check = out.md_sanity
+    if check is None or check.stable:
+        return []
+    return [
+        f"the trained model is not stable in a {check.n_steps}-step MD at "
+        f"{check.temperature_k:g} K ({check.n_atoms} atoms): {check.reason}"
+    ]

@@ -107,6 +107,10 @@ class MLFFDoc(DerivedDoc):
     n_test: int | None = None
     epochs: int | None = None
     training_time_s: float | None = None
+    md_sanity: dict[str, Any] | None = Field(
+        None, description="Short NVT run with the trained model (closest pair Å, temperatures K)."
+    )
+    md_sanity_stable: bool | None = None
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     software: dict[str, str] = Field(default_factory=dict)
 

@@ -292,8 +292,17 @@ class MLFFStageSettings(Strict):
     e0s: str = Field("average", description="MACE E0s option (isolated-atom energies).")
     threads: int = Field(1, ge=1, description="torch threads of the training process.")
 
+    sanity_md_steps: int = Field(
+        200, ge=0, description="Steps of the MD check with the trained model (0: none)."
+    )
+    sanity_md_temperature_k: float | None = Field(
+        None, gt=0, description="Its temperature, K; default: the highest labelling temperature."
+    )
+
     def hyperparameters(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"enabled", "threads"})
+        return self.model_dump(
+            exclude={"enabled", "threads", "sanity_md_steps", "sanity_md_temperature_k"}
+        )
 
 
 class TransportStageSettings(Strict):

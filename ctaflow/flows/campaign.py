@@ -113,7 +113,12 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
             ml_hash = settings.stage_settings_hash("mlff")
 
             def train():
-                fit = train_mace_job(dataset.output, ml.hyperparameters(), ml.threads)
+                hottest = max(stages["training_data"].temperatures_k)
+                sanity = {
+                    "temperature_k": ml.sanity_md_temperature_k or hottest,
+                    "n_steps": ml.sanity_md_steps,
+                }
+                fit = train_mace_job(dataset.output, ml.hyperparameters(), ml.threads, sanity)
                 fit.name = "train mace"
                 return Flow([fit], output=fit.output, name="mlff")
 
@@ -212,7 +217,7 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
 
         def interfaces_flow():
             maker = InterfaceStageMaker(engine=if_engine, settings=stages["interfaces"])
-            if "amorphous" not in stages:
+            if "amorphous" not in stages["interfaces"].phases:
                 return maker.make(current, [])
             # the lowest-energy sample of the campaign's own composition (series member 0)
             # that passed every melt–quench check
@@ -223,7 +228,14 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
 
         add(
             "interfaces",
-            {"settings": if_hash, "upstream": [upstream, amorphous_seed]},
+            {
+                "settings": if_hash,
+                "upstream": (
+                    [upstream, amorphous_seed]
+                    if "amorphous" in stages["interfaces"].phases
+                    else upstream
+                ),
+            },
             interfaces_flow,
             if_engine.label,
             if_hash,

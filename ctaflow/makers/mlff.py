@@ -25,7 +25,7 @@ from ctaflow.analysis.dataset import (
     to_extxyz,
 )
 from ctaflow.analysis.md import MDResult
-from ctaflow.analysis.mlff import DatasetResult, MLFFResult, validation_metrics
+from ctaflow.analysis.mlff import DatasetResult, MDSanity, MLFFResult, md_sanity, validation_metrics
 from ctaflow.analysis.provenance import software_versions
 
 logger = logging.getLogger(__name__)
@@ -117,11 +117,47 @@ def run_worker(folder: Path, name: str, hyper: dict, threads: int) -> list[dict[
     return epochs
 
 
+def sanity_md(
+    model_path: Path, start, temperature_k: float, n_steps: int, timestep_fs: float = 1.0
+) -> MDSanity:
+    """Langevin NVT with the model from ``start`` (ASE atoms), judged by :func:`md_sanity`."""
+    import numpy as np
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ctaflow.engines.calculators import mace_calculator
+
+    atoms = start.copy()
+    atoms.calc = mace_calculator(str(model_path))
+    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=np.random.default_rng(0))
+    dyn = Langevin(
+        atoms,
+        timestep_fs * units.fs,
+        temperature_K=temperature_k,
+        friction=0.01 / units.fs,
+        rng=np.random.default_rng(1),
+    )
+    every = max(1, n_steps // 20)
+    frames, steps, temps = [], [], []
+    for done in range(every, n_steps + 1, every):
+        dyn.run(every)
+        frames.append(AseAtomsAdaptor.get_structure(atoms))
+        steps.append(done)
+        temps.append(float(atoms.get_temperature()))
+    return md_sanity(frames, steps, temps, temperature_k, timestep_fs)
+
+
 @job(data=[PART_DATA_KEY])
 def train_mace_job(
-    dataset: DatasetResult | dict, hyper: dict[str, Any], threads: int = 1
+    dataset: DatasetResult | dict,
+    hyper: dict[str, Any],
+    threads: int = 1,
+    sanity: dict[str, float] | None = None,
 ) -> MLFFResult:
-    """Train MACE on the dataset (CPU) and evaluate it on the test split."""
+    """Train MACE on the dataset (CPU), evaluate it on the test split, and (``sanity``: target
+    ``temperature_k`` and ``n_steps``) run a short MD with it from the first training frame."""
     ds = dataset if isinstance(dataset, DatasetResult) else DatasetResult.model_validate(dataset)
     folder = Path.cwd()
     for split, parts in ds.files.items():
@@ -132,6 +168,15 @@ def train_mace_job(
     model_bytes = (folder / "ctaflow_mace.model").read_bytes()
     metrics = validation_metrics(json.loads((folder / "evaluation.json").read_text())["test"])
     model = pack_file(model_bytes, "ctaflow_mace.model")
+    check = None
+    if sanity and sanity.get("n_steps"):
+        from ase.io import read
+
+        start = read(folder / "train.extxyz", index=0)
+        check = sanity_md(
+            folder / "ctaflow_mace.model", start, sanity["temperature_k"], int(sanity["n_steps"])
+        )
+        logger.info("MD sanity check: %s", "stable" if check.stable else check.reason)
     return MLFFResult(
         model=model,
         model_sha256=model[0].sha256,
@@ -143,6 +188,7 @@ def train_mace_job(
         epochs_log=epochs,
         training_time_s=elapsed,
         labeller=ds.labeller,
+        md_sanity=check,
         software=software_versions(("ctaflow", "mace-torch", "torch", "e3nn", "ase")),
     )
 

@@ -59,6 +59,7 @@ TABLES = (
             "rmse_energy_mev_per_atom",
             "rmse_force_mev_per_a",
             "training_time_s",
+            "md_sanity_stable",
         ],
     ),
     (
@@ -286,6 +287,9 @@ MLFF_FIELDS = (
     "labeller",
     "epochs",
     "training_time_s",
+    "md_sanity_stable",
+    "md_sanity",
+    "notes",
     "hyperparameters",
     "software",
 )
@@ -595,6 +599,9 @@ def to_markdown(report: dict[str, list[dict[str, Any]]]) -> str:
     if report["transport"]:
         notes = sorted({n for row in report["transport"] for n in row["notes"]})
         lines += ["", "Notes on the transport numbers:", *[f"- {n}" for n in notes]]
+    mlff_notes = sorted({n for row in report["mlff"] for n in row.get("notes") or []})
+    if mlff_notes:
+        lines += ["", "Notes on the force field:", *[f"- {n}" for n in mlff_notes]]
     if report["formation_energies"]:
         lines += ["", "Notes on the amorphous samples:"]
         for row in report["formation_energies"]:

@@ -123,3 +123,21 @@ def test_mace_options_follow_settings():
     assert "--num_channels=8" in argv and "--max_L=0" in argv and "--r_max=4.5" in argv
     assert "--E0s=average" in argv and "--valid_batch_size=3" in argv
     assert not any(a.startswith("--compute_stress") for a in argv)
+
+
+def test_md_sanity_flags_overlap_and_a_runaway_thermostat():
+    from pymatgen.core import Lattice, Structure
+
+    from ctaflow.analysis.mlff import md_sanity
+
+    good = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    bad = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.05, 0.05, 0.05]])
+    ok = md_sanity([good, good], [10, 20], [880.0, 920.0], 900.0, 1.0)
+    assert ok.stable and ok.reason == "" and ok.closest_pair_a == pytest.approx(4.884, abs=1e-3)
+    assert ok.mean_temperature_k == pytest.approx(900.0) and ok.n_steps == 20
+    # Na–Cl at 0.49 Å (limit 0.5 × (1.8 + 1.0) = 1.4 Å) from the second sample on
+    collapsed = md_sanity([good, bad], [10, 20], [900.0, 950.0], 900.0, 1.0)
+    assert not collapsed.stable and collapsed.first_overlap_step == 20
+    assert "overlap from step 20" in collapsed.reason
+    hot = md_sanity([good, good], [10, 20], [2500.0, 2700.0], 900.0, 1.0)
+    assert not hot.stable and "mean temperature 2600 K" in hot.reason

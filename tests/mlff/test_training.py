@@ -29,7 +29,7 @@ def test_tiny_mace_learns_forces_and_runs_md_from_the_store(stores, tmp_path):
     md_job = md.make(cell)
     data = dataset_job([md_job.output], labeller.label, [0.7, 0.15, 0.15], 0, 0.01)
     hyper = MLFFStageSettings(max_num_epochs=8, batch_size=5).hyperparameters()
-    fit = train_mace_job(data.output, hyper, 1)
+    fit = train_mace_job(data.output, hyper, 1, {"temperature_k": 300.0, "n_steps": 40})
     run_locally(
         Flow([md_job, data, fit]),
         store=jobs,
@@ -46,6 +46,11 @@ def test_tiny_mace_learns_forces_and_runs_md_from_the_store(stores, tmp_path):
     assert result["n_train"] + result["n_valid"] + result["n_test"] == 51
     assert len(result["epochs_log"]) == 8  # progress reached the log
     assert result["per_composition"][0]["composition"] == "Na3ClO"
+    check = result["md_sanity"]  # the short MD with the trained model, judged as stated
+    assert check["n_steps"] == 40 and check["n_atoms"] == 40 and check["temperature_k"] == 300
+    assert check["stable"] == (
+        check["first_overlap_step"] is None and 150 <= check["mean_temperature_k"] <= 600
+    )
     # the model file is in the data store, not in the job document
     import json
 
