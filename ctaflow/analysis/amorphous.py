@@ -280,16 +280,13 @@ def checks_from_runs(
     max_long_range_order: float,
 ) -> MeltQuenchChecks:
     """All checks of one sample from its runs (positions of the melt and hold segments)."""
-    from ctaflow.structures.validate import closest_overlap
+    from ctaflow.structures.validate import closest_distance, closest_overlap
 
     idx = _indices(crystal, species)
     msd = accumulated_msd(melt_positions, idx) if melt_positions else None
     lro = bragg_order(crystal, glass, species) if glass is not None else None
     overlap = closest_overlap(glass) if glass is not None else None
-    closest = None
-    if glass is not None:
-        _, _, _, dist = glass.get_neighbor_list(3.0)
-        closest = float(dist.min()) if len(dist) else None
+    closest = closest_distance(glass) if glass is not None else None
     hot_ok = hold_mean_temperature_k is None or (
         0.5 * melt_temperature_k <= hold_mean_temperature_k <= 2.0 * melt_temperature_k
     )

@@ -57,15 +57,13 @@ def md_sanity(
     timestep_fs: float,
 ) -> MDSanity:
     """Judge a trajectory of pymatgen structures sampled at ``steps`` (see :class:`MDSanity`)."""
-    from ctaflow.structures.validate import closest_overlap
+    from ctaflow.structures.validate import closest_distance, closest_overlap
 
-    closest, first_overlap = float("inf"), None
-    for step, frame in zip(steps, frames, strict=True):
-        _, _, _, dist = frame.get_neighbor_list(6.0)
-        if len(dist):
-            closest = min(closest, float(dist.min()))
-        if first_overlap is None and closest_overlap(frame) is not None:
-            first_overlap = step
+    distances = [d for d in map(closest_distance, frames) if d is not None]
+    closest = min(distances) if distances else None
+    first_overlap = next(
+        (step for step, frame in zip(steps, frames, strict=True) if closest_overlap(frame)), None
+    )
     mean_t = float(np.mean(temperatures_k))
     reasons = []
     if first_overlap is not None:
@@ -77,7 +75,7 @@ def md_sanity(
         n_steps=steps[-1],
         timestep_fs=timestep_fs,
         n_atoms=len(frames[0]),
-        closest_pair_a=None if closest == float("inf") else closest,
+        closest_pair_a=closest,
         first_overlap_step=first_overlap,
         mean_temperature_k=mean_t,
         max_temperature_k=float(np.max(temperatures_k)),

@@ -11,15 +11,11 @@ from ctaflow import __version__
 from ctaflow.campaign.schema import stable_hash
 from ctaflow.engines import get_engine
 from ctaflow.flows.uids import deterministic_uids
-from ctaflow.makers.amorphous import (
-    AmorphousStageMaker,
-    amorphous_with_trained_model,
-    usable_amorphous_sample,
-)
+from ctaflow.makers.amorphous import AmorphousStageMaker, usable_amorphous_sample
 from ctaflow.makers.exchange import ExchangeStageMaker
 from ctaflow.makers.interfaces import InterfaceStageMaker
 from ctaflow.makers.md import MDStageMaker
-from ctaflow.makers.mlff import TrainingDataMaker, md_with_trained_model, train_mace_job
+from ctaflow.makers.mlff import TrainingDataMaker, stage_on_trained_model, train_mace_job
 from ctaflow.makers.neb import NEBStageMaker
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.makers.structure import StructureRecordMaker
@@ -134,14 +130,7 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
         def md_flow():
             if not trained:
                 return MDStageMaker(engine=md_engine, settings=stages["md"]).make(current)
-            launcher = md_with_trained_model(
-                mlff.output.model,
-                current,
-                stages["md"].model_dump(mode="json"),
-                md_spec.model_dump(mode="json"),
-            )
-            launcher.name = "md with trained mace"
-            return Flow([launcher], output=launcher.output, name="md")
+            return on_trained_model("md", mlff, current, stages["md"], md_spec)
 
         md, md_seed = add(
             "md",
@@ -177,16 +166,10 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
                 return AmorphousStageMaker(
                     engine=am_engine, settings=am, series=settings.series, elements=elements
                 ).make(current)
-            launcher = amorphous_with_trained_model(
-                mlff.output.model,
-                current,
-                am.model_dump(mode="json"),
-                None if settings.series is None else settings.series.model_dump(mode="json"),
-                am_spec.model_dump(mode="json"),
-                elements,
+            series = None if settings.series is None else settings.series.model_dump(mode="json")
+            return on_trained_model(
+                "amorphous", mlff, current, am, am_spec, {"series": series, "elements": elements}
             )
-            launcher.name = "amorphous with trained mace"
-            return Flow([launcher], output=launcher.output, name="amorphous")
 
         _, amorphous_seed = add(
             "amorphous",
@@ -254,3 +237,18 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
         )
     # ---- end interfaces ------------------------------------------------------------------
     return built
+
+
+def on_trained_model(stage: str, mlff: Flow, structure, stage_settings, mace_spec, options=None):
+    """A one-job flow that runs ``stage`` on the model the ``mlff`` stage trains (the model
+    exists only at run time, so the stage's own flow replaces this job then)."""
+    launcher = stage_on_trained_model(
+        mlff.output.model,
+        structure,
+        stage,
+        stage_settings.model_dump(mode="json"),
+        mace_spec.model_dump(mode="json"),
+        options,
+    )
+    launcher.name = f"{stage} with trained mace"
+    return Flow([launcher], output=launcher.output, name=stage)

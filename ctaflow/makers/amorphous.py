@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from jobflow import Flow, Maker, Response, job
+from jobflow import Flow, Maker, job
 from jobflow.core.job import JobConfig
 from jobflow.core.reference import OnMissing
 from pydantic import BaseModel, Field
@@ -372,28 +372,6 @@ class AmorphousStageMaker(Maker):
             jobs.append(relax)
             refs.append(relax.output)
         return refs, provs
-
-
-@job
-def amorphous_with_trained_model(
-    model: list,
-    structure: Structure,
-    settings: dict,
-    series: dict | None,
-    mace_spec: dict,
-    elements: list[str],
-):
-    """Replace this job by the amorphous stage on the campaign-trained MACE model."""
-    from ctaflow.campaign.schema import AmorphousStageSettings, SeriesSettings
-    from ctaflow.makers.mlff import trained_mace_engine
-
-    flow = AmorphousStageMaker(
-        engine=trained_mace_engine(model, mace_spec),
-        settings=AmorphousStageSettings.model_validate(settings),
-        series=None if series is None else SeriesSettings.model_validate(series),
-        elements=elements,
-    ).make(structure)
-    return Response(replace=flow)
 
 
 @job

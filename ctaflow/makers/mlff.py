@@ -284,18 +284,37 @@ class TrainingDataMaker:
 
 
 @job
-def md_with_trained_model(model: list, structure, md_settings: dict, mace_spec: dict):
-    """Write the trained model to the model cache, then replace this job by the MD stage on it."""
+def stage_on_trained_model(
+    model: list,
+    structure,
+    stage: str,
+    stage_settings: dict,
+    mace_spec: dict,
+    options: dict | None = None,
+):
+    """Write the trained model to the model cache, then replace this job by the stage's flow on
+    it (``stage``: md or amorphous; ``options``: the amorphous stage's series and elements)."""
     from jobflow import Response
 
-    from ctaflow.campaign.schema import MDStageSettings
+    from ctaflow.campaign.schema import AmorphousStageSettings, MDStageSettings, SeriesSettings
+    from ctaflow.makers.amorphous import AmorphousStageMaker
     from ctaflow.makers.md import MDStageMaker
 
     engine = trained_mace_engine(model, mace_spec)
-    flow = MDStageMaker(engine=engine, settings=MDStageSettings.model_validate(md_settings)).make(
-        structure
-    )
-    return Response(replace=flow)
+    options = options or {}
+    if stage == "md":
+        maker = MDStageMaker(engine=engine, settings=MDStageSettings.model_validate(stage_settings))
+    elif stage == "amorphous":
+        series = options.get("series")
+        maker = AmorphousStageMaker(
+            engine=engine,
+            settings=AmorphousStageSettings.model_validate(stage_settings),
+            series=None if series is None else SeriesSettings.model_validate(series),
+            elements=options.get("elements"),
+        )
+    else:
+        raise ValueError(f"stage {stage!r} cannot run on the campaign-trained model")
+    return Response(replace=maker.make(structure))
 
 
 def trained_mace_engine(model: list, mace_spec: dict):

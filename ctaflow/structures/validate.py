@@ -87,6 +87,13 @@ def closest_overlap(structure: Structure) -> tuple[int, int, float, float] | Non
     return None if worst is None else worst[1:]
 
 
+def closest_distance(structure: Structure, cutoff_a: float = 6.0) -> float | None:
+    """Shortest interatomic distance (Å, periodic images included); None if none within
+    ``cutoff_a``."""
+    _, _, _, dist = structure.get_neighbor_list(cutoff_a)
+    return float(dist.min()) if len(dist) else None
+
+
 def _radius(species) -> float:
     el = getattr(species, "element", species)
     r = el.atomic_radius
