@@ -31,8 +31,29 @@ class LabelledFrame(BaseModel):
 def frames_from_arrays(
     arrays: dict[str, np.ndarray], species: list[str], **provenance: Any
 ) -> list[LabelledFrame]:
-    """Frames from per-frame arrays (see :mod:`ctaflow.analysis.chunks`)."""
+    """Frames from per-frame arrays (see :mod:`ctaflow.analysis.chunks`).
+
+    Raises ``ValueError`` (naming the source and frame) for labels that are not finite or arrays
+    whose atom count differs from ``species``: such frames must never reach training.
+    """
     stresses = arrays.get("stresses_gpa")
+    where = ", ".join(f"{k}={v}" for k, v in provenance.items() if v is not None) or "the run"
+    for name in ("positions_a", "forces_ev_per_a"):
+        if np.shape(arrays[name])[1] != len(species):
+            raise ValueError(
+                f"{where}: {name} has {np.shape(arrays[name])[1]} atoms per frame but the "
+                f"structure has {len(species)} species; the trajectory does not belong to it"
+            )
+    for name in ("energies_ev", "forces_ev_per_a", "stresses_gpa"):
+        if name in arrays and arrays[name] is not None:
+            values = np.asarray(arrays[name], dtype=float)
+            bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+            if bad.any():
+                raise ValueError(
+                    f"{where}: {name} is not finite (NaN or inf) in frame {int(np.argmax(bad))} "
+                    f"of {len(values)}; the labeller's run diverged: rerun it (smaller time step, "
+                    "lower temperature) instead of training on it"
+                )
     return [
         LabelledFrame(
             species=species,

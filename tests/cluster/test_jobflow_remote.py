@@ -5,7 +5,9 @@ SLURM scheduler (qtoolkit), queue and job store on the MongoDB stand-in; results
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import subprocess
 
@@ -99,7 +101,8 @@ def test_campaign_through_jobflow_remote_on_slurm(
     assert "3 jobs added to jobflow-remote" in out
     assert "nothing added" in ctaflow("submit", "campaign.yaml", "-w", "work", cwd=tmp_path)
 
-    Runner(project_name="ctaflowtest").run_all_jobs(max_seconds=240)
+    with logging_restored():
+        Runner(project_name="ctaflowtest").run_all_jobs(max_seconds=240)
 
     status = ctaflow("status", "-w", "work", cwd=tmp_path)
     assert re.search(r"relax\s+│\s+2", status) and re.search(r"structure\s+│\s+1", status)
@@ -125,3 +128,25 @@ def test_campaign_through_jobflow_remote_on_slurm(
     }
     (summary,) = [r for r in rows if r["name"] == "relax summary"]
     assert summary["energy_ev"] < summary["initial_energy_ev"]
+
+
+@contextlib.contextmanager
+def logging_restored():
+    """jobflow-remote's Runner calls ``logging.config.dictConfig`` with
+    ``disable_existing_loggers=True``, which silenced every logger created before it (e.g.
+    ``ctaflow.structures.order``) for the rest of the pytest session; put them back."""
+    loggers = {
+        name: lg
+        for name, lg in logging.root.manager.loggerDict.items()
+        if isinstance(lg, logging.Logger)
+    }
+    disabled = {name: lg.disabled for name, lg in loggers.items()}
+    handlers, level = list(logging.root.handlers), logging.root.level
+    try:
+        yield
+    finally:
+        for name, lg in logging.root.manager.loggerDict.items():
+            if isinstance(lg, logging.Logger):
+                lg.disabled = disabled.get(name, False)
+        logging.root.handlers[:] = handlers
+        logging.root.setLevel(level)

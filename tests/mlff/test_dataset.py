@@ -141,3 +141,25 @@ def test_md_sanity_flags_overlap_and_a_runaway_thermostat():
     assert "overlap from step 20" in collapsed.reason
     hot = md_sanity([good, good], [10, 20], [2500.0, 2700.0], 900.0, 1.0)
     assert not hot.stable and "mean temperature 2600 K" in hot.reason
+
+
+def test_frames_with_nan_forces_or_another_atom_count_are_refused():
+    rng = np.random.default_rng(0)
+    arrays = {
+        "positions_a": rng.uniform(0, 5, size=(3, 2, 3)),
+        "cells_a": np.repeat(np.eye(3)[None] * 5.0, 3, axis=0),
+        "energies_ev": np.array([-1.0, -1.1, -1.2]),
+        "forces_ev_per_a": rng.normal(size=(3, 2, 3)),
+    }
+    arrays["forces_ev_per_a"][2, 1, 0] = np.nan
+    with pytest.raises(
+        ValueError, match=r"source=md 900 K: forces_ev_per_a is not finite .* 2 of 3"
+    ):
+        frames_from_arrays(arrays, ["Na", "Cl"], source="md 900 K")
+    arrays["forces_ev_per_a"][2, 1, 0] = 0.0
+    with pytest.raises(ValueError, match="2 atoms per frame but the structure has 3 species"):
+        frames_from_arrays(arrays, ["Na", "Cl", "Cl"], source="md 900 K")
+    ok = frames_from_arrays(
+        arrays, ["Na", "Cl"], source="md 900 K", composition="NaCl", labeller="t"
+    )
+    assert len(ok) == 3

@@ -59,6 +59,38 @@ def test_tiny_mace_learns_forces_and_runs_md_from_the_store(stores, tmp_path):
 
     # the stored model file loads again (as a later process would) and drives MD
     path = materialise_model(result["model"], tmp_path / "cache")
+    # ... and reloads in new processes with bit-identical float64 predictions
+    import subprocess
+    import sys
+
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ctaflow.engines.calculators import mace_calculator
+
+    atoms = AseAtomsAdaptor.get_atoms(cell)
+    atoms.rattle(0.05, seed=4)  # off the symmetric sites (forces there are round-off); .traj
+    # keeps float64 positions (extxyz text would round them)
+    atoms.write(tmp_path / "probe.traj")
+    atoms.calc = mace_calculator(str(path), threads=1)
+    here = np.append(atoms.get_forces().ravel(), atoms.get_potential_energy())
+    script = (
+        "import numpy as np, sys; from ase.io import read; "
+        "from ctaflow.engines.calculators import mace_calculator; "
+        "a = read(sys.argv[1]); a.calc = mace_calculator(sys.argv[2], threads=1); "
+        "np.save(sys.argv[3], np.append(a.get_forces().ravel(), a.get_potential_energy()))"
+    )
+    runs = []
+    for k in range(2):  # two fresh processes: bit-identical predictions
+        out = tmp_path / f"there{k}.npy"
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "probe.traj"), str(path), str(out)],
+            check=True,
+            timeout=300,
+        )
+        runs.append(np.load(out))
+    assert np.array_equal(runs[0], runs[1])
+    # this long-lived test process (CHGNet and MD ran in it) agrees to round-off
+    assert np.max(np.abs(runs[0] - here)) < 1e-9
     mace = get_engine(MaceEngineSpec(model_path=path))
     mace.check_available()
     seg = mace.md_maker(
