@@ -3,6 +3,7 @@ the SLURM queue adapter from launchpad/my_qadapter_slurm.yaml, waiting and timin
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import CTAFLOW, REPO, subprocess_env
 
 RLAUNCH = str(Path(sys.executable).with_name("rlaunch"))
 
@@ -98,3 +99,17 @@ def launch_timings(launchpad, fw_ids) -> list[dict]:
 
 def _time(value) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def ctaflow(*args, cwd):
+    """Run the ctaflow CLI in ``cwd``; its stdout (fails the test on a non-zero exit)."""
+    proc = subprocess.run(
+        [CTAFLOW, *args],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=cwd,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"ctaflow {args}:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout

@@ -9,13 +9,12 @@ import contextlib
 import json
 import logging
 import re
-import subprocess
 
 import pytest
 import yaml
 
 from tests.cluster import fw
-from tests.conftest import CTAFLOW, REPO, subprocess_env
+from tests.conftest import REPO
 
 CAMPAIGN = """\
 name: small-jfremote
@@ -65,19 +64,6 @@ def write_project(folder, server, database, work_dir):
     (folder / "ctaflowtest.yaml").write_text(yaml.safe_dump(project))
 
 
-def ctaflow(*args, cwd):
-    proc = subprocess.run(
-        [CTAFLOW, *args],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        cwd=cwd,
-        timeout=600,
-    )
-    assert proc.returncode == 0, f"ctaflow {args}:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
 @pytest.mark.slow
 def test_campaign_through_jobflow_remote_on_slurm(
     tmp_path, cluster_env, mongo_server, database, monkeypatch
@@ -97,14 +83,14 @@ def test_campaign_through_jobflow_remote_on_slurm(
     from ctaflow.execution.jobflow_remote import load_project
 
     load_project("ctaflowtest").get_job_controller().reset()  # like 'jf admin reset'
-    out = ctaflow("submit", "campaign.yaml", "-w", "work", cwd=tmp_path)
+    out = fw.ctaflow("submit", "campaign.yaml", "-w", "work", cwd=tmp_path)
     assert "3 jobs added to jobflow-remote" in out
-    assert "nothing added" in ctaflow("submit", "campaign.yaml", "-w", "work", cwd=tmp_path)
+    assert "nothing added" in fw.ctaflow("submit", "campaign.yaml", "-w", "work", cwd=tmp_path)
 
     with logging_restored():
         Runner(project_name="ctaflowtest").run_all_jobs(max_seconds=240)
 
-    status = ctaflow("status", "-w", "work", cwd=tmp_path)
+    status = fw.ctaflow("status", "-w", "work", cwd=tmp_path)
     assert re.search(r"relax\s+│\s+2", status) and re.search(r"structure\s+│\s+1", status)
     assert "COMPLETED" in status and "FAILED" not in status
     run_info = json.loads((tmp_path / "work" / "ctaflow-run.json").read_text())
@@ -119,7 +105,7 @@ def test_campaign_through_jobflow_remote_on_slurm(
         info = cluster_env.run("scontrol", "show", "job", str(slurm_id))
         assert "JobState=COMPLETED" in info and "ExitCode=0:0" in info
 
-    rows = json.loads(ctaflow("query", "-w", "work", "--format", "json", cwd=tmp_path))
+    rows = json.loads(fw.ctaflow("query", "-w", "work", "--format", "json", cwd=tmp_path))
     names = {(r["stage"], r["name"]) for r in rows}
     assert names == {
         ("structure", "structure"),

@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 import re
 import statistics
-import subprocess
 
 import pytest
 
 from tests.cluster import fw
-from tests.conftest import CTAFLOW, subprocess_env
 
 CAMPAIGN = """\
 name: small-cluster
@@ -25,19 +23,6 @@ stages:
 execution: {backend: fireworks, launchpad_file: my_launchpad.yaml}
 store: {kind: mongodb, config_file: jobflow.yaml}
 """
-
-
-def ctaflow(*args, cwd):
-    proc = subprocess.run(
-        [CTAFLOW, *args],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        cwd=cwd,
-        timeout=600,
-    )
-    assert proc.returncode == 0, f"ctaflow {args}:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
 
 
 @pytest.mark.slow
@@ -53,7 +38,7 @@ def test_campaign_through_fireworks_qlaunch_on_slurm(
     lp = LaunchPad.from_file(str(lp_file))
     lp.reset("", require_password=False)
 
-    out = ctaflow("submit", "campaign.yaml", "-w", "work", cwd=tmp_path)
+    out = fw.ctaflow("submit", "campaign.yaml", "-w", "work", cwd=tmp_path)
     assert "3 of 3 jobs added to the LaunchPad" in out
     fw_ids = lp.get_fw_ids()
     assert len(fw_ids) == 3
@@ -85,7 +70,7 @@ def test_campaign_through_fireworks_qlaunch_on_slurm(
     assert len({t["slurm_job_id"] for t in timings}) == 3
 
     # results in the MongoDB job store (docs + GridFS data), read back through the CLI
-    rows = json.loads(ctaflow("query", "-w", "work", "--format", "json", cwd=tmp_path))
+    rows = json.loads(fw.ctaflow("query", "-w", "work", "--format", "json", cwd=tmp_path))
     assert {(r["stage"], r["name"]) for r in rows} == {
         ("structure", "structure"),
         ("relax", "relax (mlip:CHGNet-0.3.0)"),
@@ -106,16 +91,16 @@ def test_campaign_through_fireworks_qlaunch_on_slurm(
     loaded = open_results(tmp_path / "work").get_output(relax["uuid"], load=True)
     trajectory = loaded["objects"]["trajectory"]
     assert trajectory["@class"] == "Trajectory" and len(trajectory["coords"]) > 1
-    ctaflow("report", "-w", "work", cwd=tmp_path)  # derived collections in the same MongoDB
+    fw.ctaflow("report", "-w", "work", cwd=tmp_path)  # derived collections in the same MongoDB
     report = json.loads((tmp_path / "work" / "report" / "report.json").read_text())
     assert report["relaxations"][0]["energy_per_atom_ev"] == pytest.approx(
         summary["energy_per_atom_ev"], abs=1e-9
     )
-    status = ctaflow("status", "-w", "work", cwd=tmp_path)
+    status = fw.ctaflow("status", "-w", "work", cwd=tmp_path)
     assert re.search(r"relax\s+│\s+2", status) and re.search(r"structure\s+│\s+1", status)
 
     # a second submit adds nothing
-    assert "nothing added" in ctaflow("submit", "campaign.yaml", "-w", "work", cwd=tmp_path)
+    assert "nothing added" in fw.ctaflow("submit", "campaign.yaml", "-w", "work", cwd=tmp_path)
     assert len(lp.get_fw_ids()) == 3
 
     totals = [t["total_s"] for t in timings]
