@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.ctaflow-installed
 WORKDIR ?= demo-run
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint browser bench clean
 
 install: $(STAMP)
 
@@ -30,8 +30,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check ctaflow tests benchmarks
 	$(BIN)/ruff format --check ctaflow tests benchmarks
 
+# Debian's chromium + chromedriver for the report's browser check (tests/test_report_browser.py),
+# installed when absent (needs root, as CI runs); apt's output is shown only if it fails.
+APT_LOG := /tmp/ctaflow-apt-browser.log
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  echo "installing Debian chromium + chromium-driver (browser check of the report)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } \
+	    >$(APT_LOG) 2>&1 || { cat $(APT_LOG); exit 1; }; }
+
 # pytest exit code 5 means no test ran: that is a failure here, not green.
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
