@@ -84,6 +84,17 @@ def md_sanity(
     )
 
 
+class CommitteeMember(BaseModel):
+    """A further model of an active-learning committee: same data, another seed."""
+
+    seed: int
+    model: list[BlobPart] = Field(description="The model file (data store).")
+    model_sha256: str
+    rmse_energy_mev_per_atom: float = Field(description="Test set, energy per atom.")
+    rmse_force_mev_per_a: float = Field(description="Test set, force components.")
+    training_time_s: float
+
+
 class MLFFResult(BaseModel):
     """A trained MACE model with its test-set errors. Energies meV/atom, forces meV/Å."""
 
@@ -109,6 +120,10 @@ class MLFFResult(BaseModel):
     training_time_s: float
     labeller: str
     md_sanity: MDSanity | None = Field(None, description="Short MD with the trained model.")
+    committee: list[CommitteeMember] = Field(
+        default_factory=list,
+        description="Further committee members for active learning (this model is member 0).",
+    )
     software: dict[str, str] = Field(default_factory=dict)
 
 

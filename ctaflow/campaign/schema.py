@@ -305,6 +305,50 @@ class MLFFStageSettings(Strict):
         )
 
 
+class ActiveLearningStageSettings(Strict):
+    """Committee active learning after the mlff stage: the mlff stage trains ``committee_size``
+    models (other seeds), member 0 explores by NVT MD from each composition's first training
+    frame, frames whose committee force deviation lies in [trust_lower, trust_upper) are
+    relabelled by the training-data labeller (at most ``max_selected``), added to the training
+    split (valid/test stay fixed, so errors stay comparable) and the committee is retrained;
+    repeated until the fraction of explored frames at or above the lower bound falls below
+    ``stop_fraction`` or after ``max_iterations`` relabellings. Later stages that use the
+    campaign-trained model get member 0 of the last committee."""
+
+    enabled: bool = True
+    committee_size: int = Field(3, ge=2, le=8, description="Models in the committee (K).")
+    explore_temperature_k: float | None = Field(
+        None, gt=0, description="Exploration MD temperature, K; default: hottest labelling T."
+    )
+    explore_steps: int = Field(200, ge=1, description="MD steps per composition and iteration.")
+    explore_sample_every: int = Field(10, ge=1, description="Steps between judged frames.")
+    timestep_fs: float = Field(1.0, gt=0, le=5, description="Exploration time step, fs.")
+    trust_lower_ev_per_a: float = Field(
+        0.05, ge=0, description="Lower bound of the committee force deviation window, eV/Å."
+    )
+    trust_upper_ev_per_a: float = Field(
+        0.25, gt=0, description="Upper bound: frames at or above it are not labelled, eV/Å."
+    )
+    max_selected: int = Field(20, ge=1, description="Frames relabelled per iteration, at most.")
+    max_iterations: int = Field(3, ge=1, description="Relabel-and-retrain rounds, at most.")
+    stop_fraction: float = Field(
+        0.05, gt=0, le=1, description="Stop when fewer explored frames than this are >= lower."
+    )
+    retrain_epochs: int | None = Field(
+        None, ge=1, description="Epochs of each retraining (default: stages.mlff's)."
+    )
+    seed: int = 11
+
+    @model_validator(mode="after")
+    def _window(self) -> ActiveLearningStageSettings:
+        if self.trust_lower_ev_per_a >= self.trust_upper_ev_per_a:
+            raise ValueError(
+                f"trust_lower_ev_per_a ({self.trust_lower_ev_per_a}) must be below "
+                f"trust_upper_ev_per_a ({self.trust_upper_ev_per_a})"
+            )
+        return self
+
+
 class TransportStageSettings(Strict):
     """Diffusion and conductivity from the production trajectories (kinisi)."""
 
@@ -545,6 +589,9 @@ class Stages(Strict):
         default_factory=lambda: TrainingDataStageSettings(enabled=False)
     )
     mlff: MLFFStageSettings = Field(default_factory=lambda: MLFFStageSettings(enabled=False))
+    active_learning: ActiveLearningStageSettings = Field(
+        default_factory=lambda: ActiveLearningStageSettings(enabled=False)
+    )
     md: MDStageSettings = Field(default_factory=lambda: MDStageSettings(enabled=False))
     transport: TransportStageSettings = Field(
         default_factory=lambda: TransportStageSettings(enabled=False)
@@ -644,6 +691,11 @@ class CampaignSettings(Strict):
                 )
         if self.stages.mlff.enabled and not self.stages.training_data.enabled:
             raise ValueError("stages.mlff needs training data: enable stages.training_data")
+        if self.stages.active_learning.enabled and not self.stages.mlff.enabled:
+            raise ValueError(
+                "stages.active_learning retrains the mlff stage's committee: enable stages.mlff "
+                "(and stages.training_data, whose labeller relabels the selected frames)"
+            )
         trained = [
             name
             for name, engine in self.stage_engines().items()

@@ -41,6 +41,25 @@ class Engine(ABC):
             "for stages.interfaces"
         )
 
+    def static_maker(self) -> Maker:
+        """A maker whose ``make(structure)`` computes energy, forces and stress of one fixed
+        structure (relabelling for active learning); outputs as :meth:`static_outputs`."""
+        from ctaflow.errors import EngineError
+
+        raise EngineError(f"engine {self.label} cannot label single structures")
+
+    def static_outputs(self, static_job: Job) -> dict[str, OutputReference]:
+        """References into the static job's task document: ``structure``, ``energy_ev``,
+        ``forces_ev_per_a`` and ``stress_kbar`` (3×3, positive = compressive, as VASP and
+        atomate2's force-field documents store it)."""
+        out = static_job.output
+        return {
+            "structure": out.structure,
+            "energy_ev": out.output.energy,
+            "forces_ev_per_a": out.output.forces,
+            "stress_kbar": out.output.stress,
+        }
+
     def neb_maker(self, settings: NEBStageSettings) -> Maker:
         """A maker whose ``make(images)`` runs a (climbing-image) NEB on the full band
         ``images`` (end points first and last, held fixed) with a fixed cell."""

@@ -52,6 +52,11 @@ class MLIPEngine(Engine):
             **self._force_field(),
         )
 
+    def static_maker(self) -> Maker:
+        from atomate2.forcefields.jobs import ForceFieldStaticMaker
+
+        return ForceFieldStaticMaker(name=f"static ({self.label})", **self._force_field())
+
     def normal_relax_maker(self, settings: RelaxStageSettings) -> Maker:
         """Positions and the cell's zz strain only (ASE FrechetCellFilter mask, Voigt order
         xx, yy, zz, yz, xz, xy): in-plane lattice vectors (z = 0) stay exactly as they are."""

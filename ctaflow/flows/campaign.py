@@ -11,6 +11,7 @@ from ctaflow import __version__
 from ctaflow.campaign.schema import stable_hash
 from ctaflow.engines import get_engine
 from ctaflow.flows.uids import deterministic_uids
+from ctaflow.makers.active_learning import active_learning_job, committee_seeds
 from ctaflow.makers.amorphous import AmorphousStageMaker, usable_amorphous_sample
 from ctaflow.makers.exchange import ExchangeStageMaker
 from ctaflow.makers.interfaces import InterfaceStageMaker
@@ -108,19 +109,58 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
             ml = stages["mlff"]
             ml_hash = settings.stage_settings_hash("mlff")
 
+            hottest = max(stages["training_data"].temperatures_k)
+            al = stages.get("active_learning")
+            members = committee_seeds(ml.seed, al.committee_size) if al else []
+
+            sanity = {
+                "temperature_k": ml.sanity_md_temperature_k or hottest,
+                "n_steps": ml.sanity_md_steps,
+            }
+
             def train():
-                hottest = max(stages["training_data"].temperatures_k)
-                sanity = {
-                    "temperature_k": ml.sanity_md_temperature_k or hottest,
-                    "n_steps": ml.sanity_md_steps,
-                }
-                fit = train_mace_job(dataset.output, ml.hyperparameters(), ml.threads, sanity)
-                fit.name = "train mace"
+                fit = train_mace_job(
+                    dataset.output, ml.hyperparameters(), ml.threads, sanity, members
+                )
+                fit.name = "train mace" + (f" committee of {len(members) + 1}" if al else "")
                 return Flow([fit], output=fit.output, name="mlff")
 
-            mlff, ml_seed = add(
-                "mlff", {"settings": ml_hash, "upstream": td_seed}, train, "mace", ml_hash
-            )
+            ml_seed_data = {"settings": ml_hash, "upstream": td_seed}
+            if members:  # without active learning the stage (and its seed) is as before
+                ml_seed_data["committee_seeds"] = members
+            mlff, ml_seed = add("mlff", ml_seed_data, train, "mace", ml_hash)
+            if al:
+                al_hash = settings.stage_settings_hash("active_learning")
+                retrain = ml.hyperparameters()
+                if al.retrain_epochs:
+                    retrain["max_num_epochs"] = al.retrain_epochs
+                al_settings = al.model_copy(
+                    update={"explore_temperature_k": al.explore_temperature_k or hottest}
+                )
+                labeller_spec = settings.engines[stages["training_data"].engine]
+                committee = mlff
+
+                def learn():
+                    loop = active_learning_job(
+                        dataset.output,
+                        committee.output,
+                        al_settings.model_dump(mode="json"),
+                        labeller_spec.model_dump(mode="json"),
+                        retrain,
+                        ml.threads,
+                        sanity,
+                    )
+                    loop.name = "active learning 0"
+                    return Flow([loop], output=loop.output, name="active_learning")
+
+                # later stages on the trained model take the loop's final model
+                mlff, ml_seed = add(
+                    "active_learning",
+                    {"settings": al_hash, "upstream": ml_seed},
+                    learn,
+                    "mace",
+                    al_hash,
+                )
     if "md" in stages:
         md_spec = settings.engines[stages["md"].engine]
         md_engine = get_engine(md_spec)

@@ -25,7 +25,14 @@ from ctaflow.analysis.dataset import (
     to_extxyz,
 )
 from ctaflow.analysis.md import MDResult
-from ctaflow.analysis.mlff import DatasetResult, MDSanity, MLFFResult, md_sanity, validation_metrics
+from ctaflow.analysis.mlff import (
+    CommitteeMember,
+    DatasetResult,
+    MDSanity,
+    MLFFResult,
+    md_sanity,
+    validation_metrics,
+)
 from ctaflow.analysis.provenance import software_versions
 
 logger = logging.getLogger(__name__)
@@ -117,67 +124,74 @@ def run_worker(folder: Path, name: str, hyper: dict, threads: int) -> list[dict[
     return epochs
 
 
-def sanity_md(
-    model_path: Path, start, temperature_k: float, n_steps: int, timestep_fs: float = 1.0
-) -> MDSanity:
-    """Langevin NVT with the model from ``start`` (ASE atoms), judged by :func:`md_sanity`."""
+def langevin_frames(
+    model_path: Path,
+    start,
+    temperature_k: float,
+    n_steps: int,
+    every: int,
+    timestep_fs: float = 1.0,
+    seed: int = 0,
+) -> tuple[list, list[int], list[float]]:
+    """Langevin NVT with the model from ``start`` (ASE atoms): copies of the atoms every
+    ``every`` steps, their step numbers and instantaneous temperatures (K)."""
     import numpy as np
     from ase import units
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-    from pymatgen.io.ase import AseAtomsAdaptor
 
     from ctaflow.engines.calculators import mace_calculator
 
     atoms = start.copy()
     atoms.calc = mace_calculator(str(model_path))
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=np.random.default_rng(0))
+    MaxwellBoltzmannDistribution(
+        atoms, temperature_K=temperature_k, rng=np.random.default_rng(seed)
+    )
     dyn = Langevin(
         atoms,
         timestep_fs * units.fs,
         temperature_K=temperature_k,
         friction=0.01 / units.fs,
-        rng=np.random.default_rng(1),
+        rng=np.random.default_rng(seed + 1),
     )
-    every = max(1, n_steps // 20)
     frames, steps, temps = [], [], []
     for done in range(every, n_steps + 1, every):
         dyn.run(every)
-        frames.append(AseAtomsAdaptor.get_structure(atoms))
+        frame = atoms.copy()
+        frame.calc = None
+        frames.append(frame)
         steps.append(done)
         temps.append(float(atoms.get_temperature()))
-    return md_sanity(frames, steps, temps, temperature_k, timestep_fs)
+    return frames, steps, temps
 
 
-@job(data=[PART_DATA_KEY])
-def train_mace_job(
-    dataset: DatasetResult | dict,
-    hyper: dict[str, Any],
-    threads: int = 1,
-    sanity: dict[str, float] | None = None,
-) -> MLFFResult:
-    """Train MACE on the dataset (CPU), evaluate it on the test split, and (``sanity``: target
-    ``temperature_k`` and ``n_steps``) run a short MD with it from the first training frame."""
-    ds = dataset if isinstance(dataset, DatasetResult) else DatasetResult.model_validate(dataset)
-    folder = Path.cwd()
+def sanity_md(
+    model_path: Path, start, temperature_k: float, n_steps: int, timestep_fs: float = 1.0
+) -> MDSanity:
+    """Langevin NVT with the model from ``start`` (ASE atoms), judged by :func:`md_sanity`."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    frames, steps, temps = langevin_frames(
+        model_path, start, temperature_k, n_steps, max(1, n_steps // 20), timestep_fs
+    )
+    structures = [AseAtomsAdaptor.get_structure(a) for a in frames]
+    return md_sanity(structures, steps, temps, temperature_k, timestep_fs)
+
+
+def train_one(
+    ds: DatasetResult, hyper: dict[str, Any], threads: int, folder: Path
+) -> tuple[MLFFResult, Path]:
+    """Train one MACE on the dataset's splits in ``folder`` and evaluate it on the test split."""
+    folder.mkdir(parents=True, exist_ok=True)
     for split, parts in ds.files.items():
         (folder / f"{split}.extxyz").write_bytes(unpack_file(parts))
     start = time.perf_counter()
     epochs = run_worker(folder, "ctaflow_mace", hyper, threads)
     elapsed = time.perf_counter() - start
-    model_bytes = (folder / "ctaflow_mace.model").read_bytes()
+    model_path = folder / "ctaflow_mace.model"
     metrics = validation_metrics(json.loads((folder / "evaluation.json").read_text())["test"])
-    model = pack_file(model_bytes, "ctaflow_mace.model")
-    check = None
-    if sanity and sanity.get("n_steps"):
-        from ase.io import read
-
-        start = read(folder / "train.extxyz", index=0)
-        check = sanity_md(
-            folder / "ctaflow_mace.model", start, sanity["temperature_k"], int(sanity["n_steps"])
-        )
-        logger.info("MD sanity check: %s", "stable" if check.stable else check.reason)
-    return MLFFResult(
+    model = pack_file(model_path.read_bytes(), "ctaflow_mace.model")
+    result = MLFFResult(
         model=model,
         model_sha256=model[0].sha256,
         hyperparameters=hyper,
@@ -188,9 +202,64 @@ def train_mace_job(
         epochs_log=epochs,
         training_time_s=elapsed,
         labeller=ds.labeller,
-        md_sanity=check,
         software=software_versions(("ctaflow", "mace-torch", "torch", "e3nn", "ase")),
     )
+    return result, model_path
+
+
+@job(data=[PART_DATA_KEY])
+def train_mace_job(
+    dataset: DatasetResult | dict,
+    hyper: dict[str, Any],
+    threads: int = 1,
+    sanity: dict[str, float] | None = None,
+    committee_seeds: list[int] | None = None,
+) -> MLFFResult:
+    """Train MACE on the dataset (CPU), evaluate it on the test split, and (``sanity``: target
+    ``temperature_k`` and ``n_steps``) run a short MD with it from the first training frame.
+
+    ``committee_seeds``: also train one more model per seed (same data and hyper-parameters,
+    another seed), at most as many trainings at a time as the machine has cores; they are the
+    further members of an active-learning committee (:attr:`MLFFResult.committee`).
+    """
+    ds = dataset if isinstance(dataset, DatasetResult) else DatasetResult.model_validate(dataset)
+    folder = Path.cwd()
+    runs = [(hyper, folder)] + [
+        ({**hyper, "seed": seed}, folder / f"member{k + 1}")
+        for k, seed in enumerate(committee_seeds or [])
+    ]
+    if len(runs) == 1:
+        trained = [train_one(ds, hyper, threads, folder)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = max(1, min(len(runs), (os.cpu_count() or 1) // threads))
+        logger.info("training a committee of %d models, %d at a time", len(runs), workers)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            trained = list(pool.map(lambda run: train_one(ds, run[0], threads, run[1]), runs))
+    result, model_path = trained[0]
+    result.committee = [
+        CommitteeMember(
+            seed=member.hyperparameters["seed"],
+            model=member.model,
+            model_sha256=member.model_sha256,
+            rmse_energy_mev_per_atom=member.rmse_energy_mev_per_atom,
+            rmse_force_mev_per_a=member.rmse_force_mev_per_a,
+            training_time_s=member.training_time_s,
+        )
+        for member, _ in trained[1:]
+    ]
+    if sanity and sanity.get("n_steps"):
+        from ase.io import read
+
+        start = read(folder / "train.extxyz", index=0)
+        result.md_sanity = sanity_md(
+            model_path, start, sanity["temperature_k"], int(sanity["n_steps"])
+        )
+        logger.info(
+            "MD sanity check: %s", "stable" if result.md_sanity.stable else result.md_sanity.reason
+        )
+    return result
 
 
 def materialise_model(parts: list, cache_dir: str | Path | None = None) -> Path:

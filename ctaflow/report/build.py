@@ -24,6 +24,7 @@ REPORT_KEYS = (
     "relaxations",
     "md",
     "mlff",
+    "active_learning",
     "transport",
     "formation_energies",
     "barriers",
@@ -153,6 +154,36 @@ INTERFACE_TABLE = (
     ],
 )
 TABLES = (*TABLES, INTERFACE_TABLE)
+AL_ITERATION_FIELDS = (
+    "iteration",
+    "n_frames",
+    "n_accurate",
+    "n_candidate",
+    "n_failed",
+    "fraction_above_lower",
+    "n_selected",
+    "n_train",
+    "deviation_mean_ev_per_a",
+    "deviation_max_ev_per_a",
+    "test_rmse_force_mev_per_a",
+    "test_rmse_energy_mev_per_atom",
+)
+AL_RUN_FIELDS = (
+    "committee_size",
+    "labeller",
+    "explore_temperature_k",
+    "trust_lower_ev_per_a",
+    "trust_upper_ev_per_a",
+    "stop_fraction",
+    "n_added_frames",
+    "converged",
+    "stop_reason",
+    "model_sha256",
+)
+TABLES = (
+    *TABLES,
+    ("Active learning (committee force deviation)", "active_learning", list(AL_ITERATION_FIELDS)),
+)
 INTERFACE_FIELDS = (
     "campaign",
     "engine",
@@ -214,6 +245,32 @@ def interface_matrix(rows: list[dict[str, Any]]) -> list[str]:
             cells.append(text + (f" (n={len(values)})" if len(values) > 1 else ""))
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _sanity_text(check: dict[str, Any] | None) -> str:
+    if not check:
+        return "not run"
+    where = f"{check['n_steps']} steps at {check['temperature_k']:g} K"
+    return f"stable over {where}" if check["stable"] else f"unstable ({check['reason']}; {where})"
+
+
+def active_learning_records(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per exploration of each active-learning run (iteration 0: the first
+    committee), with the run's window, labeller and stop reason repeated on each."""
+    rows = []
+    for doc in docs:
+        out, meta = doc["output"], doc["metadata"]
+        for it in out["iterations"]:
+            rows.append(
+                {
+                    "campaign": meta.get("campaign"),
+                    "engine": meta.get("engine"),
+                    **{k: it[k] for k in AL_ITERATION_FIELDS},
+                    **{k: out[k] for k in AL_RUN_FIELDS},
+                    "final_md_check": _sanity_text(out.get("md_sanity")),
+                }
+            )
+    return rows
 
 
 def exchange_records(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -444,6 +501,9 @@ def collect_report(
                 **{k: doc[k] for k in MLFF_FIELDS},
             }
         )
+    report["active_learning"] = active_learning_records(
+        _outputs(store, "active_learning", "ActiveLearningResult")
+    )
     for doc in _derived(derived, "transport"):
         for point in doc["points"]:
             report["transport"].append(
@@ -520,6 +580,10 @@ def make_figures(report: dict[str, list], figure_data: dict[str, Any]) -> dict[s
         figures["msd.png"] = plots.msd_plot(figure_data["msd"], "tracer MSD (production NVT)")
     if figure_data.get("neb"):
         figures["neb.png"] = plots.neb_plot(figure_data["neb"], "NEB energy profiles")
+    if report["active_learning"]:
+        figures["active_learning.png"] = plots.active_learning_plot(
+            report["active_learning"], "active learning: exploration frames by σ_F"
+        )
     if report["formation_energies"]:
         figures["delta_e.png"] = plots.delta_e_plot(
             report["formation_energies"], "E(amorphous) − E(crystalline), melt–quench"
@@ -602,6 +666,17 @@ def to_markdown(report: dict[str, list[dict[str, Any]]]) -> str:
     mlff_notes = sorted({n for row in report["mlff"] for n in row.get("notes") or []})
     if mlff_notes:
         lines += ["", "Notes on the force field:", *[f"- {n}" for n in mlff_notes]]
+    last = [r for r in report["active_learning"] if r["n_selected"] == 0]  # end of each run
+    if last:
+        lines += ["", "Notes on active learning:"]
+    for row in last:
+        lines.append(
+            f"- {row['campaign']}: committee of {row['committee_size']}, window "
+            f"[{row['trust_lower_ev_per_a']:g}, {row['trust_upper_ev_per_a']:g}) eV/Å at "
+            f"{row['explore_temperature_k']:g} K, {row['n_added_frames']} frames relabelled by "
+            f"{row['labeller']}; {row['stop_reason']}; MD check of the final model: "
+            f"{row['final_md_check']}."
+        )
     if report["formation_energies"]:
         lines += ["", "Notes on the amorphous samples:"]
         for row in report["formation_energies"]:

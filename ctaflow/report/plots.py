@@ -169,3 +169,32 @@ def exchange_plot(row: dict[str, Any], title: str) -> bytes:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     return _png(plt, fig)
+
+
+def active_learning_plot(rows: list[dict[str, Any]], title: str) -> bytes:
+    """Per exploration: fractions of frames below, inside and above the trust window (stacked
+    bars, left axis) and member 0's test-set force RMSE (meV/Å, right axis)."""
+    plt, fig, ax = _figure()
+    x = np.arange(len(rows))
+    bottom = np.zeros(len(rows))
+    for key, label, colour in (
+        ("n_accurate", "below window", "C2"),
+        ("n_candidate", "in window", "C1"),
+        ("n_failed", "above window", "C3"),
+    ):
+        share = np.array([r[key] / r["n_frames"] for r in rows])
+        ax.bar(x, share, 0.6, bottom=bottom, color=colour, label=label)
+        bottom += share
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("fraction of explored frames")
+    ax.set_xticks(x, [f"{r['iteration']}\n{r['n_train']} train" for r in rows])
+    ax.set_xlabel("iteration (training frames)")
+    right = ax.twinx()
+    right.plot(x, [r["test_rmse_force_mev_per_a"] for r in rows], "ko-", label="test RMSE F")
+    right.set_ylabel("test force RMSE (meV/Å)")
+    right.set_ylim(bottom=0)
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
+    ax.legend(handles, labels, fontsize=7, loc="lower left")
+    ax.set_title(title, fontsize=9)
+    return _png(plt, fig)

@@ -157,6 +157,32 @@ def test_demo_campaign_end_to_end_with_report(tmp_path):
     assert compositions == {"Na3ClO", "Na3Li3(ClO)2", "Li3ClO"}  # the Na->Li series
     assert all(row["labeller"] == "mlip:CHGNet-0.3.0" for row in report["mlff"])
     assert all(0 < row["rmse_force_mev_per_a"] < 1000 for row in report["mlff"])
+    # one active-learning round (issue 6): explore, relabel what lies in the window, retrain
+    first, second = report["active_learning"]
+    assert (first["iteration"], second["iteration"]) == (0, 1)
+    assert first["committee_size"] == 2 and first["labeller"] == "mlip:CHGNet-0.3.0"
+    assert first["n_frames"] == second["n_frames"] == 30  # 3 compositions x 100 / 10 steps
+    assert first["n_selected"] == min(10, first["n_candidate"])
+    assert second["n_train"] == first["n_train"] + first["n_selected"]
+    assert second["n_selected"] == 0
+    assert second["stop_reason"] == "reached max_iterations = 1" or second[
+        "stop_reason"
+    ].startswith("converged")
+    # later stages run on the model the loop ended with (its file is named by its checksum)
+    final_model = f"mace:{second['model_sha256'][:16]}-ctaflow_mace.model"
+    from ctaflow.query import store_settings_of
+    from ctaflow.store import job_store
+
+    store = job_store(store_settings_of(workdir), workdir, create=False)
+    store.connect()
+    used = {
+        doc["output"]["engine"]["engine"]
+        for doc in store.query(
+            {"metadata.stage": {"$in": ["md", "amorphous"]}, "output.@class": "MDResult"},
+            properties=["output.engine"],
+        )
+    }
+    assert used == {final_model}
     transport = [row for row in report["transport"] if row["site_class"] is None]
     assert sorted(row["temperature_k"] for row in transport) == [500, 600]
     assert all(row["diffusivity_std_cm2_per_s"] > 0 for row in transport)
@@ -177,21 +203,22 @@ def test_demo_campaign_end_to_end_with_report(tmp_path):
         assert row["engine"] == "mlip:CHGNet-0.3.0" and row["n_interfaces"] == 2
         assert row["strain_pct"] <= 7.0
         assert row["gamma_j_per_m2"] < row["gamma_as_built_j_per_m2"]  # anneal + relax lowers it
-    # amorphous (issue 8): 3 melt-quench samples + crystalline reference per composition, on
+    # amorphous (issue 8): 2 melt-quench samples + crystalline reference per composition, on
     # the trained MACE; whatever the checks decide, every sample is accounted for
     formation = report["formation_energies"]
     assert [row["li_fraction"] for row in formation] == [0.0, 0.5, 1.0]
     for row in formation:
         assert row["engine"].startswith("mace:") and row["n_atoms"] == 40
-        assert row["n_requested"] == 3 and row["n_samples"] + row["n_failed"] == 3
-        assert len(row["samples"]) == 3 and row["crystal_energy_per_atom_ev"] < 0
+        assert row["n_requested"] == 2 and row["n_samples"] + row["n_failed"] == 2
+        assert len(row["samples"]) == 2 and row["crystal_energy_per_atom_ev"] < 0
         if row["n_samples"]:
             assert row["delta_e_amorphous_minus_crystalline_mev_per_atom"] is not None
     page = (workdir / "report" / "index.html").read_text()
-    # parity, MSD, Arrhenius, NEB, ΔE and interface γ embedded
-    assert page.count("src='data:image/png;base64,") == 6
+    # parity, active learning, MSD, Arrhenius, NEB, ΔE and interface γ embedded
+    assert page.count("src='data:image/png;base64,") == 7
     assert {f["file"] for f in report["figures"]} == {
         "parity_0.png",
+        "active_learning.png",
         "msd.png",
         "arrhenius.png",
         "neb.png",

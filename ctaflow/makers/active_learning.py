@@ -1,0 +1,246 @@
+"""Committee active learning as a dynamic jobflow.
+
+One job explores with member 0 of the committee, judges every sampled frame by the committee
+force deviation (:mod:`ctaflow.analysis.active_learning`) and either ends the loop or replaces
+itself by: a static labelling job per selected frame (the training-data labeller, any engine) →
+a job that adds the labelled frames to the training split → the committee's retraining → the
+next exploration job. The last exploration's output is the stage's output.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jobflow import Flow, Response, job
+
+from ctaflow.analysis.active_learning import (
+    ActiveLearningResult,
+    ALIterationStats,
+    ExploredFrame,
+    force_deviation,
+    select_in_window,
+    stop_reason,
+    trust_classes,
+)
+from ctaflow.analysis.blobs import PART_DATA_KEY, pack_file, unpack_file
+from ctaflow.analysis.dataset import LabelledFrame, to_extxyz
+from ctaflow.analysis.mlff import DatasetResult, MLFFResult
+from ctaflow.makers.mlff import langevin_frames, materialise_model, train_mace_job
+
+logger = logging.getLogger(__name__)
+
+
+def exploration_starts(train_extxyz: str) -> list[tuple[str, Any]]:
+    """The first training frame of each composition (``config_type``), in file order."""
+    import io
+
+    from ase.io import read
+
+    starts: dict[str, Any] = {}
+    for atoms in read(io.StringIO(train_extxyz), index=":", format="extxyz"):
+        comp = str(atoms.info.get("config_type", atoms.get_chemical_formula()))
+        if comp not in starts:
+            atoms.calc = None
+            starts[comp] = atoms
+    return list(starts.items())
+
+
+def committee_forces(model_paths: list[Path], frames: list) -> np.ndarray:
+    """Forces of every frame by every member, shape (n_frames, K, n_atoms, 3), eV/Å."""
+    from ctaflow.engines.calculators import mace_calculator
+
+    out = []
+    for path in model_paths:
+        calc = mace_calculator(str(path))
+        member = []
+        for frame in frames:
+            atoms = frame.copy()
+            atoms.calc = calc
+            member.append(atoms.get_forces())
+        out.append(member)
+    return np.stack([np.stack([out[k][i] for k in range(len(out))]) for i in range(len(frames))])
+
+
+def static_label_frame(static: dict, labeller: str, iteration: int) -> LabelledFrame:
+    """A dataset frame from a static job's outputs (see ``Engine.static_outputs``)."""
+    from pymatgen.core import Structure
+
+    structure = static["structure"]
+    if not isinstance(structure, Structure):
+        structure = Structure.from_dict(structure)
+    forces = np.asarray(static["forces_ev_per_a"], dtype=float)
+    stress = static.get("stress_kbar")
+    if not np.isfinite(forces).all() or not np.isfinite(static["energy_ev"]):
+        raise ValueError(
+            f"active-learning iteration {iteration}: the labeller {labeller} returned non-finite "
+            "energy or forces for a selected frame; check that labelling job"
+        )
+    return LabelledFrame(
+        species=[site.specie.symbol for site in structure],
+        positions_a=structure.cart_coords.tolist(),
+        cell_a=structure.lattice.matrix.tolist(),
+        energy_ev=float(static["energy_ev"]),
+        forces_ev_per_a=forces.tolist(),
+        stress_gpa=None if stress is None else (-np.asarray(stress, dtype=float) / 10.0).tolist(),
+        composition=structure.composition.reduced_formula,
+        source=f"active learning {iteration}",
+        labeller=labeller,
+    )
+
+
+@job(data=[PART_DATA_KEY])
+def extend_dataset_job(dataset: DatasetResult | dict, statics: list[dict], iteration: int):
+    """The dataset with the relabelled frames appended to its training split (valid and test
+    unchanged, so test errors of successive committees are comparable)."""
+    ds = dataset if isinstance(dataset, DatasetResult) else DatasetResult.model_validate(dataset)
+    frames = [static_label_frame(s, ds.labeller, iteration + 1) for s in statics]
+    train = unpack_file(ds.files["train"]).decode() + to_extxyz(frames)
+    by_comp = Counter(ds.n_frames_by_composition)
+    by_comp.update(f.composition for f in frames)
+    sources = Counter(ds.sources)
+    sources.update(f.source for f in frames)
+    return ds.model_copy(
+        update={
+            "n_frames": {**ds.n_frames, "train": ds.n_frames["train"] + len(frames)},
+            "n_frames_by_composition": dict(by_comp),
+            "sources": dict(sources),
+            "files": {**ds.files, "train": pack_file(train.encode(), "train.extxyz")},
+        }
+    )
+
+
+@job(data=[PART_DATA_KEY])
+def active_learning_job(
+    dataset: DatasetResult | dict,
+    fit: MLFFResult | dict,
+    settings: dict,
+    labeller_spec: dict,
+    hyper: dict[str, Any],
+    threads: int = 1,
+    sanity: dict[str, float] | None = None,
+    iteration: int = 0,
+    history: list[dict] | None = None,
+    n_added: int = 0,
+):
+    """Explore with the committee of ``fit``; end the loop or replace this job by the next
+    relabel → retrain → explore round (see the module docstring). ``sanity``: the MD check of
+    :func:`ctaflow.makers.mlff.train_mace_job`, repeated on every retrained member 0."""
+    from pydantic import TypeAdapter
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ctaflow.campaign.schema import ActiveLearningStageSettings, EngineSpec
+    from ctaflow.engines import get_engine
+
+    st = ActiveLearningStageSettings.model_validate(settings)
+    ds = dataset if isinstance(dataset, DatasetResult) else DatasetResult.model_validate(dataset)
+    fit = fit if isinstance(fit, MLFFResult) else MLFFResult.model_validate(fit)
+    members = [fit.model] + [m.model for m in fit.committee]
+    if len(members) < 2:
+        raise ValueError(
+            "active learning needs a committee: the mlff stage trained one model only "
+            f"(committee_size {st.committee_size}); rerun the mlff stage"
+        )
+    paths = [materialise_model(parts) for parts in members]
+    temperature = st.explore_temperature_k
+    frames, meta = [], []
+    for k, (comp, start) in enumerate(exploration_starts(unpack_file(ds.files["train"]).decode())):
+        sampled, steps, _ = langevin_frames(
+            paths[0],
+            start,
+            temperature,
+            st.explore_steps,
+            st.explore_sample_every,
+            st.timestep_fs,
+            seed=st.seed + 1000 * iteration + 10 * k,
+        )
+        frames += sampled
+        meta += [(comp, step) for step in steps]
+    deviations = [force_deviation(f) for f in committee_forces(paths, frames)]
+    lo, hi = st.trust_lower_ev_per_a, st.trust_upper_ev_per_a
+    counts = trust_classes(deviations, lo, hi)
+    picked = select_in_window(deviations, lo, hi, st.max_selected, st.seed + iteration)
+    above = (counts["candidate"] + counts["failed"]) / len(frames)
+    reason = stop_reason(above, len(picked), st.stop_fraction, iteration, st.max_iterations)
+    if reason is not None:
+        picked = []
+    stats = ALIterationStats(
+        iteration=iteration,
+        n_frames=len(frames),
+        n_accurate=counts["accurate"],
+        n_candidate=counts["candidate"],
+        n_failed=counts["failed"],
+        fraction_above_lower=above,
+        n_selected=len(picked),
+        deviation_mean_ev_per_a=float(np.mean(deviations)),
+        deviation_max_ev_per_a=float(np.max(deviations)),
+        n_train=ds.n_frames["train"],
+        test_rmse_force_mev_per_a=fit.rmse_force_mev_per_a,
+        test_rmse_energy_mev_per_atom=fit.rmse_energy_mev_per_atom,
+        frames=[
+            ExploredFrame(composition=c, step=s, deviation_ev_per_a=d, selected=i in picked)
+            for i, ((c, s), d) in enumerate(zip(meta, deviations, strict=True))
+        ],
+    )
+    logger.info(
+        "active learning %d: %d frames, %d accurate, %d in the window, %d above; %d selected",
+        iteration,
+        len(frames),
+        counts["accurate"],
+        counts["candidate"],
+        counts["failed"],
+        len(picked),
+    )
+    history = [*(history or []), stats.model_dump(mode="json")]
+    if reason is not None:
+        return ActiveLearningResult(
+            iterations=[ALIterationStats.model_validate(h) for h in history],
+            converged=reason.startswith("converged"),
+            stop_reason=reason,
+            committee_size=len(members),
+            trust_lower_ev_per_a=lo,
+            trust_upper_ev_per_a=hi,
+            stop_fraction=st.stop_fraction,
+            explore_temperature_k=temperature,
+            labeller=ds.labeller,
+            n_added_frames=n_added,
+            model=fit.model,
+            model_sha256=fit.model_sha256,
+            rmse_force_mev_per_a=fit.rmse_force_mev_per_a,
+            rmse_energy_mev_per_atom=fit.rmse_energy_mev_per_atom,
+            md_sanity=fit.md_sanity,
+        )
+    labeller = get_engine(TypeAdapter(EngineSpec).validate_python(labeller_spec))
+    statics = []
+    for n, i in enumerate(picked):
+        label = labeller.static_maker().make(AseAtomsAdaptor.get_structure(frames[i]))
+        label.name = f"al label {iteration + 1}.{n}"
+        statics.append(label)
+    grown = extend_dataset_job(ds, [labeller.static_outputs(s) for s in statics], iteration)
+    grown.name = f"al dataset {iteration + 1}"
+    retrain = train_mace_job(grown.output, hyper, threads, None, [m.seed for m in fit.committee])
+    retrain.name = f"al retrain {iteration + 1}"
+    follow = active_learning_job(
+        grown.output,
+        retrain.output,
+        settings,
+        labeller_spec,
+        hyper,
+        threads,
+        sanity,
+        iteration + 1,
+        history,
+        n_added + len(picked),
+    )
+    follow.name = f"active learning {iteration + 1}"
+    return Response(
+        replace=Flow([*statics, grown, retrain, follow], output=follow.output, name="al round")
+    )
+
+
+def committee_seeds(seed: int, committee_size: int) -> list[int]:
+    """Seeds of members 1..K-1 (member 0 keeps the mlff stage's seed)."""
+    return [seed + 1000 * k for k in range(1, committee_size)]
