@@ -69,3 +69,67 @@ def test_vasp_md_segment_gives_the_same_md_document_as_the_mlip_engine(stores, t
     # the INCAR carried the seed and the study's cutoff
     incar = jobs.get_output(flow.jobs[0].uuid)["calcs_reversed"][0]["input"]["incar"]
     assert incar["RANDOM_SEED"] == [3, 0, 0] and incar["ENCUT"] == 520 and incar["NSW"] == 40
+
+
+def test_relabelling_through_vasp_or_mlip_gives_the_same_dataset_frame(stores, tmp_path):
+    """Active learning relabels a frame with the labeller's static maker; the VASP path (stand-in)
+    and the MLIP path give the same energy, forces and stress (GPa, ASE sign) in the dataset."""
+    from ase.io import read
+
+    from ctaflow.analysis.blobs import pack_file, unpack_file
+    from ctaflow.analysis.dataset import LabelledFrame, to_extxyz
+    from ctaflow.analysis.mlff import DatasetResult
+    from ctaflow.engines.calculators import chgnet_calculator
+    from ctaflow.makers.active_learning import extend_dataset_job
+
+    s = demo_structure()
+    s.scale_lattice((0.97 * 4.54) ** 3)  # compressed (CHGNet a = 4.535 Å): pushes outwards
+    s.translate_sites([0], [0.03, 0.0, 0.0])  # one ion off its site: a real force
+    atoms = s.to_ase_atoms()
+    atoms.calc = chgnet_calculator("0.3.0", "cpu")
+    ref_e, ref_f, ref_s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    assert ref_s[:3].mean() < 0  # ASE sign: compressed cell -> negative stress
+
+    seed = LabelledFrame(
+        species=[site.specie.symbol for site in s],
+        positions_a=s.cart_coords.tolist(),
+        cell_a=s.lattice.matrix.tolist(),
+        energy_ev=0.0,
+        forces_ev_per_a=[[0.0, 0.0, 0.0]] * len(s),
+        composition="Na3ClO",
+        source="md 900 K",
+        labeller="x",
+    )
+    parts = pack_file(to_extxyz([seed]).encode(), "train.extxyz")
+    dataset = DatasetResult(
+        n_frames={"train": 1, "valid": 0, "test": 0},
+        n_frames_by_composition={"Na3ClO": 1},
+        n_duplicates_removed=0,
+        labeller="x",
+        sources={"md 900 K": 1},
+        split_seed=0,
+        files={"train": parts, "valid": parts, "test": parts},
+    )
+    jobs, _ = stores
+    for k, spec in enumerate((VaspStandinEngineSpec(), MLIPEngineSpec())):
+        engine = get_engine(spec)
+        label = engine.static_maker().make(s)
+        grown = extend_dataset_job(dataset, [engine.static_outputs(label)], 0)
+        run_locally(
+            [label, grown],
+            store=jobs,
+            log=False,
+            ensure_success=True,
+            create_folders=True,
+            root_dir=tmp_path / str(k),
+        )
+        out = jobs.get_output(grown.uuid, load=True)
+        out = out.model_dump() if hasattr(out, "model_dump") else out
+        assert out["n_frames"]["train"] == 2 and out["sources"]["active learning 1"] == 1
+        path = tmp_path / f"train{k}.extxyz"
+        path.write_bytes(unpack_file(out["files"]["train"]))
+        frame = read(path, index=-1)
+        assert frame.info["REF_energy"] == pytest.approx(ref_e, abs=2e-3), spec.kind
+        assert abs(frame.arrays["REF_forces"] - ref_f).max() < 2e-3
+        assert abs(frame.arrays["REF_forces"]).max() > 0.05
+        assert abs(frame.info["REF_stress"] - ref_s).max() < 1e-4  # eV/Å³, same sign as ASE
