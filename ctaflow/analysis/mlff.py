@@ -110,9 +110,9 @@ class MLFFResult(BaseModel):
     mae_energy_mev_per_atom: float
     mae_force_mev_per_a: float
     per_composition: list[CompositionMetrics]
-    parity: dict[str, list[float]] = Field(
+    parity: dict[str, list[float] | list[str]] = Field(
         description="Test-set energy per atom (eV) and up to 3000 force components (eV/Å), "
-        "reference and predicted, for parity plots."
+        "reference and predicted, with the composition of each, for parity plots."
     )
     epochs_log: list[dict[str, float]] = Field(
         default_factory=list, description="Per-epoch validation losses reported by MACE."
@@ -140,6 +140,10 @@ def validation_metrics(rows: list[dict]) -> dict[str, Any]:
             "rmse_force_mev_per_a": 1000 * rmse(f_ref, f_pred),
             "mae_energy_mev_per_atom": 1000 * float(np.mean(np.abs(e_ref - e_pred))),
             "mae_force_mev_per_a": 1000 * float(np.mean(np.abs(f_ref - f_pred))),
+            "e_comp": [r["composition"] for r in subset],
+            "f_comp": [
+                r["composition"] for r in subset for _ in np.ravel(r["forces_ref_ev_per_a"])
+            ],
             "e_ref": e_ref,
             "e_pred": e_pred,
             "f_ref": f_ref,
@@ -168,5 +172,7 @@ def validation_metrics(rows: list[dict]) -> dict[str, Any]:
             "energy_pred_ev_per_atom": overall["e_pred"].tolist(),
             "force_ref_ev_per_a": overall["f_ref"][pick].tolist(),
             "force_pred_ev_per_a": overall["f_pred"][pick].tolist(),
+            "energy_composition": overall["e_comp"],
+            "force_composition": [overall["f_comp"][i] for i in pick],
         },
     }

@@ -25,17 +25,49 @@ def _png(plt, fig) -> bytes:
     return buffer.getvalue()
 
 
-def parity_plot(parity: dict[str, list[float]], title: str) -> bytes:
-    """Predicted vs reference forces (eV/Å) of the test set, with the y = x line."""
-    plt, fig, ax = _figure()
-    ref = np.asarray(parity["force_ref_ev_per_a"])
-    pred = np.asarray(parity["force_pred_ev_per_a"])
-    lim = float(np.max(np.abs(np.concatenate([ref, pred])))) if len(ref) else 1.0
-    ax.plot([-lim, lim], [-lim, lim], color="0.6", lw=1)
-    ax.scatter(ref, pred, s=4, alpha=0.5)
-    ax.set_xlabel("reference force component (eV/Å)")
-    ax.set_ylabel("MLFF force component (eV/Å)")
-    ax.set_title(title, fontsize=9)
+def parity_plot(parity: dict[str, list], title: str) -> bytes:
+    """Predicted vs reference energy per atom (eV/atom, left) and force components (eV/Å,
+    right) of the test set, one colour per composition with its RMSE, and the y = x line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.8), dpi=110)
+    panels = (
+        (
+            "energy",
+            "energy_ref_ev_per_atom",
+            "energy_pred_ev_per_atom",
+            "eV/atom",
+            1000,
+            "meV/atom",
+        ),
+        ("force", "force_ref_ev_per_a", "force_pred_ev_per_a", "eV/Å", 1000, "meV/Å"),
+    )
+    for ax, (name, ref_key, pred_key, unit, scale, err_unit) in zip(axes, panels, strict=True):
+        ref, pred = np.asarray(parity[ref_key]), np.asarray(parity[pred_key])
+        comps = np.asarray(parity.get(f"{name}_composition") or ["test set"] * len(ref))
+        if len(ref):
+            lo, hi = float(min(ref.min(), pred.min())), float(max(ref.max(), pred.max()))
+            pad = 0.05 * (hi - lo or 1.0)
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.6", lw=1)
+        for k, comp in enumerate(sorted(set(comps.tolist()))):
+            sel = comps == comp
+            err = scale * float(np.sqrt(np.mean((ref[sel] - pred[sel]) ** 2)))
+            ax.scatter(
+                ref[sel],
+                pred[sel],
+                s=6,
+                alpha=0.6,
+                color=f"C{k}",
+                label=f"{comp}: RMSE {err:.3g} {err_unit}",
+            )
+        ax.set_xlabel(f"reference {name} ({unit})")
+        ax.set_ylabel(f"MLFF {name} ({unit})")
+        if len(ref):
+            ax.legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
     return _png(plt, fig)
 
 

@@ -105,6 +105,10 @@ def test_validation_metrics_by_hand():
     assert m["rmse_force_mev_per_a"] == pytest.approx(1000 * np.sqrt(0.25 / 9))
     by = {c.composition: c for c in m["per_composition"]}
     assert by["B"].rmse_energy_mev_per_atom == 0 and by["A"].n_frames == 1
+    # parity points keep their composition (one colour per composition in the report)
+    assert m["parity"]["energy_composition"] == ["A", "B"]
+    assert m["parity"]["force_composition"] == ["A"] * 6 + ["B"] * 3
+    assert m["parity"]["force_pred_ev_per_a"][:2] == [0.3, 0.0]
 
 
 def test_mace_options_follow_settings():
