@@ -81,3 +81,64 @@ def test_anneal_then_minimise_lowers_the_interface_energy(stores, engine):
         f"strain {result['strain_pct']:.2f} %, normal {result['metal_normal_strain_pct']:.2f} %, "
         f"strained - unstrained metal {d_mev:.2f} meV/atom, {elapsed:.1f} s"
     )
+
+
+@pytest.mark.slow
+def test_amorphous_sample_becomes_a_slab_against_metal(stores, engine):
+    """The amorphous phase: a melt-quenched sample (tests/data fixture, a CHGNet glass made by the
+    amorphous stage, provenance in the file) is relaxed as bulk, cut to a slab, stacked on
+    strained Na; stoichiometry is kept and annealing + minimisation lowers γ."""
+    import json
+
+    from pymatgen.core import Composition, Structure
+
+    from tests.conftest import REPO
+
+    fixture = json.loads((REPO / "tests" / "data" / "na3ocl_glass_chgnet.json").read_text())
+    assert fixture["provenance"]["label"].startswith("generated model")
+    glass = Structure.from_dict(fixture["structure"])
+    jobs, _ = stores
+    settings = InterfaceStageSettings(
+        metals=["Na"],
+        phases=["amorphous"],
+        miller=(0, 0, 1),
+        metal_miller=(1, 0, 0),
+        electrolyte_thickness_a=5.0,
+        metal_thickness_a=4.0,
+        max_strain_pct=7.0,
+        max_area_a2=100.0,
+        anneal_temperature_k=500.0,
+        anneal_fs=40.0,
+        sample_every=10,
+        fmax_ev_per_a=0.1,
+        max_steps=150,
+    )
+    flow = InterfaceStageMaker(engine=engine, settings=settings).make(None, [glass])
+    run_locally(flow, store=jobs, log=False, ensure_success=True)
+    (ref,) = flow.output
+    result = jobs.get_output(ref.uuid, load=True)
+    assert (result["phase"], result["metal"], result["sample"]) == ("amorphous", "Na", 0)
+    assert result["n_interfaces"] == 2 and result["strain_pct"] <= 7.0
+    # the slab keeps the glass's stoichiometry: its atoms are whole Na3OCl units
+    cell = (
+        Structure.from_dict(result["structure"])
+        if isinstance(result["structure"], dict)
+        else (result["structure"])
+    )
+    slab = [
+        site.specie.symbol for site in cell if site.properties["interface_part"] == "electrolyte"
+    ]
+    assert len(slab) == result["n_electrolyte_atoms"] > 0
+    n = result["n_formula_units"]
+    assert Composition(" ".join(slab)) == Composition({"Na": 3 * n, "O": n, "Cl": n})
+    assert {
+        site.specie.symbol for site in cell if site.properties["interface_part"] == "metal"
+    } == {"Na"}
+    e = result["energies"]
+    assert e["relaxed_ev"] < e["as_built_ev"]
+    assert result["gamma_j_per_m2"] < e["gamma_as_built_j_per_m2"]
+    print(
+        f"gamma Na|glass {result['gamma_j_per_m2']:.4f} J/m2 (as built "
+        f"{e['gamma_as_built_j_per_m2']:.4f}), {result['n_atoms']} atoms, "
+        f"area {result['area_a2']:.1f} A2, strain {result['strain_pct']:.2f} %"
+    )
