@@ -68,6 +68,37 @@ def frames_from_arrays(
     ]
 
 
+def frames_from_ionic_steps(steps: list, **provenance: Any) -> list[LabelledFrame]:
+    """Frames of a relaxation from its ionic steps (see ``Engine.relax_outputs``): structure,
+    energy (``e_0_energy`` if present, else ``energy``), forces and stress (kbar, VASP sign →
+    GPa, ASE sign). Steps without a structure are skipped."""
+    from pymatgen.core import Structure
+
+    kept = []
+    for step in steps:
+        step = step if isinstance(step, dict) else step.model_dump()
+        structure = step.get("structure") or step.get("mol_or_struct")
+        if structure is None:
+            continue
+        if not isinstance(structure, Structure):
+            structure = Structure.from_dict(structure)
+        energy = step.get("e_0_energy", step.get("energy"))
+        kept.append((structure, energy, step["forces"], step.get("stress")))
+    if not kept:
+        return []
+    arrays = {
+        "positions_a": np.array([s.cart_coords for s, *_ in kept], dtype=float),
+        "cells_a": np.array([s.lattice.matrix for s, *_ in kept], dtype=float),
+        "energies_ev": np.array([e for _, e, *_ in kept], dtype=float),
+        "forces_ev_per_a": np.array([f for *_, f, _ in kept], dtype=float),
+    }
+    if all(st is not None for *_, st in kept):
+        arrays["stresses_gpa"] = -np.array([st for *_, st in kept], dtype=float) / 10.0
+    species = [site.specie.symbol for site in kept[0][0]]
+    provenance.setdefault("composition", kept[0][0].composition.reduced_formula)
+    return frames_from_arrays(arrays, species, **provenance)
+
+
 def deduplicate(frames: list[LabelledFrame], position_tol_a: float = 0.01) -> list[LabelledFrame]:
     """Drop frames whose atoms all lie within ``position_tol_a`` of an earlier frame of the same
     species list and cell (e.g. the last steps of a converged relaxation)."""

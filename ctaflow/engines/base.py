@@ -26,8 +26,11 @@ class Engine(ABC):
     @abstractmethod
     def relax_outputs(self, relax_job: Job) -> dict[str, OutputReference]:
         """References into the relax job's output: ``structure``, ``energy_ev``,
-        ``forces_ev_per_a`` and, where the engine records them, ``initial_energy_ev`` and
-        ``n_steps``."""
+        ``forces_ev_per_a`` and, where the engine records them, ``initial_energy_ev``,
+        ``n_steps`` and ``ionic_steps`` (per step: structure under ``structure`` or
+        ``mol_or_struct``, energy under ``e_0_energy`` or ``energy`` in eV, ``forces`` in eV/Å,
+        ``stress`` in kbar with VASP's sign, as VASP and atomate2's force-field documents keep
+        them)."""
 
     def normal_relax_maker(self, settings: RelaxStageSettings) -> Maker:
         """Like :meth:`relax_maker`, but the cell may change only along its ``c`` axis (the

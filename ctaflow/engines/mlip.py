@@ -47,7 +47,8 @@ class MLIPEngine(Engine):
             steps=settings.max_steps,
             relax_kwargs={"fmax": settings.fmax_ev_per_a},
             optimizer_kwargs={"optimizer": settings.optimizer},
-            ionic_step_data=("energy", "forces", "stress", "struct_or_mol"),
+            # atomate2 keeps a step's structure only under "mol_or_struct"
+            ionic_step_data=("energy", "forces", "stress", "mol_or_struct"),
             store_trajectory="partial",
             **self._force_field(),
         )
@@ -133,6 +134,7 @@ class MLIPEngine(Engine):
             "forces_ev_per_a": out.forces,
             "initial_energy_ev": out.ionic_steps[0].energy,
             "n_steps": out.n_steps,
+            "ionic_steps": out.ionic_steps,
         }
 
     def describe(self) -> dict[str, Any]:

@@ -183,6 +183,7 @@ class VaspEngine(Engine):
             "initial_energy_ev": relax_job.output.calcs_reversed[0]
             .output.ionic_steps[0]
             .e_0_energy,
+            "ionic_steps": relax_job.output.calcs_reversed[0].output.ionic_steps,
         }
 
     # ------------------------------------------------------------------ provenance, checks

@@ -21,6 +21,7 @@ from ctaflow.analysis.dataset import (
     LabelledFrame,
     deduplicate,
     frames_from_arrays,
+    frames_from_ionic_steps,
     split_indices,
     to_extxyz,
 )
@@ -72,12 +73,21 @@ def dataset_job(
     seed: int,
     dedupe_tol_a: float,
     li_fractions: list[float | None] | None = None,
+    relaxations: list[list] | None = None,
+    relax_fractions: list[float | None] | None = None,
 ) -> DatasetResult:
-    """Collect MD frames into a deduplicated, split dataset (extxyz files in the data store)."""
+    """Collect MD frames, and the ionic steps of the labeller's ``relaxations`` (see
+    ``Engine.relax_outputs``), into a deduplicated, split dataset (extxyz files in the data
+    store)."""
     frames: list[LabelledFrame] = []
     fractions = li_fractions or [None] * len(md_results)
     for md, x in zip(md_results, fractions, strict=True):
         frames += md_frames(md, labeller, x)
+    relaxations = relaxations or []
+    for steps, x in zip(relaxations, relax_fractions or [None] * len(relaxations), strict=True):
+        frames += frames_from_ionic_steps(
+            steps, li_fraction=x, source="relaxation", labeller=labeller
+        )
     unique = deduplicate(frames, dedupe_tol_a)
     parts = split_indices(len(unique), tuple(split), seed)
     files = {
@@ -311,6 +321,7 @@ class TrainingDataMaker:
         cell.name = "training supercell"
         jobs: list = [cell]
         starts, fractions = [cell.output], [None]
+        relax_steps: list = []
         if self.series is not None:
             series = series_job(cell.output, self.series.model_dump())
             series.name = "substitution series"
@@ -325,6 +336,7 @@ class TrainingDataMaker:
                 jobs.append(relax)
                 starts.append(relax.output.structure)
                 fractions.append(i / (n - 1))
+                relax_steps.append(self.engine.relax_outputs(relax.jobs[0]).get("ionic_steps"))
         controls = MDControls(timestep_fs=st.timestep_fs, sample_every=st.sample_every)
         steps = steps_for(st.md_ps, st.timestep_fs, st.sample_every)
         runs, run_fractions = [], []
@@ -347,6 +359,9 @@ class TrainingDataMaker:
             st.seed,
             st.dedupe_tol_a,
             run_fractions,
+            [r for r in relax_steps if r is not None],
+            # only series members are relaxed here (the base structure by the relax stage)
+            [x for x, r in zip(fractions, relax_steps, strict=False) if r is not None],
         )
         data.name = "dataset"
         return Flow([*jobs, *runs, data], output=data.output, name="training data")

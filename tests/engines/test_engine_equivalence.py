@@ -133,3 +133,47 @@ def test_relabelling_through_vasp_or_mlip_gives_the_same_dataset_frame(stores, t
         assert abs(frame.arrays["REF_forces"] - ref_f).max() < 2e-3
         assert abs(frame.arrays["REF_forces"]).max() > 0.05
         assert abs(frame.info["REF_stress"] - ref_s).max() < 1e-4  # eV/Å³, same sign as ASE
+
+
+def test_relaxation_frames_through_vasp_or_mlip_match_the_labeller(stores, tmp_path):
+    """Training data includes the labeller's relaxation steps: both engines' ionic steps become
+    frames whose first one is the labeller's own energy, forces and stress (ASE sign) of the
+    starting structure, and whose energy falls along the relaxation."""
+    from ctaflow.analysis.dataset import frames_from_ionic_steps
+    from ctaflow.engines.calculators import chgnet_calculator
+
+    s = demo_structure()
+    s.scale_lattice((0.97 * 4.54) ** 3)
+    s.translate_sites([0], [0.03, 0.0, 0.0])
+    atoms = s.to_ase_atoms()
+    atoms.calc = chgnet_calculator("0.3.0", "cpu")
+    ref_e, ref_f, ref_s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    settings = RelaxStageSettings(fmax_ev_per_a=0.05, max_steps=30, relax_cell=True)
+    jobs, _ = stores
+    for k, spec in enumerate((VaspStandinEngineSpec(), MLIPEngineSpec())):
+        engine = get_engine(spec)
+        relax = engine.relax_maker(settings).make(s)
+        run_locally(
+            relax,
+            store=jobs,
+            log=False,
+            ensure_success=True,
+            create_folders=True,
+            root_dir=tmp_path / str(k),
+        )
+        doc = jobs.get_output(relax.uuid, load=True)
+        doc = doc if isinstance(doc, dict) else doc.model_dump()
+        steps = (
+            doc["calcs_reversed"][0]["output"]["ionic_steps"]
+            if doc.get("calcs_reversed")
+            else doc["output"]["ionic_steps"]
+        )
+        frames = frames_from_ionic_steps(steps, source="relaxation", labeller=engine.label)
+        assert len(frames) == len(steps) > 2, spec.kind
+        first = frames[0]
+        assert first.composition == "Na3ClO" and first.source == "relaxation"
+        assert first.energy_ev == pytest.approx(ref_e, abs=2e-3)
+        assert abs(first.forces_ev_per_a[0][0] - ref_f[0][0]) < 2e-3
+        stress = first.stress_gpa  # GPa, ASE sign (negative: compressed)
+        assert stress[0][0] == pytest.approx(ref_s[0] * 160.21766, abs=0.02)
+        assert frames[-1].energy_ev < first.energy_ev

@@ -36,11 +36,27 @@ def test_series_dataset_has_every_composition(stores, tmp_path):
         flow, store=jobs, log=False, ensure_success=True, create_folders=True, root_dir=tmp_path
     )
     data = jobs.get_output(flow.output.uuid, load=True)
-    # 2x2x2 cell, 24 Na: x = 0, 1/2, 1 -> 0, 12, 24 Li; 20 steps / 2 + 1 = 11 frames each
-    assert data["n_frames_by_composition"] == {"Na3ClO": 11, "Na3Li3(ClO)2": 11, "Li3ClO": 11}
-    assert sum(data["n_frames"].values()) == 33
-    frames = read(
-        io.StringIO(unpack_file(data["files"]["train"]).decode()), index=":", format="extxyz"
-    )
-    assert {a.info["config_type"] for a in frames} <= {"Na3ClO", "Na3Li3(ClO)2", "Li3ClO"}
+    # 2x2x2 cell, 24 Na: x = 0, 1/2, 1 -> 0, 12, 24 Li; 20 steps / 2 + 1 = 11 MD frames each,
+    # plus the labeller's relaxation steps of each member (less the last one, which the first
+    # MD frame repeats and deduplication drops)
+    n_md = 3 * 11
+    assert data["sources"]["md 800 K"] == n_md
+    n_relax = data["sources"]["relaxation"]
+    assert n_relax >= 3  # the unrelaxed members differ from their relaxed selves
+    assert sum(data["n_frames"].values()) == n_md + n_relax
+    assert set(data["n_frames_by_composition"]) == {"Na3ClO", "Na3Li3(ClO)2", "Li3ClO"}
+    assert all(n >= 12 for n in data["n_frames_by_composition"].values())
+    frames = []
+    for split in ("train", "valid", "test"):
+        text = unpack_file(data["files"][split]).decode()
+        frames += read(io.StringIO(text), index=":", format="extxyz")
+    assert {a.info["config_type"] for a in frames} == {"Na3ClO", "Na3Li3(ClO)2", "Li3ClO"}
     assert all(len(a) == 40 for a in frames)
+    # energy falls along each relaxation: its first frame lies above its lowest one
+    for comp in ("Na3ClO", "Na3Li3(ClO)2", "Li3ClO"):
+        relax = [
+            a for a in frames if a.info["config_type"] == comp and a.info["source"] == "relaxation"
+        ]
+        energies = [a.info["REF_energy"] for a in relax]
+        if len(energies) > 1:
+            assert max(energies) > min(energies)
