@@ -39,6 +39,15 @@ class OrderSettings(Strict):
     rank_by: Literal["ewald"] = "ewald"
     n_candidates: int = Field(3, ge=1, description="Distinct orderings kept (best is used).")
     seed: int = 0
+    max_orderings: int = Field(
+        500, ge=1, description="Lowest-Ewald orderings examined for distinct ones (a cap)."
+    )
+    max_enumeration_s: float = Field(
+        300.0,
+        gt=0,
+        description="Wall-time limit of the ordering search, s; when reached, loading the "
+        "structure fails with a message (nothing is run).",
+    )
 
 
 class ClassifySettings(Strict):

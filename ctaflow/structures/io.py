@@ -71,6 +71,8 @@ def load_structure(source: StructureSource, check_charge: bool = True) -> Struct
             n_structures=order.n_candidates,
             rank_by=order.rank_by,
             seed=order.seed,
+            max_candidates=order.max_orderings,
+            max_enumeration_s=order.max_enumeration_s,
         )
         structure = result.candidates[0].structure.copy()
         structure.remove_oxidation_states()  # engines take elements; Ewald ranking is done
