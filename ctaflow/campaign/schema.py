@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -96,8 +97,60 @@ class FileStructureSource(Strict):
         return path.resolve()
 
 
+class MPStructureSource(Strict):
+    """A Materials Project material, fetched with the mp-api client (``pip install
+    'ctaflow[mp]'``) when the campaign is loaded. The API key is read from the environment
+    variable named by ``api_key_env``, never from the campaign file.
+
+    The structure is the final (DFT-relaxed) structure of the current database release, not
+    necessarily the experimental one; the release is recorded in its provenance. The campaign
+    fingerprint identifies the material id, not the release: to freeze the exact structure,
+    save it to a file and use ``source: file``.
+    """
+
+    source: Literal["mp"] = "mp"
+    material_id: str = Field(description="Materials Project id, e.g. mp-22862.")
+    api_key_env: str = Field(
+        "MP_API_KEY", description="Name of the environment variable that holds the API key."
+    )
+    conventional_cell: bool = Field(
+        False,
+        description="Conventional standard cell (pymatgen) instead of the primitive cell the "
+        "Materials Project stores.",
+    )
+    order: OrderSettings | None = Field(
+        None, description="Only used when the structure has partial occupancies."
+    )
+    classify: ClassifySettings | None = None
+
+    @field_validator("material_id")
+    @classmethod
+    def _looks_like_an_id(cls, material_id: str) -> str:
+        material_id = material_id.strip()
+        if not re.fullmatch(r"[a-z]+-[0-9a-z]+", material_id):
+            raise ValueError(
+                f"'{material_id}' is not a Materials Project id; ids look like mp-22862 "
+                "(shown on the material's page at materialsproject.org)"
+            )
+        return material_id
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_variable_name(cls, name: str) -> str:
+        if re.fullmatch(r"[A-Za-z0-9]{32}", name) and re.search(r"[a-z]", name):
+            raise ValueError(
+                "this looks like an API key itself; keep the key out of campaign files: export "
+                "it in an environment variable (e.g. MP_API_KEY) and give that variable's name"
+            )
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(
+                f"'{name}' is not an environment variable name; give one such as MP_API_KEY"
+            )
+        return name
+
+
 StructureSource = Annotated[
-    DemoStructureSource | FileStructureSource, Field(discriminator="source")
+    DemoStructureSource | FileStructureSource | MPStructureSource, Field(discriminator="source")
 ]
 
 

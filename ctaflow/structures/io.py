@@ -55,10 +55,17 @@ def read_structure_file(path: str | Path) -> Structure:
 
 
 def load_structure(source: StructureSource, check_charge: bool = True) -> Structure:
-    """The validated starting structure of a campaign (raises :class:`StructureError`)."""
+    """The validated starting structure of a campaign (raises :class:`StructureError`).
+
+    Sources: the built-in demo, a file or a Materials Project id (fetched now, see
+    :mod:`ctaflow.structures.materials_project`).
+    """
+    from ctaflow.structures.materials_project import fetch_mp_structure
+
     loaders = {
         "demo": lambda s: demo_structure(),
         "file": lambda s: read_structure_file(s.path),
+        "mp": lambda s: fetch_mp_structure(s.material_id, s.api_key_env, s.conventional_cell),
     }
     structure = loaders[source.source](source)
     order = getattr(source, "order", None)
@@ -94,4 +101,6 @@ def load_structure(source: StructureSource, check_charge: bool = True) -> Struct
 
 
 def _describe(source: StructureSource) -> str:
+    if source.source == "mp":
+        return f"Materials Project {source.material_id}"
     return str(getattr(source, "path", None) or f"{source.source} structure")

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Composition, Element, Structure
 
 from ctaflow.errors import StructureError
-from ctaflow.structures._common import element_symbol
+from ctaflow.structures._common import element_symbol, label_by_orbit
 from ctaflow.structures.energies import RelaxOutcome, relax_with_calculator
 
 if TYPE_CHECKING:
@@ -239,7 +239,7 @@ def _checked_composition(composition: str) -> Composition:
 def _candidate(outcome: RelaxOutcome, index: int, sg: int, z: int, rules) -> dict:
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    structure = _labelled(outcome.structure)
+    structure = label_by_orbit(outcome.structure)
     coordination = {f"{r.centre}-{r.ligand}": coordination_numbers(structure, r) for r in rules}
     passes = all(all(n == r.n for n in coordination[f"{r.centre}-{r.ligand}"]) for r in rules)
     try:
@@ -261,30 +261,6 @@ def _candidate(outcome: RelaxOutcome, index: int, sg: int, z: int, rules) -> dic
         "coordination": coordination,
         "passes_filter": passes,
     }
-
-
-def _labelled(structure: Structure) -> Structure:
-    """Labels per symmetry orbit (``Si1``, ``O1``, ``O2`` ...) and ``host_species``."""
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    out = structure.copy()
-    labels = [""] * len(out)
-    try:
-        groups = SpacegroupAnalyzer(out, symprec=0.1).get_symmetrized_structure()
-        orbits = groups.equivalent_indices
-    except Exception:  # spglib failure: one orbit per site
-        orbits = [[i] for i in range(len(out))]
-    counter: dict[str, int] = {}
-    for orbit in sorted(orbits, key=min):
-        el = element_symbol(out[orbit[0]].specie)
-        counter[el] = counter.get(el, 0) + 1
-        for i in orbit:
-            labels[i] = f"{el}{counter[el]}"
-    out.add_site_property("label", labels)
-    out.add_site_property("host_species", [element_symbol(s.specie) for s in out])
-    for site, label in zip(out, labels, strict=True):
-        site.label = label
-    return out
 
 
 def _ranked(candidates: list[dict], settings: dict, oxi: dict, skipped: list[str]):
