@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 Relaxer = Callable[[Structure], RelaxOutcome]
 
+GENERATED_LABEL = "generated model, not the experimental structure"
+
 
 class CoordinationRule(BaseModel):
     """Every ``centre`` atom has exactly ``n`` ``ligand`` atoms within ``cutoff_a`` Å."""
@@ -89,6 +91,8 @@ class SearchResult(BaseModel):
 def coordination_numbers(structure: Structure, rule: CoordinationRule) -> list[int]:
     """Number of ``rule.ligand`` atoms within ``rule.cutoff_a`` of each ``rule.centre`` atom."""
     centres = [i for i, s in enumerate(structure) if element_symbol(s.specie) == rule.centre]
+    if not centres:  # e.g. the default Si-O rule on a composition without Si: nothing to count
+        return []
     neighbours = structure.get_all_neighbors(rule.cutoff_a, sites=[structure[i] for i in centres])
     return [sum(1 for nb in nbs if element_symbol(nb.specie) == rule.ligand) for nbs in neighbours]
 
@@ -268,6 +272,9 @@ def _ranked(candidates: list[dict], settings: dict, oxi: dict, skipped: list[str
     ranking = [
         {
             "index": c["index"],
+            "space_group_requested": c["space_group_requested"],
+            "formula_units": c["formula_units"],
+            "space_group_relaxed": c["space_group_relaxed"],
             "energy_per_atom_ev": c["energy_per_atom_ev"],
             "passes_filter": c["passes_filter"],
             "converged": c["converged"],
@@ -284,7 +291,7 @@ def _ranked(candidates: list[dict], settings: dict, oxi: dict, skipped: list[str
                 "source": "ctaflow structure search",
                 "generated": True,
                 "experimental_structure": False,
-                "label": "generated candidate (not an experimental structure)",
+                "label": GENERATED_LABEL,
                 "description": (
                     f"pyxtal random crystal in space group {c['space_group_requested']} "
                     f"(Z={c['formula_units']}), relaxed; candidate {c['index']}"
@@ -305,3 +312,63 @@ def _ranked(candidates: list[dict], settings: dict, oxi: dict, skipped: list[str
     if not any(c.passes_filter for c in out):
         logger.warning("no candidate passes the coordination filter; see result.candidates")
     return SearchResult(candidates=out, settings=settings, oxidation_states=oxi, skipped=skipped)
+
+
+def best_structure(result: SearchResult, model: str, settings: dict[str, Any]) -> Structure:
+    """The best-ranked candidate of ``result`` as a campaign structure.
+
+    Its provenance is the candidate's (every search setting, the seed, the ranking table) with
+    ``model`` (the MLIP of the relaxations), ``settings`` (the campaign source, as given) and a
+    description saying how it was chosen.
+
+    Raises
+    ------
+    StructureError
+        When no candidate passes the coordination filter (the message lists every candidate).
+    """
+    best = result.best
+    if best is None:
+        rows = "; ".join(
+            f"candidate {c.index} ({c.space_group_relaxed}, {c.energy_per_atom_ev:.4f} eV/atom): "
+            + ", ".join(f"{rule} {counts}" for rule, counts in c.coordination.items())
+            for c in result.candidates
+        )
+        raise StructureError(
+            f"no {result.settings['composition']} candidate of the structure search passes the "
+            f"coordination filter ({rows}); ask for more candidates (n_candidates), other space "
+            "groups, or change the coordination rules"
+        )
+    if not best.converged:
+        logger.warning(
+            "the best search candidate did not converge within %d steps (max force %.3f eV/Å)",
+            result.settings["steps"],
+            best.max_force_ev_per_a,
+        )
+    structure = best.structure.copy()
+    prov = dict(best.structure.properties["provenance"])
+    rules = ", ".join(
+        f"{r['centre']}-{r['ligand']} = {r['n']} within {r['cutoff_a']} Å"
+        for r in result.settings["coordination"]
+    )
+    prov.update(
+        {
+            "model": model,
+            "campaign_source": settings,
+            "description": (
+                f"best-ranked of {len(result.candidates)} {result.settings['composition']} "
+                f"candidates from ctaflow's structure search: pyxtal random crystals in space "
+                f"groups {result.settings['space_groups']} with Z in "
+                f"{result.settings['formula_units']} (seed {result.settings['seed']}), cell and "
+                f"positions relaxed with {model} (fmax {result.settings['fmax_ev_per_a']} eV/Å, "
+                f"at most {result.settings['steps']} steps"
+                + (", space group kept" if result.settings["keep_symmetry"] else "")
+                + "), lowest energy per atom among candidates passing the coordination filter"
+                + (f" ({rules})" if rules else "")
+                + f"; candidate {best.index}, {best.space_group_relaxed}, "
+                f"{best.energy_per_atom_ev:.4f} eV/atom. A generated model, not the experimental "
+                "structure"
+            ),
+        }
+    )
+    structure.properties = {"provenance": prov}
+    return structure

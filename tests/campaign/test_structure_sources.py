@@ -69,3 +69,35 @@ def test_mp_id_and_key_variable_are_checked(tmp_path):
         "structure.apikey: unknown key 'apikey'; allowed keys here: api_key_env, classify, "
         "conventional_cell, material_id, order, source"
     )
+
+
+def test_search_source_settings_are_checked_and_identify_the_structure(tmp_path):
+    where = f"invalid campaign:\n  {tmp_path / 'c.yaml'}:2: "
+
+    def text(body):
+        return f"name: s\nstructure: {body}\n"
+
+    msg = _error(tmp_path, text("{source: search, composition: NaCl, space_groups: [225, 231]}"))
+    assert msg == where + "structure.space_groups.1: Input should be less than or equal to 230"
+    msg = _error(tmp_path, text("{source: search, space_groups: [225]}"))
+    assert msg == where + "structure.composition: required key is missing"
+    settings = _load(tmp_path, text("{source: search, composition: NaCl, space_groups: [225]}"))
+    # every setting, defaults included, is part of the campaign's identity
+    assert settings.structure_identity() == {
+        "source": "search",
+        "composition": "NaCl",
+        "space_groups": [225],
+        "formula_units": [2],
+        "n_candidates": 4,
+        "seed": 0,
+        "steps": 200,
+        "fmax_ev_per_a": 0.05,
+        "keep_symmetry": True,
+        "coordination": [{"centre": "Si", "ligand": "O", "n": 4, "cutoff_a": 2.0}],
+        "volume_factor": 1.1,
+        "max_generation_attempts": 10,
+        "model": "CHGNet",
+        "model_version": "0.3.0",
+        "threads": 1,
+        "classify": None,
+    }

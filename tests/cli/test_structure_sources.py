@@ -114,3 +114,58 @@ def test_mp_errors_are_one_message_and_write_nothing(tmp_path, key, message):
     assert message.format(port=port) in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path / "w").exists()
+
+
+SEARCH_CAMPAIGN = """\
+name: nacl-search
+structure:
+  source: search
+  composition: NaCl
+  space_groups: [221, 225]
+  formula_units: [1, 4]
+  n_candidates: 3
+  steps: 40
+  coordination: [{centre: Na, ligand: Cl, n: 6, cutoff_a: 3.2}]
+stages:
+  relax: {enabled: false}
+"""
+
+
+@pytest.mark.slow
+def test_search_campaign_runs_and_reports_the_generated_structure(tmp_path):
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text(SEARCH_CAMPAIGN)
+    work = tmp_path / "w"
+    env = subprocess_env()
+    ran = ctaflow("run", str(campaign), "-w", str(work), env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert "1 jobs run" in ran.stdout
+    reported = ctaflow("report", "-w", str(work), env=env)
+    assert reported.returncode == 0, reported.stderr
+    markdown = (work / "report" / "report.md").read_text()
+    assert (
+        "- NaCl (Fm-3m (225), 8 atoms): **generated model, not the experimental structure**. "
+        "best-ranked of 3 NaCl candidates from ctaflow's structure search: pyxtal random "
+        "crystals in space groups [221, 225] with Z in [1, 4] (seed 0)" in markdown
+    )
+    report = json.loads((work / "report" / "report.json").read_text())
+    (prov,) = report["provenance"]
+    structure_prov = prov["structure_provenance"]
+    assert structure_prov["generated"] is True
+    assert structure_prov["campaign_source"]["n_candidates"] == 3
+    assert len(structure_prov["ranking"]) == 3
+    (row,) = report["structures"]
+    assert (row["source"], row["experimental_structure"]) == ("ctaflow structure search", False)
+
+
+def test_a_failing_search_is_one_message_and_writes_nothing(tmp_path):
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text(SEARCH_CAMPAIGN.replace("composition: NaCl", "composition: NaCl2"))
+    proc = ctaflow("run", str(campaign), "-w", str(tmp_path / "w"), env=subprocess_env())
+    assert proc.returncode == 1
+    assert (
+        "error: composition NaCl2 is not charge balanced with common oxidation states; check "
+        "the formula" in proc.stderr
+    )
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "w").exists()
