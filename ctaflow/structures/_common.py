@@ -67,6 +67,31 @@ def sync_labels(structure: Structure) -> None:
             site.label = str(label)
 
 
+def label_by_orbit(structure: Structure) -> Structure:
+    """A copy with ``label`` per symmetry orbit (``Si1``, ``O1``, ``O2`` ...; spglib at symprec
+    0.1 Å) and ``host_species``, for structures that come without site labels."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    out = structure.copy()
+    labels = [""] * len(out)
+    try:
+        groups = SpacegroupAnalyzer(out, symprec=0.1).get_symmetrized_structure()
+        orbits = groups.equivalent_indices
+    except Exception:  # spglib failure: one orbit per site
+        orbits = [[i] for i in range(len(out))]
+    counter: dict[str, int] = {}
+    for orbit in sorted(orbits, key=min):
+        el = element_symbol(out[orbit[0]].specie)
+        counter[el] = counter.get(el, 0) + 1
+        for i in orbit:
+            labels[i] = f"{el}{counter[el]}"
+    out.add_site_property("label", labels)
+    out.add_site_property("host_species", [element_symbol(s.specie) for s in out])
+    for site, label in zip(out, labels, strict=True):
+        site.label = label
+    return out
+
+
 def ensure_labels(structure: Structure) -> None:
     """Add a ``label`` site property from pymatgen labels (or the species) when missing."""
     if "label" in structure.site_properties:

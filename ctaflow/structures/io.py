@@ -13,7 +13,7 @@ from ctaflow.structures.validate import validate_structure
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
-    from ctaflow.campaign.schema import StructureSource
+    from ctaflow.campaign.schema import SearchStructureSource, StructureSource
 
 
 def read_structure_file(path: str | Path) -> Structure:
@@ -55,10 +55,19 @@ def read_structure_file(path: str | Path) -> Structure:
 
 
 def load_structure(source: StructureSource, check_charge: bool = True) -> Structure:
-    """The validated starting structure of a campaign (raises :class:`StructureError`)."""
+    """The validated starting structure of a campaign (raises :class:`StructureError`).
+
+    Sources: the built-in demo, a file, a Materials Project id (fetched now, see
+    :mod:`ctaflow.structures.materials_project`) or a structure search (run now, see
+    :class:`ctaflow.campaign.schema.SearchStructureSource` for why before the flow).
+    """
+    from ctaflow.structures.materials_project import fetch_mp_structure
+
     loaders = {
         "demo": lambda s: demo_structure(),
         "file": lambda s: read_structure_file(s.path),
+        "mp": lambda s: fetch_mp_structure(s.material_id, s.api_key_env, s.conventional_cell),
+        "search": searched_structure,
     }
     structure = loaders[source.source](source)
     order = getattr(source, "order", None)
@@ -71,6 +80,8 @@ def load_structure(source: StructureSource, check_charge: bool = True) -> Struct
             n_structures=order.n_candidates,
             rank_by=order.rank_by,
             seed=order.seed,
+            max_candidates=order.max_orderings,
+            max_enumeration_s=order.max_enumeration_s,
         )
         structure = result.candidates[0].structure.copy()
         structure.remove_oxidation_states()  # engines take elements; Ewald ranking is done
@@ -91,5 +102,35 @@ def load_structure(source: StructureSource, check_charge: bool = True) -> Struct
     return structure
 
 
+def searched_structure(source: SearchStructureSource) -> Structure:
+    """The best-ranked candidate of the structure search a campaign source asks for, relaxed
+    with the embedded CHGNet (deterministic for given settings: one seeded generator, CPU)."""
+    from ctaflow.engines.calculators import chgnet_calculator
+    from ctaflow.structures.search import CoordinationRule, best_structure, search_structures
+
+    calculator = chgnet_calculator(source.model_version, "cpu", source.threads)
+    result = search_structures(
+        source.composition,
+        calculator,
+        space_groups=source.space_groups,
+        formula_units=source.formula_units,
+        n_candidates=source.n_candidates,
+        seed=source.seed,
+        fmax=source.fmax_ev_per_a,
+        steps=source.steps,
+        coordination=[CoordinationRule(**r.model_dump()) for r in source.coordination],
+        volume_factor=source.volume_factor,
+        max_generation_attempts=source.max_generation_attempts,
+        keep_symmetry=source.keep_symmetry,
+    )
+    return best_structure(
+        result, f"{source.model} {source.model_version}", source.model_dump(mode="json")
+    )
+
+
 def _describe(source: StructureSource) -> str:
+    if source.source == "mp":
+        return f"Materials Project {source.material_id}"
+    if source.source == "search":
+        return f"searched {source.composition} structure"
     return str(getattr(source, "path", None) or f"{source.source} structure")

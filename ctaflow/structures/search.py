@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Composition, Element, Structure
 
 from ctaflow.errors import StructureError
-from ctaflow.structures._common import element_symbol
+from ctaflow.structures._common import element_symbol, label_by_orbit
 from ctaflow.structures.energies import RelaxOutcome, relax_with_calculator
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Relaxer = Callable[[Structure], RelaxOutcome]
+
+GENERATED_LABEL = "generated model, not the experimental structure"
 
 
 class CoordinationRule(BaseModel):
@@ -89,6 +91,8 @@ class SearchResult(BaseModel):
 def coordination_numbers(structure: Structure, rule: CoordinationRule) -> list[int]:
     """Number of ``rule.ligand`` atoms within ``rule.cutoff_a`` of each ``rule.centre`` atom."""
     centres = [i for i, s in enumerate(structure) if element_symbol(s.specie) == rule.centre]
+    if not centres:  # e.g. the default Si-O rule on a composition without Si: nothing to count
+        return []
     neighbours = structure.get_all_neighbors(rule.cutoff_a, sites=[structure[i] for i in centres])
     return [sum(1 for nb in nbs if element_symbol(nb.specie) == rule.ligand) for nbs in neighbours]
 
@@ -239,7 +243,7 @@ def _checked_composition(composition: str) -> Composition:
 def _candidate(outcome: RelaxOutcome, index: int, sg: int, z: int, rules) -> dict:
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    structure = _labelled(outcome.structure)
+    structure = label_by_orbit(outcome.structure)
     coordination = {f"{r.centre}-{r.ligand}": coordination_numbers(structure, r) for r in rules}
     passes = all(all(n == r.n for n in coordination[f"{r.centre}-{r.ligand}"]) for r in rules)
     try:
@@ -263,35 +267,14 @@ def _candidate(outcome: RelaxOutcome, index: int, sg: int, z: int, rules) -> dic
     }
 
 
-def _labelled(structure: Structure) -> Structure:
-    """Labels per symmetry orbit (``Si1``, ``O1``, ``O2`` ...) and ``host_species``."""
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    out = structure.copy()
-    labels = [""] * len(out)
-    try:
-        groups = SpacegroupAnalyzer(out, symprec=0.1).get_symmetrized_structure()
-        orbits = groups.equivalent_indices
-    except Exception:  # spglib failure: one orbit per site
-        orbits = [[i] for i in range(len(out))]
-    counter: dict[str, int] = {}
-    for orbit in sorted(orbits, key=min):
-        el = element_symbol(out[orbit[0]].specie)
-        counter[el] = counter.get(el, 0) + 1
-        for i in orbit:
-            labels[i] = f"{el}{counter[el]}"
-    out.add_site_property("label", labels)
-    out.add_site_property("host_species", [element_symbol(s.specie) for s in out])
-    for site, label in zip(out, labels, strict=True):
-        site.label = label
-    return out
-
-
 def _ranked(candidates: list[dict], settings: dict, oxi: dict, skipped: list[str]):
     ordered = sorted(candidates, key=lambda c: (not c["passes_filter"], c["energy_per_atom_ev"]))
     ranking = [
         {
             "index": c["index"],
+            "space_group_requested": c["space_group_requested"],
+            "formula_units": c["formula_units"],
+            "space_group_relaxed": c["space_group_relaxed"],
             "energy_per_atom_ev": c["energy_per_atom_ev"],
             "passes_filter": c["passes_filter"],
             "converged": c["converged"],
@@ -308,7 +291,7 @@ def _ranked(candidates: list[dict], settings: dict, oxi: dict, skipped: list[str
                 "source": "ctaflow structure search",
                 "generated": True,
                 "experimental_structure": False,
-                "label": "generated candidate (not an experimental structure)",
+                "label": GENERATED_LABEL,
                 "description": (
                     f"pyxtal random crystal in space group {c['space_group_requested']} "
                     f"(Z={c['formula_units']}), relaxed; candidate {c['index']}"
@@ -329,3 +312,63 @@ def _ranked(candidates: list[dict], settings: dict, oxi: dict, skipped: list[str
     if not any(c.passes_filter for c in out):
         logger.warning("no candidate passes the coordination filter; see result.candidates")
     return SearchResult(candidates=out, settings=settings, oxidation_states=oxi, skipped=skipped)
+
+
+def best_structure(result: SearchResult, model: str, settings: dict[str, Any]) -> Structure:
+    """The best-ranked candidate of ``result`` as a campaign structure.
+
+    Its provenance is the candidate's (every search setting, the seed, the ranking table) with
+    ``model`` (the MLIP of the relaxations), ``settings`` (the campaign source, as given) and a
+    description saying how it was chosen.
+
+    Raises
+    ------
+    StructureError
+        When no candidate passes the coordination filter (the message lists every candidate).
+    """
+    best = result.best
+    if best is None:
+        rows = "; ".join(
+            f"candidate {c.index} ({c.space_group_relaxed}, {c.energy_per_atom_ev:.4f} eV/atom): "
+            + ", ".join(f"{rule} {counts}" for rule, counts in c.coordination.items())
+            for c in result.candidates
+        )
+        raise StructureError(
+            f"no {result.settings['composition']} candidate of the structure search passes the "
+            f"coordination filter ({rows}); ask for more candidates (n_candidates), other space "
+            "groups, or change the coordination rules"
+        )
+    if not best.converged:
+        logger.warning(
+            "the best search candidate did not converge within %d steps (max force %.3f eV/Å)",
+            result.settings["steps"],
+            best.max_force_ev_per_a,
+        )
+    structure = best.structure.copy()
+    prov = dict(best.structure.properties["provenance"])
+    rules = ", ".join(
+        f"{r['centre']}-{r['ligand']} = {r['n']} within {r['cutoff_a']} Å"
+        for r in result.settings["coordination"]
+    )
+    prov.update(
+        {
+            "model": model,
+            "campaign_source": settings,
+            "description": (
+                f"best-ranked of {len(result.candidates)} {result.settings['composition']} "
+                f"candidates from ctaflow's structure search: pyxtal random crystals in space "
+                f"groups {result.settings['space_groups']} with Z in "
+                f"{result.settings['formula_units']} (seed {result.settings['seed']}), cell and "
+                f"positions relaxed with {model} (fmax {result.settings['fmax_ev_per_a']} eV/Å, "
+                f"at most {result.settings['steps']} steps"
+                + (", space group kept" if result.settings["keep_symmetry"] else "")
+                + "), lowest energy per atom among candidates passing the coordination filter"
+                + (f" ({rules})" if rules else "")
+                + f"; candidate {best.index}, {best.space_group_relaxed}, "
+                f"{best.energy_per_atom_ev:.4f} eV/atom. A generated model, not the experimental "
+                "structure"
+            ),
+        }
+    )
+    structure.properties = {"provenance": prov}
+    return structure
