@@ -11,6 +11,7 @@ from ctaflow.engines.calculators import CHGNET_FACTORY
 from ctaflow.errors import EngineError
 
 if TYPE_CHECKING:
+    from ase.calculators.calculator import Calculator
     from jobflow import Job, Maker, OutputReference
 
     from ctaflow.campaign.schema import MLIPEngineSpec, NEBStageSettings, RelaxStageSettings
@@ -24,7 +25,8 @@ class MLIPEngine(Engine):
 
     def __init__(self, spec: MLIPEngineSpec) -> None:
         self.spec = spec
-        self.label = f"mlip:{spec.model}-{spec.model_version}"
+        suffix = "" if spec.dtype == "float32" else f"-{spec.dtype}"
+        self.label = f"mlip:{spec.model}-{spec.model_version}{suffix}"
 
     def _force_field(self) -> dict[str, Any]:
         """atomate2 force-field arguments: calculator factory (import path) and its kwargs."""
@@ -35,8 +37,16 @@ class MLIPEngine(Engine):
                 "model_version": self.spec.model_version,
                 "device": self.spec.device,
                 "threads": self.spec.threads,
+                "dtype": self.spec.dtype,
             },
         }
+
+    def calculator(self) -> Calculator:
+        """The ASE calculator the makers of this engine run (for checks outside a job)."""
+        from atomate2.forcefields.utils import ase_calculator
+
+        force_field = self._force_field()
+        return ase_calculator(force_field["force_field_name"], **force_field["calculator_kwargs"])
 
     def relax_maker(self, settings: RelaxStageSettings) -> Maker:
         from atomate2.forcefields.jobs import ForceFieldRelaxMaker
@@ -142,6 +152,7 @@ class MLIPEngine(Engine):
             "model": self.spec.model,
             "model_version": self.spec.model_version,
             "device": self.spec.device,
+            "dtype": self.spec.dtype,
             "threads": self.spec.threads,
             "package_versions": software_versions(("chgnet", "torch", "ase")),
             "note": "universal MLIP standing in for DFT; not a DFT result",
