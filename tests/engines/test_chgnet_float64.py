@@ -119,8 +119,14 @@ def test_dtype_setting_defaults_and_errors(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(
         "name: t\nstructure: {source: demo}\n"
-        "engines:\n  labeller: {kind: mlip, dtype: float16}\n"
+        "engines:\n  labeller: {kind: mlip, model: SevenNet, dtype: float64}\n"
         "stages:\n  relax: {}\n"
     )
+    with pytest.raises(CampaignError, match="float32 only"):
+        load_campaign(path)
+    path.write_text(path.read_text().replace("dtype: float64", "dtype: float16"))
     with pytest.raises(CampaignError, match="dtype"):
+        load_campaign(path)
+    path.write_text(path.read_text().replace("dtype: float16", "model_version: 0.3.0"))
+    with pytest.raises(CampaignError, match="not bundled"):
         load_campaign(path)
