@@ -7,36 +7,50 @@ from typing import TYPE_CHECKING, Any
 
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.engines.base import Engine
-from ctaflow.engines.calculators import CHGNET_FACTORY
+from ctaflow.engines.calculators import MLIP_FACTORIES
 from ctaflow.errors import EngineError
 
 if TYPE_CHECKING:
+    from ase.calculators.calculator import Calculator
     from jobflow import Job, Maker, OutputReference
 
     from ctaflow.campaign.schema import MLIPEngineSpec, NEBStageSettings, RelaxStageSettings
     from ctaflow.makers.md import MDControls, MDSegment
 
 
+#: Python packages behind each universal MLIP family (provenance and availability)
+MLIP_PACKAGES = {"CHGNet": ("chgnet",), "SevenNet": ("sevenn", "e3nn")}
+
+
 class MLIPEngine(Engine):
-    """Universal MLIP shipped with its package (CHGNet: weights inside the wheel)."""
+    """Universal MLIP shipped with its package (CHGNet, SevenNet: weights inside the wheel)."""
 
     kind = "mlip"
 
     def __init__(self, spec: MLIPEngineSpec) -> None:
         self.spec = spec
-        self.label = f"mlip:{spec.model}-{spec.model_version}"
+        suffix = "" if spec.dtype == "float32" else f"-{spec.dtype}"
+        self.label = f"mlip:{spec.model}-{spec.model_version}{suffix}"
 
     def _force_field(self) -> dict[str, Any]:
         """atomate2 force-field arguments: calculator factory (import path) and its kwargs."""
-        module, func = CHGNET_FACTORY.rsplit(".", 1)
+        module, func = MLIP_FACTORIES[self.spec.model].rsplit(".", 1)
         return {
             "force_field_name": {"@module": module, "@callable": func},
             "calculator_kwargs": {
                 "model_version": self.spec.model_version,
                 "device": self.spec.device,
                 "threads": self.spec.threads,
+                "dtype": self.spec.dtype,
             },
         }
+
+    def calculator(self) -> Calculator:
+        """The ASE calculator the makers of this engine run (for checks outside a job)."""
+        from atomate2.forcefields.utils import ase_calculator
+
+        force_field = self._force_field()
+        return ase_calculator(force_field["force_field_name"], **force_field["calculator_kwargs"])
 
     def relax_maker(self, settings: RelaxStageSettings) -> Maker:
         from atomate2.forcefields.jobs import ForceFieldRelaxMaker
@@ -144,18 +158,33 @@ class MLIPEngine(Engine):
             "model": self.spec.model,
             "model_version": self.spec.model_version,
             "device": self.spec.device,
+            "dtype": self.spec.dtype,
             "threads": self.spec.threads,
-            "package_versions": software_versions(("chgnet", "torch", "ase")),
+            "package_versions": software_versions(
+                (*MLIP_PACKAGES[self.spec.model], "torch", "ase")
+            ),
             "note": "universal MLIP standing in for DFT; not a DFT result",
         }
 
     def check_available(self, elements: list[str] | None = None) -> None:
-        try:
-            version("chgnet")
-        except PackageNotFoundError:
-            raise EngineError(
-                "engine 'mlip' needs the chgnet package: run 'make install'"
-            ) from None
+        for package in MLIP_PACKAGES[self.spec.model]:
+            try:
+                version(package)
+            except PackageNotFoundError:
+                raise EngineError(
+                    f"engine 'mlip' with model {self.spec.model} needs the {package} package: "
+                    "run 'make install'"
+                ) from None
+        if elements:
+            from ctaflow.engines.calculators import MLIP_SPECIES
+
+            known = MLIP_SPECIES[self.spec.model](self.spec.model_version)
+            missing = sorted(set(elements) - known)
+            if missing:
+                raise EngineError(
+                    f"{self.spec.model} {self.spec.model_version} does not know the elements "
+                    f"{missing}; choose another model or engine"
+                )
 
 
 class MaceEngine(MLIPEngine):
