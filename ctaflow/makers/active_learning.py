@@ -221,7 +221,7 @@ def active_learning_job(
         statics.append(label)
     grown = extend_dataset_job(ds, [labeller.static_outputs(s) for s in statics], iteration)
     grown.name = f"al dataset {iteration + 1}"
-    retrain = train_mace_job(grown.output, hyper, threads, None, [m.seed for m in fit.committee])
+    retrain = train_mace_job(grown.output, hyper, threads, sanity, [m.seed for m in fit.committee])
     retrain.name = f"al retrain {iteration + 1}"
     follow = active_learning_job(
         grown.output,

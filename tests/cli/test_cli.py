@@ -165,6 +165,7 @@ def test_demo_campaign_end_to_end_with_report(tmp_path):
     assert first["n_selected"] == min(10, first["n_candidate"])
     assert second["n_train"] == first["n_train"] + first["n_selected"]
     assert second["n_selected"] == 0
+    assert second["final_md_check"].startswith(("stable over 200 steps", "unstable ("))
     assert second["stop_reason"] == "reached max_iterations = 1" or second[
         "stop_reason"
     ].startswith("converged")
