@@ -120,6 +120,9 @@ class MLFFResult(BaseModel):
     training_time_s: float
     labeller: str
     md_sanity: MDSanity | None = Field(None, description="Short MD with the trained model.")
+    initial_model_sha256: str | None = Field(
+        None, description="Model the training started from (warm start); None: from scratch."
+    )
     committee: list[CommitteeMember] = Field(
         default_factory=list,
         description="Further committee members for active learning (this model is member 0).",

@@ -493,8 +493,16 @@ class ActiveLearningStageSettings(Strict):
     stop_fraction: float = Field(
         0.05, gt=0, le=1, description="Stop when fewer explored frames than this are >= lower."
     )
+    warm_start: bool = Field(
+        True,
+        description="Retrain each member from its own previous weights (mace's foundation-model "
+        "start, single head) instead of from scratch.",
+    )
     retrain_epochs: int | None = Field(
-        None, ge=1, description="Epochs of each retraining (default: stages.mlff's)."
+        None,
+        ge=1,
+        description="Epochs of each retraining (default: stages.mlff's from scratch, a third of "
+        "them, at least 2, with warm_start).",
     )
     seed: int = 11
 

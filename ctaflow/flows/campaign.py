@@ -132,8 +132,9 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
             if al:
                 al_hash = settings.stage_settings_hash("active_learning")
                 retrain = ml.hyperparameters()
-                if al.retrain_epochs:
-                    retrain["max_num_epochs"] = al.retrain_epochs
+                retrain["max_num_epochs"] = al.retrain_epochs or (
+                    max(2, ml.max_num_epochs // 3) if al.warm_start else ml.max_num_epochs
+                )
                 al_settings = al.model_copy(
                     update={"explore_temperature_k": al.explore_temperature_k or hottest}
                 )

@@ -49,20 +49,21 @@ def exploration_starts(train_extxyz: str) -> list[tuple[str, Any]]:
     return list(starts.items())
 
 
-def committee_forces(model_paths: list[Path], frames: list) -> np.ndarray:
-    """Forces of every frame by every member, shape (n_frames, K, n_atoms, 3), eV/Å."""
+def committee_forces(model_paths: list[Path], frames: list) -> list[np.ndarray]:
+    """Per frame, the forces by every member, shape (K, n_atoms, 3), eV/Å (frames may differ
+    in size)."""
     from ctaflow.engines.calculators import mace_calculator
 
-    out = []
+    by_member = []
     for path in model_paths:
         calc = mace_calculator(str(path))
-        member = []
+        forces = []
         for frame in frames:
             atoms = frame.copy()
             atoms.calc = calc
-            member.append(atoms.get_forces())
-        out.append(member)
-    return np.stack([np.stack([out[k][i] for k in range(len(out))]) for i in range(len(frames))])
+            forces.append(atoms.get_forces())
+        by_member.append(forces)
+    return [np.stack(per_frame) for per_frame in zip(*by_member, strict=True)]
 
 
 def static_label_frame(static: dict, labeller: str, iteration: int) -> LabelledFrame:
@@ -221,7 +222,14 @@ def active_learning_job(
         statics.append(label)
     grown = extend_dataset_job(ds, [labeller.static_outputs(s) for s in statics], iteration)
     grown.name = f"al dataset {iteration + 1}"
-    retrain = train_mace_job(grown.output, hyper, threads, sanity, [m.seed for m in fit.committee])
+    retrain = train_mace_job(
+        grown.output,
+        hyper,
+        threads,
+        sanity,
+        [m.seed for m in fit.committee],
+        members if st.warm_start else None,  # each member from its own weights
+    )
     retrain.name = f"al retrain {iteration + 1}"
     follow = active_learning_job(
         grown.output,

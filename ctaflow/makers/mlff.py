@@ -105,10 +105,14 @@ def dataset_job(
     )
 
 
-def run_worker(folder: Path, name: str, hyper: dict, threads: int) -> list[dict[str, float]]:
+def run_worker(
+    folder: Path, name: str, hyper: dict, threads: int, init_model: str | None = None
+) -> list[dict[str, float]]:
     """Run the training worker; log MACE's epoch lines as they come; return them."""
     config = folder / "train_config.json"
-    config.write_text(json.dumps({"name": name, "hyper": hyper, "threads": threads}))
+    config.write_text(
+        json.dumps({"name": name, "hyper": hyper, "threads": threads, "init_model": init_model})
+    )
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     cmd = [sys.executable, "-m", "ctaflow.mlff.train_worker", str(config)]
     epochs = []
@@ -189,14 +193,26 @@ def sanity_md(
 
 
 def train_one(
-    ds: DatasetResult, hyper: dict[str, Any], threads: int, folder: Path
+    ds: DatasetResult,
+    hyper: dict[str, Any],
+    threads: int,
+    folder: Path,
+    init_model: list | None = None,
 ) -> tuple[MLFFResult, Path]:
-    """Train one MACE on the dataset's splits in ``folder`` and evaluate it on the test split."""
+    """Train one MACE on the dataset's splits in ``folder`` and evaluate it on the test split;
+    ``init_model`` (stored model parts): start from that model's weights (warm start)."""
     folder.mkdir(parents=True, exist_ok=True)
     for split, parts in ds.files.items():
         (folder / f"{split}.extxyz").write_bytes(unpack_file(parts))
+    start_from = None
+    if init_model:
+        (folder / "init.model").write_bytes(unpack_file(init_model))
+        first = init_model[0]
+        start_from = first.sha256 if isinstance(first, BlobPart) else first["sha256"]
     start = time.perf_counter()
-    epochs = run_worker(folder, "ctaflow_mace", hyper, threads)
+    epochs = run_worker(
+        folder, "ctaflow_mace", hyper, threads, "init.model" if init_model else None
+    )
     elapsed = time.perf_counter() - start
     model_path = folder / "ctaflow_mace.model"
     metrics = validation_metrics(json.loads((folder / "evaluation.json").read_text())["test"])
@@ -212,6 +228,7 @@ def train_one(
         epochs_log=epochs,
         training_time_s=elapsed,
         labeller=ds.labeller,
+        initial_model_sha256=start_from,
         software=software_versions(("ctaflow", "mace-torch", "torch", "e3nn", "ase")),
     )
     return result, model_path
@@ -224,6 +241,7 @@ def train_mace_job(
     threads: int = 1,
     sanity: dict[str, float] | None = None,
     committee_seeds: list[int] | None = None,
+    init_models: list[list] | None = None,
 ) -> MLFFResult:
     """Train MACE on the dataset (CPU), evaluate it on the test split, and (``sanity``: target
     ``temperature_k`` and ``n_steps``) run a short MD with it from the first training frame.
@@ -231,22 +249,27 @@ def train_mace_job(
     ``committee_seeds``: also train one more model per seed (same data and hyper-parameters,
     another seed), at most as many trainings at a time as the machine has cores; they are the
     further members of an active-learning committee (:attr:`MLFFResult.committee`).
+    ``init_models``: per member (0 first) a stored model to start from (warm start).
     """
     ds = dataset if isinstance(dataset, DatasetResult) else DatasetResult.model_validate(dataset)
     folder = Path.cwd()
-    runs = [(hyper, folder)] + [
-        ({**hyper, "seed": seed}, folder / f"member{k + 1}")
-        for k, seed in enumerate(committee_seeds or [])
+    seeds = [hyper.get("seed"), *(committee_seeds or [])]
+    inits = init_models or [None] * len(seeds)
+    if len(inits) != len(seeds):
+        raise ValueError(f"{len(inits)} initial models for {len(seeds)} committee members")
+    runs = [
+        ({**hyper, "seed": seed} if k else hyper, folder / f"member{k}" if k else folder, init)
+        for k, (seed, init) in enumerate(zip(seeds, inits, strict=True))
     ]
     if len(runs) == 1:
-        trained = [train_one(ds, hyper, threads, folder)]
+        trained = [train_one(ds, hyper, threads, folder, inits[0])]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         workers = max(1, min(len(runs), (os.cpu_count() or 1) // threads))
         logger.info("training a committee of %d models, %d at a time", len(runs), workers)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            trained = list(pool.map(lambda run: train_one(ds, run[0], threads, run[1]), runs))
+            trained = list(pool.map(lambda run: train_one(ds, run[0], threads, *run[1:]), runs))
     result, model_path = trained[0]
     result.committee = [
         CommitteeMember(

@@ -34,8 +34,10 @@ MACE_OPTIONS = {
 }
 
 
-def mace_argv(name: str, hyper: dict) -> list[str]:
-    """Command-line options for mace's run_train (pure; tested)."""
+def mace_argv(name: str, hyper: dict, init_model: str | None = None) -> list[str]:
+    """Command-line options for mace's run_train (pure; tested). ``init_model``: a model file
+    whose architecture and weights the training starts from (warm start; mace's
+    ``--foundation_model`` without multi-head fine-tuning)."""
     argv = [
         "mace_run_train",
         f"--name={name}",
@@ -55,6 +57,8 @@ def mace_argv(name: str, hyper: dict) -> list[str]:
     for key, option in MACE_OPTIONS.items():
         if key in hyper and hyper[key] is not None:
             argv.append(f"--{option}={hyper[key]}")
+    if init_model:
+        argv += [f"--foundation_model={init_model}", "--multiheads_finetuning=False"]
     return argv
 
 
@@ -92,7 +96,7 @@ def main(config_path: str) -> None:
     torch.set_num_threads(int(config.get("threads", 1)))
     from mace.cli import run_train
 
-    sys.argv = mace_argv(config["name"], config["hyper"])
+    sys.argv = mace_argv(config["name"], config["hyper"], config.get("init_model"))
     run_train.main()
     model = folder / f"{config['name']}.model"
     if not model.is_file():

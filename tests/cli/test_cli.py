@@ -161,11 +161,11 @@ def test_demo_campaign_end_to_end_with_report(tmp_path):
     first, second = report["active_learning"]
     assert (first["iteration"], second["iteration"]) == (0, 1)
     assert first["committee_size"] == 2 and first["labeller"] == "mlip:CHGNet-0.3.0"
-    assert first["n_frames"] == second["n_frames"] == 30  # 3 compositions x 100 / 10 steps
+    assert first["n_frames"] == second["n_frames"] == 18  # 3 compositions x 60 / 10 steps
     assert first["n_selected"] == min(10, first["n_candidate"])
     assert second["n_train"] == first["n_train"] + first["n_selected"]
     assert second["n_selected"] == 0
-    assert second["final_md_check"].startswith(("stable over 200 steps", "unstable ("))
+    assert second["final_md_check"].startswith(("stable over 100 steps", "unstable ("))
     assert second["stop_reason"] == "reached max_iterations = 1" or second[
         "stop_reason"
     ].startswith("converged")

@@ -74,8 +74,17 @@ def test_one_round_relabels_selected_frames_and_retrains(stores, tmp_path):
     assert it1["n_train"] == it0["n_train"] + 3 and result["n_added_frames"] == 3
     # members of a committee disagree somewhere: the deviation is a positive number
     assert all(f["deviation_ev_per_a"] > 0 for f in it0["frames"])
-    # the final model is the retrained member 0, not the first one
+    # the final model is the retrained member 0, not the first one, warm-started from it: its
+    # first epoch already starts near where the first training ended
     assert result["model_sha256"] != first["model_sha256"]
+    retrained = next(
+        jobs.get_output(d["uuid"], load=True)
+        for d in jobs.query({"name": "al retrain 1"}, properties=["uuid"])
+    )
+    retrained = retrained.model_dump() if hasattr(retrained, "model_dump") else retrained
+    assert retrained["initial_model_sha256"] == first["model_sha256"]
+    assert retrained["model_sha256"] == result["model_sha256"]
+    assert retrained["epochs_log"][0]["loss"] < first["epochs_log"][0]["loss"]
 
     # the grown training split: old frames + the 3 relabelled ones, labels = CHGNet's own
     grown = next(

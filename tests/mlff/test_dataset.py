@@ -126,6 +126,10 @@ def test_mace_options_follow_settings():
     )
     assert "--num_channels=8" in argv and "--max_L=0" in argv and "--r_max=4.5" in argv
     assert "--E0s=average" in argv and "--valid_batch_size=3" in argv
+    assert not any(a.startswith("--foundation_model") for a in argv)
+    # warm start: mace starts from the given model's architecture and weights, single head
+    warm = mace_argv("m", {"batch_size": 3}, "init.model")
+    assert warm[-2:] == ["--foundation_model=init.model", "--multiheads_finetuning=False"]
     assert not any(a.startswith("--compute_stress") for a in argv)
 
 
