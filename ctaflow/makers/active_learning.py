@@ -147,6 +147,8 @@ def active_learning_job(
         )
     paths = [materialise_model(parts) for parts in members]
     temperature = st.explore_temperature_k
+    if temperature is None:  # the campaign fills in the hottest labelling temperature
+        raise ValueError("active learning needs explore_temperature_k (K) to explore")
     frames, meta = [], []
     for k, (comp, start) in enumerate(exploration_starts(unpack_file(ds.files["train"]).decode())):
         sampled, steps, _ = langevin_frames(
