@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from ctaflow.campaign import load_campaign
-from ctaflow.errors import CampaignError
+from tests.campaign.test_schema import _error, _load
 
 MP = """\
 name: mp
@@ -13,18 +10,6 @@ structure: {source: mp, material_id: mp-22862}
 stages:
   relax: {enabled: false}
 """
-
-
-def _load(tmp_path, text):
-    path = tmp_path / "c.yaml"
-    path.write_text(text)
-    return load_campaign(path)
-
-
-def _error(tmp_path, text) -> str:
-    with pytest.raises(CampaignError) as info:
-        _load(tmp_path, text)
-    return str(info.value)
 
 
 def test_mp_source_defaults_and_identity(tmp_path):
