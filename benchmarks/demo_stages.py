@@ -11,6 +11,7 @@ directory is never written.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -109,6 +110,23 @@ def stage_times(workdir: Path) -> dict:
             for s in order
         },
     }
+
+
+def trained_model(workdir: str | Path) -> Path | None:
+    """The MACE model a finished campaign's production MD ran on: the active-learning loop's
+    final model, else the mlff stage's model (by checksum from ``report/report.json``, file in
+    ``models/``, where ``ctaflow run`` writes trained models). None when there is none."""
+    workdir = Path(workdir)
+    report = workdir / "report" / "report.json"
+    if not report.is_file():
+        return None
+    data = json.loads(report.read_text())
+    records = data.get("active_learning") or data.get("mlff") or []
+    shas = [r.get("model_sha256") for r in records if r.get("model_sha256")]
+    if not shas:
+        return None
+    found = sorted((workdir / "models").glob(f"{shas[-1][:16]}-*.model"))
+    return found[0] if found else None
 
 
 def rows(workdir: str | Path | None, builders: bool = True) -> list[Row]:

@@ -49,8 +49,9 @@ DEMO_MACE = {
     "num_interactions": 2,
     "correlation": 2,
 }
+UNTRAINED = "MACE: untrained model"
 MACE_NOTE = (
-    "MACE: untrained model of the demo's size (16 channels, max_L 0, r_max 5 Å, 2 interactions, "
+    UNTRAINED + " of the demo's size (16 channels, max_L 0, r_max 5 Å, 2 interactions, "
     "correlation 2, float64, {parameters:,} parameters, as the demo's trained model); time per "
     "step does not depend on the weights"
 )
@@ -66,11 +67,17 @@ def cell(n_atoms: int):
     return s
 
 
-def fit_exponent(sizes, costs) -> float:
-    """Slope of log(cost) against log(size): cost ∝ size**slope."""
-    return float(
-        np.polyfit(np.log(np.asarray(sizes, float)), np.log(np.asarray(costs, float)), 1)[0]
-    )
+def fit_exponent(sizes, costs) -> tuple[float, float | None]:
+    """Slope of log(cost) against log(size), cost ∝ size**slope, and the slope's standard error
+    from the fit's residuals (None with two points)."""
+    x = np.log(np.asarray(sizes, float))
+    y = np.log(np.asarray(costs, float))
+    slope, intercept = np.polyfit(x, y, 1)
+    if len(x) < 3:
+        return float(slope), None
+    residual = y - (slope * x + intercept)
+    sxx = float(((x - x.mean()) ** 2).sum())
+    return float(slope), float(np.sqrt((residual**2).sum() / (len(x) - 2) / sxx))
 
 
 def _langevin(atoms, seed: int = 1):
@@ -99,19 +106,18 @@ def plain_ase_run(structure, calc, steps: int) -> float:
     return time.perf_counter() - t0
 
 
-def ctaflow_run(structure, steps: int, workdir: Path) -> float:
-    """Wall time of the same MD as a ctaflow job: the MLIP engine's ``md_maker`` (atomate2
+def ctaflow_run(structure, steps: int, workdir: Path, engine_spec) -> float:
+    """Wall time of the same MD as a ctaflow job: the engine's ``md_maker`` (atomate2
     ``ForceFieldMDMaker`` subclass), run by ctaflow's local runner into an embedded store
     (frames every 10 steps, chunked trajectory, summary, run states)."""
     from jobflow import Flow
 
-    from ctaflow.campaign.schema import MLIPEngineSpec
     from ctaflow.engines import get_engine
     from ctaflow.execution.local import run_flow
     from ctaflow.makers.md import MDControls, MDSegment
     from ctaflow.store import job_store, state_store
 
-    engine = get_engine(MLIPEngineSpec(threads=1))
+    engine = get_engine(engine_spec)
     segment = MDSegment("bench", "nvt", TEMPERATURE_K, TEMPERATURE_K, steps * TIMESTEP_FS / 1e3)
     controls = MDControls(
         timestep_fs=TIMESTEP_FS, sample_every=10, langevin_friction_per_ps=FRICTION_PER_PS
@@ -126,60 +132,80 @@ def ctaflow_run(structure, steps: int, workdir: Path) -> float:
     return elapsed
 
 
-def overhead_rows(
-    step_counts: list[int], n_atoms: int = 135, target_steps: int = 2000
-) -> list[Row]:
-    """Row 1: ctaflow MD job / plain ASE, same CHGNet calculator, structure and steps; one row
-    per step count. The model is loaded and warmed up first, out of both timings.
+def overhead_worker(case: dict) -> dict:
+    """Row 1 in this process: the same MD of ``case["steps"]`` steps by plain ASE, then as a
+    ctaflow job, with the same calculator (``case["mace_model"]`` through the ``mace`` engine, or
+    CHGNet through the ``mlip`` engine). The model is loaded and warmed up first, out of both
+    timings (ctaflow's calculator factories cache loaded models per process, so the job reuses
+    it)."""
+    import torch
 
-    With two or more step counts, the extra time of the ctaflow path is fitted as
-    ``fixed + per_step * N`` and the ratio extrapolated to ``target_steps`` (the issue's 2,000
-    steps, too long to run here) is given in the details of the last row, marked as such.
-    """
-    from ctaflow.engines.calculators import chgnet_calculator
+    from ctaflow.campaign.schema import MaceEngineSpec, MLIPEngineSpec
+    from ctaflow.engines.calculators import chgnet_calculator, mace_calculator
 
-    s = cell(n_atoms)
-    calc = chgnet_calculator(threads=1)
+    torch.set_num_threads(1)
+    if case.get("mace_model"):
+        dtype = case.get("dtype", "float64")
+        calc = mace_calculator(case["mace_model"], dtype=dtype, threads=1)
+        spec = MaceEngineSpec(model_path=Path(case["mace_model"]), dtype=dtype, threads=1)
+    else:
+        calc = chgnet_calculator(threads=1)
+        spec = MLIPEngineSpec(threads=1)
+    s = cell(case["atoms"])
     warm = s.copy()
     warm.perturb(0.05)
-    plain_ase_run(warm, calc, 1)  # model load, first graph
-    runs = []
+    plain_ase_run(warm, calc, 1)  # first graph, out of the timing
     with tempfile.TemporaryDirectory() as tmp:
-        for i, steps in enumerate(step_counts):
-            p = plain_ase_run(s, calc, steps)
-            o = ctaflow_run(s, steps, Path(tmp) / f"run{i}")
-            runs.append({"steps": steps, "plain_s": p, "ctaflow_s": o})
-    extrapolated = ""
-    if len(runs) > 1:
-        n = np.array([r["steps"] for r in runs], float)
-        extra = np.array([r["ctaflow_s"] - r["plain_s"] for r in runs])
-        per_step, fixed = np.polyfit(n, extra, 1)
-        plain_per_step = runs[-1]["plain_s"] / runs[-1]["steps"]
-        ratio = 1 + (fixed + per_step * target_steps) / (plain_per_step * target_steps)
-        extrapolated = (
-            f"; extra time fitted as {fixed:.2f} s + {per_step * 1e3:.1f} ms/step, "
-            f"extrapolated ratio at N = {target_steps}: {ratio:.3f}× (not measured)"
-        )
-        runs[-1].update(fixed_s=fixed, per_step_s=per_step, extrapolated_ratio=ratio)
+        plain = plain_ase_run(s, calc, case["steps"])
+        ours = ctaflow_run(s, case["steps"], Path(tmp) / "run", spec)
+    return {**case, "plain_s": plain, "ctaflow_s": ours}
+
+
+def overhead_rows(
+    step_counts: list[int], mace_model: str | Path | None = None, n_atoms: int = 135
+) -> list[Row]:
+    """Row 1: ctaflow MD job / plain ASE, same calculator, structure and steps; one row per step
+    count, each pair in a process of its own.
+
+    The calculator is the campaign's production-MD engine: ``mace_model`` (the demo's trained
+    MACE when the runner finds one, else an untrained model of its size; time per step does not
+    depend on the weights).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path, note = mace_model_file(mace_model, Path(tmp))
+        runs = []
+        for steps in step_counts:
+            case = {"atoms": n_atoms, "steps": steps, "mace_model": str(path)}
+            runs.append(_in_subprocess(["--overhead", json.dumps(case)], timeout=3600))
     rows = []
     for r in runs:
         steps, p, o = r["steps"], r["plain_s"], r["ctaflow_s"]
         rows.append(
             Row(
                 "1",
-                f"orchestration overhead: ctaflow MD job / plain ASE (CHGNet, {len(s)} atoms, "
-                f"N = {steps} steps)",
+                f"orchestration overhead: ctaflow MD job / plain ASE (MACE float64, {n_atoms} "
+                f"atoms, N = {steps} steps)",
                 o / p,
                 "×",
                 ("<=", 1.05),
                 f"plain ASE {p / steps:.4f} s/step ({p:.1f} s), ctaflow {o / steps:.4f} s/step "
-                f"({o:.1f} s: engine md_maker (atomate2), local runner, frames every 10 steps, "
-                f"chunked trajectory, embedded store); Langevin {TEMPERATURE_K:g} K, 1 fs"
-                + (extrapolated if r is runs[-1] else ""),
-                {"atoms": len(s), **r},
+                f"({o:.1f} s: mace engine md_maker (atomate2 ForceFieldMDMaker), local runner, "
+                f"frames every 10 steps, chunked trajectory, embedded store); Langevin "
+                f"{TEMPERATURE_K:g} K, 1 fs; one pair, plain ASE first; {note}",
+                r,
             )
         )
     return rows
+
+
+def mace_model_file(mace_model: str | Path | None, tmp: Path) -> tuple[Path, str]:
+    """(model file, description): ``mace_model`` as given, or an untrained model of the demo's
+    size built into ``tmp``."""
+    if mace_model is not None:
+        return Path(mace_model), f"MACE: trained model {Path(mace_model).name}"
+    path = tmp / "demo_size_untrained.model"
+    built = _in_subprocess(["--build-mace", str(path)], timeout=300)
+    return path, MACE_NOTE.format(parameters=built["parameters"])
 
 
 # ---------------------------------------------------------------- per-case worker processes
@@ -229,19 +255,51 @@ def worker(case: dict) -> dict:
     atoms.get_forces()  # first call: graph set-up, out of the timing
     first = time.perf_counter() - t0
     dyn = _langevin(atoms)
-    steps, t0 = 0, time.perf_counter()
-    while steps < 2 or (time.perf_counter() - t0 < case["budget_s"] and steps < 500):
-        dyn.run(1)
-        steps += 1
-    per_step = (time.perf_counter() - t0) / steps
+    blocks = []  # s/step of each repeat: the spread gives the error bar
+    for _ in range(case.get("repeats", 1)):
+        steps, t0 = 0, time.perf_counter()
+        while steps < 2 or (time.perf_counter() - t0 < case["budget_s"] and steps < 500):
+            dyn.run(1)
+            steps += 1
+        blocks.append({"steps": steps, "s_per_step": (time.perf_counter() - t0) / steps})
+    per_step = [b["s_per_step"] for b in blocks]
     return {
         **case,
-        "steps": steps,
-        "s_per_step": per_step,
+        "steps": sum(b["steps"] for b in blocks),
+        "s_per_step": float(np.mean(per_step)),
+        "s_per_step_se": standard_error(per_step),
+        "blocks": blocks,
         "first_call_s": first,
         "rss_after_load_mb": rss_loaded,
         "peak_rss_mb": _rss_mb(),
     }
+
+
+def standard_error(values) -> float | None:
+    """Standard error of the mean (ddof 1); None for fewer than two values."""
+    v = np.asarray(values, float)
+    return float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
+
+
+def ratio_with_error(a: float, a_se, b: float, b_se) -> tuple[float, float | None]:
+    """a / b and its standard error from independent errors of a and b (first order)."""
+    ratio = a / b
+    if a_se is None or b_se is None:
+        return ratio, None
+    return ratio, ratio * float(np.hypot(a_se / a, b_se / b))
+
+
+def memory_estimate_mb(cases: list[dict], n_atoms: int) -> float:
+    """Peak RSS expected at ``n_atoms`` from the two largest measured cases of one model: the
+    memory above the loaded model grown linearly in atoms (neighbour lists and graphs are
+    linear in atoms at fixed density), plus the loaded model."""
+    done = sorted(cases, key=lambda c: c["atoms"])[-2:]
+    base = done[-1]["rss_after_load_mb"]
+    above = [c["peak_rss_mb"] - c["rss_after_load_mb"] for c in done]
+    if len(done) == 1:
+        return base + above[0] * n_atoms / done[0]["atoms"]
+    slope = (above[1] - above[0]) / (done[1]["atoms"] - done[0]["atoms"])
+    return base + above[1] + slope * (n_atoms - done[1]["atoms"])
 
 
 def build_mace_model(path: Path, hyper: dict = DEMO_MACE) -> int:
@@ -314,111 +372,136 @@ def model_rows(
     budget_s: float,
     mace_model: str | Path | None = None,
     exponent_sizes: list[int] | None = None,
+    repeats: int = 3,
 ) -> list[Row]:
     """Rows 2 and 3: MACE vs CHGNet per step at each size (speed-up, peak memory), and the
-    exponent of s/step against atoms for each model over ``sizes``.
+    exponent of s/step against atoms for each model over all sizes measured.
 
-    ``budget_s``: time spent in the timed steps of each case (at least 2 steps).
-    ``exponent_sizes``: sizes used only for the exponent (row 3), e.g. 3,000 atoms.
+    ``budget_s``: time spent in each of ``repeats`` timed blocks per case (at least 2 steps
+    each); the spread of the blocks gives the standard errors. ``exponent_sizes``: sizes used
+    only for the exponent (row 3), e.g. 3,000 atoms, one block each, skipped when the expected
+    peak memory (:func:`memory_estimate_mb`) exceeds 85 % of the memory available.
     """
     cases = []
     with tempfile.TemporaryDirectory() as tmp:
-        if mace_model is None:
-            mace_model = Path(tmp) / "demo_size_untrained.model"
-            built = _in_subprocess(["--build-mace", str(mace_model)], timeout=300)
-            note = MACE_NOTE.format(parameters=built["parameters"])
-        else:
-            note = f"MACE: model {mace_model}"
+        mace_model, note = mace_model_file(mace_model, Path(tmp))
         extra = [n for n in exponent_sizes or [] if n not in sizes]
         skipped = []  # extra sizes only: a failure there (memory) leaves rows 2-3 standing
         for n in [*sizes, *extra]:
             for model in ("chgnet", "mace", "mace32"):
                 if model == "mace32" and n in extra:
                     continue
-                case = {"model": model, "atoms": n, "budget_s": budget_s}
+                case = {
+                    "model": model,
+                    "atoms": n,
+                    "budget_s": budget_s,
+                    "repeats": 1 if n in extra else repeats,
+                }
                 if model.startswith("mace"):
                     case["mace_model"] = str(mace_model)
                     case["dtype"] = "float32" if model == "mace32" else "float64"
                 done = [c for c in cases if c["model"] == model]
-                if n in extra and done:  # memory guard: peak RSS grown as atoms**1.2
-                    need = done[-1]["peak_rss_mb"] * (n / done[-1]["atoms"]) ** 1.2
-                    if need > 0.7 * _available_mb():
-                        skipped.append(f"{model} at {n} atoms skipped: ~{need:.0f} MB needed")
+                if n in extra and done:
+                    need = memory_estimate_mb(done, n)
+                    if need > 0.85 * _available_mb():
+                        skipped.append(
+                            f"{model} at {n} atoms skipped: ~{need:.0f} MB expected, "
+                            f"{_available_mb():.0f} MB available"
+                        )
                         continue
                 try:
-                    cases.append(_in_subprocess(["--worker", json.dumps(case)], timeout=1200))
+                    cases.append(_in_subprocess(["--worker", json.dumps(case)], timeout=1800))
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     if n not in extra:
                         raise
                     skipped.append(f"{model} at {n} atoms not measured: {exc}")
     by = {(c["model"], c["atoms"]): c for c in cases}
+    label = "MACE (demo size, untrained)" if note.startswith(UNTRAINED) else "trained MACE"
+    spread = f"± standard error over {repeats} timed blocks per case"
     rows = []
     for n in sizes:
-        c, m = by["chgnet", n], by["mace", n]
-        rows.append(
-            Row(
-                "2",
-                f"MACE (demo size) vs CHGNet, time per MD step, {n} atoms",
-                c["s_per_step"] / m["s_per_step"],
-                "× faster",
-                (">=", 5.0),
-                f"CHGNet {c['s_per_step']:.4f} s/step, peak RSS {c['peak_rss_mb']:.0f} MB; "
-                f"MACE {m['s_per_step']:.4f} s/step, peak RSS {m['peak_rss_mb']:.0f} MB "
-                f"(whole process; after model load {c['rss_after_load_mb']:.0f} / "
-                f"{m['rss_after_load_mb']:.0f} MB); {c['steps']} / {m['steps']} steps"
-                + ("; " + note if n == sizes[0] else ""),
-                {"chgnet": c, "mace": m},
+        c = by["chgnet", n]
+        for model, dtype in (("mace", "float64"), ("mace32", "float32")):
+            m = by[model, n]
+            ratio, se = ratio_with_error(
+                c["s_per_step"], c["s_per_step_se"], m["s_per_step"], m["s_per_step_se"]
             )
-        )
-        f32 = by["mace32", n]
-        rows.append(
-            Row(
-                "2",
-                f"MACE (demo size, float32) vs CHGNet, time per MD step, {n} atoms",
-                c["s_per_step"] / f32["s_per_step"],
-                "× faster",
-                (">=", 5.0),
-                f"MACE float32 {f32['s_per_step']:.4f} s/step, peak RSS "
-                f"{f32['peak_rss_mb']:.0f} MB, {f32['steps']} steps (the same model cast to "
-                "float32 by MACECalculator; the demo trains and runs float64)",
-                {"chgnet": c, "mace_float32": f32},
+            if model == "mace":
+                details = (
+                    f"CHGNet {_per_step(c)} s/step, peak RSS {c['peak_rss_mb']:.0f} MB; "
+                    f"MACE {_per_step(m)} s/step, peak RSS {m['peak_rss_mb']:.0f} MB (whole "
+                    f"process; after model load {c['rss_after_load_mb']:.0f} / "
+                    f"{m['rss_after_load_mb']:.0f} MB); {c['steps']} / {m['steps']} steps; "
+                    + spread
+                    + ("; " + note if n == sizes[0] else "")
+                )
+            else:
+                details = (
+                    f"MACE float32 {_per_step(m)} s/step, peak RSS {m['peak_rss_mb']:.0f} MB, "
+                    f"{m['steps']} steps (the same model cast to float32 by MACECalculator; "
+                    "the demo trains and runs float64)"
+                )
+            rows.append(
+                Row(
+                    "2",
+                    f"{label} ({dtype}) vs CHGNet, time per MD step, {n} atoms",
+                    ratio,
+                    "× faster",
+                    (">=", 5.0),
+                    details,
+                    {"chgnet": c, model: m},
+                    uncertainty=se,
+                )
             )
-        )
-    for model, label in (("chgnet", "CHGNet"), ("mace", "MACE (demo size)")):
-        pts = sorted((n, r["s_per_step"]) for (name, n), r in by.items() if name == model)
+    for model, name in (("chgnet", "CHGNet"), ("mace", f"{label} (float64)")):
+        pts = sorted((n, r["s_per_step"]) for (kind, n), r in by.items() if kind == model)
+        if len(pts) < 2:
+            continue  # an exponent needs two sizes
         ns, cost = zip(*pts, strict=True)
+        slope, slope_se = fit_exponent(ns, cost)
         rows.append(
             Row(
                 "3",
-                f"cost growth, {label}: exponent of s/step vs atoms ({ns[0]}–{ns[-1]})",
-                fit_exponent(ns, cost),
+                f"cost growth, {name}: exponent of s/step vs atoms ({ns[0]}–{ns[-1]})",
+                slope,
                 "",
                 None,
                 "s/step: "
                 + ", ".join(f"{n}: {t:.4f}" for n, t in pts)
-                + "".join(f"; {x}" for x in skipped if x.startswith(model)),
+                + "; ± standard error of the slope from the fit's residuals"
+                + "".join(f"; {x}" for x in skipped if x.startswith(model + " ")),
                 {"points": pts},
+                uncertainty=slope_se,
             )
         )
     return rows
+
+
+def _per_step(case: dict) -> str:
+    se = case.get("s_per_step_se")
+    return f"{case['s_per_step']:.4f}" + (f" ± {se:.4f}" if se is not None else "")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100, help="MD steps of the overhead row")
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 300, 1000])
-    parser.add_argument("--budget", type=float, default=5.0, help="timed seconds per case")
+    parser.add_argument("--budget", type=float, default=2.0, help="seconds per timed block")
     parser.add_argument("--mace", default=None, help="MACE .model file (default: untrained)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--overhead", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--build-mace", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
+    if args.overhead:
+        print(json.dumps(overhead_worker(json.loads(args.overhead))))
+        return
     if args.build_mace:
         print(json.dumps({"parameters": build_mace_model(Path(args.build_mace))}))
         return
-    rows = overhead_rows([args.steps]) + model_rows(args.sizes, args.budget, args.mace)
+    rows = overhead_rows([args.steps], args.mace) + model_rows(args.sizes, args.budget, args.mace)
     print(markdown_table(rows))
 
 

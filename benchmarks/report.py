@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ctaflow.analysis.provenance import software_versions
 
 _OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
@@ -31,7 +33,8 @@ class Row:
     """One measured figure: ``value`` in ``unit``, compared with ``goal`` when the issue sets one.
 
     ``value`` None means not measured (``details`` says why). ``data`` keeps the raw numbers for
-    ``results.json``.
+    ``results.json``. ``uncertainty``: standard error of ``value`` when it was measured more than
+    once (the details say over what); the goal verdict uses ``value`` alone.
     """
 
     section: str
@@ -41,6 +44,7 @@ class Row:
     goal: tuple[str, float] | None = None
     details: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    uncertainty: float | None = None
 
     @property
     def ok(self) -> bool | None:
@@ -59,7 +63,13 @@ class Row:
     def measured_text(self) -> str:
         if self.value is None:
             return f"not measured ({self.details})" if self.details else "not measured"
-        return f"{fmt(self.value)} {self.unit}".strip()
+        if self.uncertainty is None:
+            return f"{fmt(self.value)} {self.unit}".strip()
+        # the error bar's two significant figures decide the value's decimals
+        decimals = (
+            max(0, 1 - int(np.floor(np.log10(abs(self.uncertainty))))) if self.uncertainty else 3
+        )
+        return f"{self.value:.{decimals}f} ± {self.uncertainty:.{decimals}f} {self.unit}".strip()
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

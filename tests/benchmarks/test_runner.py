@@ -7,16 +7,71 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.demo_stages import job_intervals
-from benchmarks.md_cost import fit_exponent
+from benchmarks.demo_stages import job_intervals, trained_model
+from benchmarks.md_cost import fit_exponent, memory_estimate_mb, ratio_with_error, standard_error
 from benchmarks.report import Row, fmt
 from benchmarks.runner import run
 
 
 def test_exponent_fit_recovers_power_law():
     sizes = np.array([100, 300, 1000, 3000])
-    assert fit_exponent(sizes, 2e-4 * sizes**1.5) == pytest.approx(1.5, abs=1e-9)
-    assert fit_exponent(sizes, 0.3 * sizes) == pytest.approx(1.0, abs=1e-9)
+    slope, se = fit_exponent(sizes, 2e-4 * sizes**1.5)
+    assert slope == pytest.approx(1.5, abs=1e-9) and se == pytest.approx(0.0, abs=1e-9)
+    assert fit_exponent(sizes, 0.3 * sizes)[0] == pytest.approx(1.0, abs=1e-9)
+    assert fit_exponent(sizes[:2], sizes[:2])[1] is None  # two points: no error bar
+
+
+def test_exponent_error_by_hand():
+    # log sizes 0, 1, 2; log costs 0, 1, 3: slope 1.5, intercept -1/6, residuals 1/6, -1/3,
+    # 1/6 (sum of squares 1/6), Sxx = 2, one degree of freedom: se = sqrt(1/6 / 1 / 2)
+    slope, se = fit_exponent(np.exp([0, 1, 2]), np.exp([0, 1, 3]))
+    assert slope == pytest.approx(1.5)
+    assert se == pytest.approx(np.sqrt(1 / 12))
+
+
+def test_error_bars_by_hand():
+    assert standard_error([1.0, 2.0, 3.0]) == pytest.approx(1 / np.sqrt(3))
+    assert standard_error([4.2]) is None
+    # 10 ± 0.3 over 2 ± 0.04: relative errors 3 % and 2 % add in quadrature
+    ratio, se = ratio_with_error(10.0, 0.3, 2.0, 0.04)
+    assert ratio == 5.0 and se == pytest.approx(5 * np.hypot(0.03, 0.02))
+    assert ratio_with_error(10.0, None, 2.0, 0.04) == (5.0, None)
+    row = Row("2", "speed-up", 2.8412, "× faster", (">=", 5.0), uncertainty=0.0532)
+    assert row.measured_text() == "2.841 ± 0.053 × faster"
+    assert Row("3", "exponent", 1.18, uncertainty=0.21).measured_text() == "1.18 ± 0.21"
+
+
+def test_memory_estimate_linear_above_the_loaded_model():
+    # CHGNet's measured peaks: 1790 MB at 300 atoms, 5016 MB at 1000, 387 MB after loading;
+    # (5016 - 1790) / 700 MB per atom above the model, from 1000 to 3000 atoms
+    cases = [
+        {"atoms": 100, "peak_rss_mb": 875.0, "rss_after_load_mb": 387.0},
+        {"atoms": 1000, "peak_rss_mb": 5016.0, "rss_after_load_mb": 387.0},
+        {"atoms": 300, "peak_rss_mb": 1790.0, "rss_after_load_mb": 387.0},
+    ]
+    assert memory_estimate_mb(cases, 3000) == pytest.approx(5016 + 3226 / 700 * 2000)
+    assert memory_estimate_mb(cases[:1], 200) == pytest.approx(387 + 2 * 488)
+
+
+def test_trained_model_of_a_demo_workdir(tmp_path):
+    (tmp_path / "report").mkdir()
+    models = tmp_path / "models"
+    models.mkdir()
+    first, final = "ab" * 32, "cd" * 32
+    for sha in (first, final):
+        (models / f"{sha[:16]}-ctaflow_mace.model").write_bytes(b"x")
+    report = {
+        "mlff": [{"model_sha256": first}],
+        "active_learning": [{"model_sha256": first}, {"model_sha256": final}],
+    }
+    (tmp_path / "report" / "report.json").write_text(json.dumps(report))
+    assert trained_model(tmp_path) == models / f"{final[:16]}-ctaflow_mace.model"
+    del report["active_learning"]  # no active learning: the mlff stage's model
+    (tmp_path / "report" / "report.json").write_text(json.dumps(report))
+    assert trained_model(tmp_path) == models / f"{first[:16]}-ctaflow_mace.model"
+    (models / f"{first[:16]}-ctaflow_mace.model").unlink()
+    assert trained_model(tmp_path) is None  # checksum named, file gone
+    assert trained_model(tmp_path / "nowhere") is None
 
 
 def test_row_goal_verdicts():
