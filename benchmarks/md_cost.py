@@ -156,9 +156,18 @@ def overhead_worker(case: dict) -> dict:
     warm.perturb(0.05)
     plain_ase_run(warm, calc, 1)  # first graph, out of the timing
     with tempfile.TemporaryDirectory() as tmp:
+        cpu0 = time.process_time()
         plain = plain_ase_run(s, calc, case["steps"])
+        cpu1 = time.process_time()
         ours = ctaflow_run(s, case["steps"], Path(tmp) / "run", spec)
-    return {**case, "plain_s": plain, "ctaflow_s": ours}
+        cpu2 = time.process_time()
+    return {
+        **case,
+        "plain_s": plain,
+        "ctaflow_s": ours,
+        "plain_cpu_s": cpu1 - cpu0,
+        "ctaflow_cpu_s": cpu2 - cpu1,
+    }
 
 
 def overhead_rows(
@@ -191,7 +200,9 @@ def overhead_rows(
                 f"plain ASE {p / steps:.4f} s/step ({p:.1f} s), ctaflow {o / steps:.4f} s/step "
                 f"({o:.1f} s: mace engine md_maker (atomate2 ForceFieldMDMaker), local runner, "
                 f"frames every 10 steps, chunked trajectory, embedded store); Langevin "
-                f"{TEMPERATURE_K:g} K, 1 fs; one pair, plain ASE first; {note}",
+                f"{TEMPERATURE_K:g} K, 1 fs; one pair, plain ASE first; CPU-time ratio "
+                f"{r['ctaflow_cpu_s'] / r['plain_cpu_s']:.3f} (this VM's wall time per step "
+                f"varies by ~10 % from run to run); {note}",
                 r,
             )
         )

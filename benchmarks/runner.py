@@ -2,12 +2,12 @@
 
 Sections (issue #13), each measured side by side in this run on this machine:
 
-1. orchestration overhead: an MD of 2,000 steps (100 in quick mode) on 135 atoms through
+1. orchestration overhead: an MD of 2,000 steps (50 in quick mode) on 135 atoms through
    ctaflow (``mace`` engine ``md_maker``, local runner, embedded store) vs plain ASE with the
    same MACE calculator (goal ≤ 1.05×);
 2. the demo's trained MACE (found in ``--demo-workdir``; else an untrained model of its size,
    equally fast) vs CHGNet, time per MD step at 100 / 300 / 1,000 atoms, float64 and float32,
-   three timed blocks each for the error bars (goal ≥ 5× faster), peak memory;
+   three timed blocks each (two in quick mode) for the error bars (goal ≥ 5× faster), peak memory;
 3. cost growth: exponent of s/step vs atoms (3,000 atoms only in full mode, when the memory
    expected fits);
 4. the VASP stand-in path vs the MLIP called directly, per ionic step;
@@ -35,18 +35,18 @@ HERE = Path(__file__).resolve().parent
 #: seconds per block and blocks per model/size case, task documents of row 5
 MODES = {
     "quick": {
-        "md_steps": [100],
+        "md_steps": [50],
         "sizes": [100, 300, 1000],
         "extra": [],
-        "budget_s": 0.7,
-        "repeats": 3,
+        "budget_s": 0.5,
+        "repeats": 2,
         "docs": 1000,
     },
     "full": {
         "md_steps": [2000],
         "sizes": [100, 300, 1000],
         "extra": [3000],
-        "budget_s": 2.0,
+        "budget_s": 1.5,
         "repeats": 3,
         "docs": 10_000,
     },
