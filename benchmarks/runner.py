@@ -6,8 +6,9 @@ Sections (issue #13), each measured side by side in this run on this machine:
    ctaflow (``mace`` engine ``md_maker``, local runner, embedded store) vs plain ASE with the
    same MACE calculator (goal ≤ 1.05×);
 2. the demo's trained MACE (found in ``--demo-workdir``; else an untrained model of its size,
-   equally fast) vs CHGNet, time per MD step at 100 / 300 / 1,000 atoms, float64 and float32,
-   three timed blocks each (two in quick mode) for the error bars (goal ≥ 5× faster), peak memory;
+   equally fast) vs CHGNet, time per MD step at 100 / 300 / 1,000 atoms (quick: 100 / 1,000),
+   float64 and float32, after 3 warm-up steps, three timed blocks each (two in quick mode) for
+   the error bars (goal ≥ 5× faster), peak memory;
 3. cost growth: exponent of s/step vs atoms (3,000 atoms only in full mode, when the memory
    expected fits);
 4. the VASP stand-in path vs the MLIP called directly, per ionic step;
@@ -36,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 MODES = {
     "quick": {
         "md_steps": [50],
-        "sizes": [100, 300, 1000],
+        "sizes": [100, 1000],
         "extra": [],
         "budget_s": 0.5,
         "repeats": 2,
