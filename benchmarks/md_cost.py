@@ -80,7 +80,7 @@ def fit_exponent(sizes, costs) -> tuple[float, float | None]:
     return float(slope), float(np.sqrt((residual**2).sum() / (len(x) - 2) / sxx))
 
 
-def _langevin(atoms, seed: int = 1):
+def _langevin(atoms, rng_seed=1):
     from ase import units
     from ase.md.langevin import Langevin
 
@@ -89,28 +89,37 @@ def _langevin(atoms, seed: int = 1):
         TIMESTEP_FS * units.fs,
         temperature_K=TEMPERATURE_K,
         friction=FRICTION_PER_PS * 1e-3 / units.fs,
-        rng=np.random.default_rng(seed),
+        rng=np.random.default_rng(rng_seed),
     )
 
 
-def plain_ase_run(structure, calc, steps: int) -> float:
-    """Wall time of one plain-ASE Langevin MD of ``steps`` steps, set-up and first forces included
-    (what :func:`ctaflow_run` also pays), nothing recorded."""
+def plain_ase_run(structure, calc, steps: int, seed: int = 0):
+    """Plain-ASE Langevin MD of ``steps`` steps, seeded as ctaflow's MD job with ``seed`` seeds
+    it (velocities from ``default_rng(seed)``, Langevin noise from ``default_rng([seed, 7919])``,
+    see :class:`ctaflow.makers.md.MLIPMDMaker`), so both follow the same trajectory; nothing
+    recorded. Returns (wall time with set-up and first forces, CPU time, final atoms)."""
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     atoms = structure.to_ase_atoms()
     atoms.calc = calc
-    MaxwellBoltzmannDistribution(atoms, temperature_K=TEMPERATURE_K, rng=np.random.default_rng(0))
-    _langevin(atoms).run(steps)
-    return time.perf_counter() - t0
+    MaxwellBoltzmannDistribution(
+        atoms, temperature_K=TEMPERATURE_K, rng=np.random.default_rng(seed=seed)
+    )
+    _langevin(atoms, [seed, 7919]).run(steps)
+    return time.perf_counter() - t0, time.process_time() - cpu0, atoms
 
 
-def ctaflow_run(structure, steps: int, workdir: Path, engine_spec) -> float:
-    """Wall time of the same MD as a ctaflow job: the engine's ``md_maker`` (atomate2
-    ``ForceFieldMDMaker`` subclass), run by ctaflow's local runner into an embedded store
-    (frames every 10 steps, chunked trajectory, summary, run states)."""
+def ctaflow_run(structure, steps: int, workdir: Path, engine_spec, seed: int = 0, force_field=None):
+    """The same MD as a ctaflow job: the engine's ``md_maker`` (atomate2 ``ForceFieldMDMaker``
+    subclass), run by ctaflow's local runner into an embedded store (frames every 10 steps,
+    chunked trajectory, summary, run states). ``force_field``: maker fields that replace the
+    engine's calculator (e.g. :data:`LJ_FORCE_FIELD`). Returns (wall time, CPU time, final
+    structure)."""
+    from dataclasses import replace
+
     from jobflow import Flow
+    from pymatgen.core import Structure
 
     from ctaflow.engines import get_engine
     from ctaflow.execution.local import run_flow
@@ -122,91 +131,175 @@ def ctaflow_run(structure, steps: int, workdir: Path, engine_spec) -> float:
     controls = MDControls(
         timestep_fs=TIMESTEP_FS, sample_every=10, langevin_friction_per_ps=FRICTION_PER_PS
     )
-    job = engine.md_maker(segment, steps, seed=0, controls=controls).make(structure)
+    maker = engine.md_maker(segment, steps, seed=seed, controls=controls)
+    if force_field:
+        maker = replace(maker, **force_field)
+    job = maker.make(structure)
     store, states = job_store(None, workdir), state_store(None, workdir)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     report = run_flow(Flow([job]), store, states, workdir)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if not report.ok:
         raise RuntimeError(f"ctaflow MD job failed: {report.failed}")
-    return elapsed
+    store.connect()
+    doc = store.query_one({"uuid": job.uuid}, properties=["output.final_structure"])
+    store.close()
+    return elapsed, cpu, Structure.from_dict(doc["output"]["final_structure"])
+
+
+#: a Lennard-Jones calculator (ASE's, ~1 % of MACE's cost per step) for the same MD through both
+#: paths: the difference of the two wall times is then the orchestration alone, well above this
+#: VM's timing noise. One LJ for every element; minimum at 2.27 Å, the demo cell's Na-O distance.
+LJ_KWARGS = {"sigma": 2.27 / 2 ** (1 / 6), "epsilon": 0.1, "rc": 5.0, "smooth": True}
+LJ_FORCE_FIELD = {
+    "force_field_name": {"@module": "ase.calculators.lj", "@callable": "LennardJones"},
+    "calculator_meta": None,
+    "calculator_kwargs": LJ_KWARGS,
+}
 
 
 def overhead_worker(case: dict) -> dict:
     """Row 1 in this process: the same MD of ``case["steps"]`` steps by plain ASE, then as a
-    ctaflow job, with the same calculator (``case["mace_model"]`` through the ``mace`` engine, or
-    CHGNet through the ``mlip`` engine). The model is loaded and warmed up first, out of both
-    timings (ctaflow's calculator factories cache loaded models per process, so the job reuses
-    it)."""
+    ctaflow job, with the same calculator: ``case["mace_model"]`` (in ``case["dtype"]``) through
+    the ``mace`` engine, or ``case["calculator"] == "lj"`` (:data:`LJ_FORCE_FIELD`, set into the
+    mlip engine's MD maker). The model is loaded and warmed up first, out of both timings
+    (ctaflow's calculator factories cache loaded models per process, so the job reuses it)."""
     import torch
+    from ase.calculators.lj import LennardJones
 
     from ctaflow.campaign.schema import MaceEngineSpec, MLIPEngineSpec
-    from ctaflow.engines.calculators import chgnet_calculator, mace_calculator
+    from ctaflow.engines.calculators import mace_calculator
 
     torch.set_num_threads(1)
-    if case.get("mace_model"):
+    force_field = None
+    if case.get("calculator") == "lj":
+        calc, force_field = LennardJones(**LJ_KWARGS), LJ_FORCE_FIELD
+        spec = MLIPEngineSpec(threads=1)  # its calculator is replaced: CHGNet never loads
+    else:
         dtype = case.get("dtype", "float64")
         calc = mace_calculator(case["mace_model"], dtype=dtype, threads=1)
         spec = MaceEngineSpec(model_path=Path(case["mace_model"]), dtype=dtype, threads=1)
-    else:
-        calc = chgnet_calculator(threads=1)
-        spec = MLIPEngineSpec(threads=1)
     s = cell(case["atoms"])
     warm = s.copy()
     warm.perturb(0.05)
     plain_ase_run(warm, calc, WARM_UP_STEPS)  # first calls, out of the timing
+    runs = []  # alternating pairs, plain ASE first: a slow drift of the VM hits both
     with tempfile.TemporaryDirectory() as tmp:
-        cpu0 = time.process_time()
-        plain = plain_ase_run(s, calc, case["steps"])
-        cpu1 = time.process_time()
-        ours = ctaflow_run(s, case["steps"], Path(tmp) / "run", spec)
-        cpu2 = time.process_time()
-    return {
-        **case,
-        "plain_s": plain,
-        "ctaflow_s": ours,
-        "plain_cpu_s": cpu1 - cpu0,
-        "ctaflow_cpu_s": cpu2 - cpu1,
-    }
+        for i in range(case.get("pairs", 1)):
+            plain, plain_cpu, atoms = plain_ase_run(s, calc, case["steps"])
+            ours, ours_cpu, final = ctaflow_run(
+                s, case["steps"], Path(tmp) / f"run{i}", spec, 0, force_field
+            )
+            # same seeds, same trajectory: the cost per step depends on the trajectory
+            # (neighbour counts), so a diverged pair would compare different work
+            drift = atoms.positions - final.cart_coords
+            drift -= np.round(drift @ np.linalg.inv(atoms.cell.array)) @ atoms.cell.array
+            runs.append(
+                {
+                    "plain_s": plain,
+                    "ctaflow_s": ours,
+                    "plain_cpu_s": plain_cpu,
+                    "ctaflow_cpu_s": ours_cpu,
+                    "final_position_difference_a": float(np.abs(drift).max()),
+                }
+            )
+    out = {**case, "runs": runs}
+    for key in runs[0]:
+        out[key] = float(np.mean([r[key] for r in runs]))
+    out["final_position_difference_a"] = max(r["final_position_difference_a"] for r in runs)
+    out["extra_s"] = out["ctaflow_s"] - out["plain_s"]
+    out["extra_s_se"] = standard_error([r["ctaflow_s"] - r["plain_s"] for r in runs])
+    return out
 
 
 def overhead_rows(
-    step_counts: list[int], mace_model: str | Path | None = None, n_atoms: int = 135
+    step_counts: list[int],
+    mace_model: str | Path | None = None,
+    n_atoms: int = 135,
+    lj_pairs: int = 3,
 ) -> list[Row]:
-    """Row 1: ctaflow MD job / plain ASE, same calculator, structure and steps; one row per step
-    count, each pair in a process of its own.
+    """Row 1 per step count, each calculator's runs (plain ASE, then ctaflow) in a process of
+    its own:
 
-    The calculator is the campaign's production-MD engine: ``mace_model`` (the demo's trained
-    MACE when the runner finds one, else an untrained model of its size; time per step does not
-    depend on the weights).
+    * the ratio with the campaign's MLFF (``mace_model``: the demo's trained MACE when the
+      runner finds one, else an untrained model of its size) in float32, its faster precision,
+      so the ratio is an upper bound for the float64 production runs;
+    * the absolute extra time of the ctaflow path, measured with a Lennard-Jones calculator
+      (cheaper, so the orchestration is less hidden in the calculator's timing noise) as the
+      mean over ``lj_pairs`` alternating pairs with its standard error, and the ratio it
+      implies for the MACE run: 1 + extra / plain-ASE MACE time.
     """
     with tempfile.TemporaryDirectory() as tmp:
         path, note = mace_model_file(mace_model, Path(tmp))
-        runs = []
+        pairs = []
         for steps in step_counts:
-            case = {"atoms": n_atoms, "steps": steps, "mace_model": str(path)}
-            runs.append(_in_subprocess(["--overhead", json.dumps(case)], timeout=3600))
+            lj = {"atoms": n_atoms, "steps": steps, "calculator": "lj", "pairs": lj_pairs}
+            mace = {"atoms": n_atoms, "steps": steps, "mace_model": str(path), "dtype": "float32"}
+            pairs.append(
+                [_in_subprocess(["--overhead", json.dumps(c)], timeout=3600) for c in (lj, mace)]
+            )
+    label = "MACE (demo size, untrained)" if note.startswith(UNTRAINED) else "trained MACE"
     rows = []
-    for r in runs:
-        steps, p, o = r["steps"], r["plain_s"], r["ctaflow_s"]
+    for lj, mace in pairs:
+        steps = mace["steps"]
+        extra, extra_se = lj["extra_s"], lj["extra_s_se"]
         rows.append(
             Row(
                 "1",
-                f"orchestration overhead: ctaflow MD job / plain ASE (MACE float64, {n_atoms} "
-                f"atoms, N = {steps} steps)",
-                o / p,
+                f"orchestration overhead: ctaflow MD job / plain ASE ({label} float32, "
+                f"{n_atoms} atoms, N = {steps} steps)",
+                mace["ctaflow_s"] / mace["plain_s"],
                 "×",
                 ("<=", 1.05),
-                f"plain ASE {p / steps:.4f} s/step ({p:.1f} s), ctaflow {o / steps:.4f} s/step "
-                f"({o:.1f} s: mace engine md_maker (atomate2 ForceFieldMDMaker), local runner, "
-                f"frames every 10 steps, chunked trajectory, embedded store); Langevin "
-                f"{TEMPERATURE_K:g} K, 1 fs; one pair, plain ASE first; CPU-time ratio "
-                f"{r['ctaflow_cpu_s'] / r['plain_cpu_s']:.3f} (this VM's wall time per step "
-                f"varies by ~10 % from run to run); {note}",
-                r,
+                _pair_text(mace, steps)
+                + f"; CPU-time ratio {mace['ctaflow_cpu_s'] / mace['plain_cpu_s']:.3f}; one "
+                "pair, plain ASE first: this VM's time per step varies by ~10 % between runs, "
+                f"more than the overhead (next rows); {note}",
+                mace,
+            )
+        )
+        rows.append(
+            Row(
+                "1",
+                f"orchestration overhead, absolute: ctaflow − plain ASE, Lennard-Jones "
+                f"calculator ({n_atoms} atoms, N = {steps} steps)",
+                extra,
+                "s",
+                None,
+                _pair_text(lj, steps)
+                + f"; mean of {lj['pairs']} alternating pairs ± standard error; "
+                f"{extra / steps * 1e3:.2f} ms per step if all of it scaled with steps "
+                "(job set-up, trajectory observer, temperature callback, chunked trajectory "
+                "and task document into the embedded store, run states)",
+                lj,
+                uncertainty=extra_se,
+            )
+        )
+        ratio, ratio_se = ratio_with_error(mace["plain_s"] + extra, extra_se, mace["plain_s"], None)
+        rows.append(
+            Row(
+                "1",
+                f"orchestration overhead implied for the {label} float32 run: 1 + (extra time "
+                "with Lennard-Jones) / (plain-ASE MACE time)",
+                ratio,
+                "×",
+                ("<=", 1.05),
+                f"{extra:.2f} s over {mace['plain_s']:.1f} s (± from the extra time's standard "
+                "error); for float64, whose steps cost more, the ratio is closer to 1",
+                {"extra_s": extra, "extra_s_se": extra_se, "plain_mace_s": mace["plain_s"]},
+                uncertainty=ratio_se,
             )
         )
     return rows
+
+
+def _pair_text(r: dict, steps: int) -> str:
+    p, o = r["plain_s"], r["ctaflow_s"]
+    return (
+        f"plain ASE {p / steps * 1e3:.2f} ms/step ({p:.1f} s), ctaflow {o / steps * 1e3:.2f} "
+        f"ms/step ({o:.1f} s); Langevin {TEMPERATURE_K:g} K, 1 fs, frames every 10 steps, the "
+        f"same seeds (final positions differ by ≤ {r['final_position_difference_a']:.1e} Å)"
+    )
 
 
 def mace_model_file(mace_model: str | Path | None, tmp: Path) -> tuple[Path, str]:
@@ -266,11 +359,12 @@ def worker(case: dict) -> dict:
     atoms.get_forces()  # first call: graph set-up, out of the timing
     first = time.perf_counter() - t0
     dyn = _langevin(atoms)
-    warm_up(dyn)
+    warmed = warm_up(dyn, case.get("warm_up_s", 2.0))
     blocks = []  # s/step of each repeat: the spread gives the error bar
+    min_steps = case.get("min_steps", 2)
     for _ in range(case.get("repeats", 1)):
         steps, t0 = 0, time.perf_counter()
-        while steps < 2 or (time.perf_counter() - t0 < case["budget_s"] and steps < 500):
+        while steps < min_steps or (time.perf_counter() - t0 < case["budget_s"] and steps < 500):
             dyn.run(1)
             steps += 1
         blocks.append({"steps": steps, "s_per_step": (time.perf_counter() - t0) / steps})
@@ -282,6 +376,7 @@ def worker(case: dict) -> dict:
         "s_per_step_se": standard_error(per_step),
         "blocks": blocks,
         "first_call_s": first,
+        "warm_up_steps": warmed,
         "rss_after_load_mb": rss_loaded,
         "peak_rss_mb": _rss_mb(),
     }
@@ -294,10 +389,13 @@ WARM_UP_STEPS = 3
 
 
 def warm_up(dyn, max_s: float = 2.0) -> int:
-    """Run up to :data:`WARM_UP_STEPS` steps of ``dyn`` (fewer when one step takes longer than
-    ``max_s``, e.g. CHGNet at 1,000 atoms); return how many ran."""
+    """Run up to :data:`WARM_UP_STEPS` steps of ``dyn``, at least one unless ``max_s`` is 0,
+    fewer when they take longer than ``max_s`` (e.g. CHGNet at 1,000 atoms); return how many
+    ran."""
     steps, t0 = 0, time.perf_counter()
-    while steps < WARM_UP_STEPS and (steps == 0 or time.perf_counter() - t0 < max_s):
+    while steps < WARM_UP_STEPS and (
+        (steps == 0 and max_s > 0) or time.perf_counter() - t0 < max_s
+    ):
         dyn.run(1)
         steps += 1
     return steps
@@ -310,11 +408,12 @@ def standard_error(values) -> float | None:
 
 
 def ratio_with_error(a: float, a_se, b: float, b_se) -> tuple[float, float | None]:
-    """a / b and its standard error from independent errors of a and b (first order)."""
+    """a / b and its standard error from independent errors of a and b (first order); ``b_se``
+    None: b taken as exact; ``a_se`` None: no error."""
     ratio = a / b
-    if a_se is None or b_se is None:
+    if a_se is None:
         return ratio, None
-    return ratio, ratio * float(np.hypot(a_se / a, b_se / b))
+    return ratio, ratio * float(np.hypot(a_se / a, (b_se or 0.0) / b))
 
 
 def memory_estimate_mb(cases: list[dict], n_atoms: int) -> float:
@@ -424,6 +523,9 @@ def model_rows(
                     "atoms": n,
                     "budget_s": budget_s,
                     "repeats": 1 if n in extra else repeats,
+                    # extra sizes: one timed step (CHGNet takes ~30 s per step at 3,000 atoms)
+                    "min_steps": 1 if n in extra else 2,
+                    "warm_up_s": 0.0 if n in extra and model == "chgnet" else 2.0,
                 }
                 if model.startswith("mace"):
                     case["mace_model"] = str(mace_model)
@@ -496,7 +598,7 @@ def model_rows(
                 None,
                 "s/step: "
                 + ", ".join(f"{n}: {t:.4f}" for n, t in pts)
-                + "; ± standard error of the slope from the fit's residuals"
+                + ("; ± standard error of the slope from the fit's residuals" if slope_se else "")
                 + "".join(f"; {x}" for x in skipped if x.startswith(model + " ")),
                 {"points": pts},
                 uncertainty=slope_se,

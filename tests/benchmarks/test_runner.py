@@ -36,6 +36,7 @@ def test_error_bars_by_hand():
     ratio, se = ratio_with_error(10.0, 0.3, 2.0, 0.04)
     assert ratio == 5.0 and se == pytest.approx(5 * np.hypot(0.03, 0.02))
     assert ratio_with_error(10.0, None, 2.0, 0.04) == (5.0, None)
+    assert ratio_with_error(10.0, 0.3, 2.0, None) == pytest.approx((5.0, 0.15))  # exact b
     row = Row("2", "speed-up", 2.8412, "× faster", (">=", 5.0), uncertainty=0.0532)
     assert row.measured_text() == "2.841 ± 0.053 × faster"
     assert Row("3", "exponent", 1.18, uncertainty=0.21).measured_text() == "1.18 ± 0.21"
