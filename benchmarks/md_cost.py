@@ -599,8 +599,13 @@ def model_rows(
                 "s/step: "
                 + ", ".join(f"{n}: {t:.4f}" for n, t in pts)
                 + ("; ± standard error of the slope from the fit's residuals" if slope_se else "")
+                + "".join(
+                    f"; peak RSS at {n} atoms {by[model, n]['peak_rss_mb']:.0f} MB"
+                    for n in ns
+                    if n not in sizes
+                )
                 + "".join(f"; {x}" for x in skipped if x.startswith(model + " ")),
-                {"points": pts},
+                {"points": pts, "peak_rss_mb": {n: by[model, n]["peak_rss_mb"] for n in ns}},
                 uncertainty=slope_se,
             )
         )

@@ -154,3 +154,19 @@ def test_demo_log_intervals_pair_restarts_and_indices():
     jobs = job_intervals(log)
     assert [(j["name"], j["index"]) for j in jobs] == [("relax", 1), ("store inputs", 2)]
     assert [(j["end"] - j["start"]).total_seconds() for j in jobs] == [2.5, 1.0]
+
+
+def test_overhead_pair_follows_one_trajectory():
+    """Row 1 compares the same work: plain ASE, seeded as ctaflow's MD job is seeded, ends on the
+    job's final positions (a Lennard-Jones calculator: no model to load)."""
+    from benchmarks.md_cost import _in_subprocess
+
+    case = {"atoms": 100, "steps": 20, "calculator": "lj", "pairs": 2}
+    out = _in_subprocess(["--overhead", json.dumps(case)], timeout=600)
+
+    assert len(out["runs"]) == 2
+    assert out["final_position_difference_a"] < 1e-9
+    # the mean extra time is the mean of the pairs' differences
+    diffs = [r["ctaflow_s"] - r["plain_s"] for r in out["runs"]]
+    assert out["extra_s"] == pytest.approx(np.mean(diffs))
+    assert out["extra_s_se"] == pytest.approx(np.std(diffs, ddof=1) / np.sqrt(2))
