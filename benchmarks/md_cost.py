@@ -147,9 +147,11 @@ def ctaflow_run(structure, steps: int, workdir: Path, engine_spec, seed: int = 0
     return elapsed, cpu, Structure.from_dict(doc["output"]["final_structure"])
 
 
-#: a Lennard-Jones calculator (ASE's, ~1 % of MACE's cost per step) for the same MD through both
-#: paths: the difference of the two wall times is then the orchestration alone, well above this
-#: VM's timing noise. One LJ for every element; minimum at 2.27 Å, the demo cell's Na-O distance.
+#: a Lennard-Jones calculator (ASE's; ~16 ms per step at 135 atoms, a quarter of the float32
+#: MACE's 68 ms, measured) for the same MD through both paths: the difference of the two wall
+#: times is the orchestration, with less absolute timing noise than with MACE (still ~2 s per
+#: 2,000 steps on this VM, see RESULTS.md). One LJ for every element; minimum at 2.27 Å, the demo
+#: cell's Na-O distance.
 LJ_KWARGS = {"sigma": 2.27 / 2 ** (1 / 6), "epsilon": 0.1, "rc": 5.0, "smooth": True}
 LJ_FORCE_FIELD = {
     "force_field_name": {"@module": "ase.calculators.lj", "@callable": "LennardJones"},
@@ -383,8 +385,8 @@ def worker(case: dict) -> dict:
 
 
 #: MD steps run before any timing: MACE's first calls after the first force evaluation are
-#: slower (135 atoms: 851, 167, 122 ms, then 83-160 ms per step, measured; e3nn's TorchScript
-#: modules profile their first runs)
+#: slower (135 atoms: 851, 167, 122 ms, then 83-160 ms per step, measured; the cause, perhaps
+#: TorchScript's profiling runs, was not checked)
 WARM_UP_STEPS = 3
 
 

@@ -3,8 +3,9 @@
 Sections (issue #13), each measured side by side in this run on this machine:
 
 1. orchestration overhead: an MD of 2,000 steps (50 in quick mode) on 135 atoms through
-   ctaflow (``mace`` engine ``md_maker``, local runner, embedded store) vs plain ASE with the
-   same MACE calculator (goal ≤ 1.05×);
+   ctaflow (engine ``md_maker``, local runner, embedded store) vs plain ASE with the same
+   calculator and seeds: the trained MACE in float32 (one pair), and a Lennard-Jones calculator
+   (3 alternating pairs) for the absolute extra time and the ratio it implies (goal ≤ 1.05×);
 2. the demo's trained MACE (found in ``--demo-workdir``; else an untrained model of its size,
    equally fast) vs CHGNet, time per MD step at 100 / 300 / 1,000 atoms (quick: 100 / 1,000),
    float64 and float32, after 3 warm-up steps, three timed blocks each (two in quick mode) for
