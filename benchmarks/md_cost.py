@@ -240,7 +240,7 @@ def overhead_rows(
             pairs.append(
                 [_in_subprocess(["--overhead", json.dumps(c)], timeout=3600) for c in (lj, mace)]
             )
-    label = "MACE (demo size, untrained)" if note.startswith(UNTRAINED) else "trained MACE"
+    label = mace_label(note)
     rows = []
     for lj, mace in pairs:
         steps = mace["steps"]
@@ -302,6 +302,11 @@ def _pair_text(r: dict, steps: int) -> str:
         f"ms/step ({o:.1f} s); Langevin {TEMPERATURE_K:g} K, 1 fs, frames every 10 steps, the "
         f"same seeds (final positions differ by ≤ {r['final_position_difference_a']:.1e} Å)"
     )
+
+
+def mace_label(note: str) -> str:
+    """How the rows name the MACE model that :func:`mace_model_file` described with ``note``."""
+    return "MACE (demo size, untrained)" if note.startswith(UNTRAINED) else "trained MACE"
 
 
 def mace_model_file(mace_model: str | Path | None, tmp: Path) -> tuple[Path, str]:
@@ -548,7 +553,7 @@ def model_rows(
                         raise
                     skipped.append(f"{model} at {n} atoms not measured: {exc}")
     by = {(c["model"], c["atoms"]): c for c in cases}
-    label = "MACE (demo size, untrained)" if note.startswith(UNTRAINED) else "trained MACE"
+    label = mace_label(note)
     spread = f"± standard error over {repeats} timed blocks per case"
     rows = []
     for n in sizes:
