@@ -42,10 +42,10 @@ def _clone(workdir: Path, copies: int) -> int:
 
 
 def _drop_derived(workdir: Path) -> None:
-    from ctaflow.builders import BUILDERS
+    from ctaflow.stages import builders
     from ctaflow.store import derived_store
 
-    for name in BUILDERS:
+    for name in builders():
         store = derived_store(None, workdir, name)
         store.connect()
         if store.count():  # MontyDB: deleting from a never-written collection raises
@@ -53,7 +53,8 @@ def _drop_derived(workdir: Path) -> None:
 
 
 def _run_all(workdir: Path) -> dict[str, tuple[float, int]]:
-    from ctaflow.builders import builders_for, run_builder
+    from ctaflow.builders import run_builder
+    from ctaflow.query import builders_for
 
     return {
         b.collection: (s.seconds, s.n_groups_built)

@@ -122,8 +122,8 @@ def ctaflow_run(structure, steps: int, workdir: Path, engine_spec, seed: int = 0
     from pymatgen.core import Structure
 
     from ctaflow.engines import get_engine
+    from ctaflow.engines.params import MDControls, MDSegment
     from ctaflow.execution.local import run_flow
-    from ctaflow.makers.md import MDControls, MDSegment
     from ctaflow.store import job_store, state_store
 
     engine = get_engine(engine_spec)
@@ -169,8 +169,8 @@ def overhead_worker(case: dict) -> dict:
     import torch
     from ase.calculators.lj import LennardJones
 
-    from ctaflow.campaign.schema import MaceEngineSpec, MLIPEngineSpec
     from ctaflow.engines.calculators import mace_calculator
+    from ctaflow.engines.specs import MaceEngineSpec, MLIPEngineSpec
 
     torch.set_num_threads(1)
     force_field = None

@@ -18,9 +18,10 @@ from ase.optimize import BFGS
 from jobflow import run_locally
 
 from benchmarks.report import Row, markdown_table
-from ctaflow.campaign.schema import RelaxStageSettings, VaspStandinEngineSpec
+from ctaflow.campaign.stages import RelaxStageSettings
 from ctaflow.engines import get_engine
 from ctaflow.engines.calculators import chgnet_calculator
+from ctaflow.engines.specs import VaspStandinEngineSpec
 from ctaflow.store import job_store
 from ctaflow.structures import demo_structure
 

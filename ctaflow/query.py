@@ -18,14 +18,19 @@ Derived collections written by ``ctaflow build`` (one document per group, see
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ctaflow.builders.base import StageBuilder
+from ctaflow.campaign.execution import StoreSettings
+from ctaflow.errors import CtaflowError
+from ctaflow.stages.registry import builders
+from ctaflow.store import derived_store, job_store
 
 if TYPE_CHECKING:
     from jobflow import JobStore
     from maggma.core import Store
-
-    from ctaflow.campaign.schema import StoreSettings
 
 RUN_INFO = "ctaflow-run.json"
 
@@ -38,8 +43,6 @@ def write_run_info(workdir: Path, info: dict[str, Any]) -> None:
 
 def store_settings_of(workdir: str | Path) -> StoreSettings | None:
     """The store settings recorded by ``ctaflow run`` in ``workdir`` (None: embedded)."""
-    from ctaflow.campaign.schema import StoreSettings
-
     path = Path(workdir) / RUN_INFO
     if not path.is_file():
         return None
@@ -54,8 +57,6 @@ def run_info(workdir: str | Path) -> dict[str, Any]:
 
 def open_results(workdir: str | Path) -> JobStore:
     """The connected job store of a work directory (an error if there is none)."""
-    from ctaflow.store import job_store
-
     store = job_store(store_settings_of(workdir), workdir, create=False)
     store.connect()
     return store
@@ -63,12 +64,9 @@ def open_results(workdir: str | Path) -> JobStore:
 
 def open_derived(workdir: str | Path, name: str) -> Store:
     """The connected derived collection ``name`` (relax, mlff, transport) of a work directory."""
-    from ctaflow.builders.run import BUILDERS
-    from ctaflow.errors import CtaflowError
-    from ctaflow.store import derived_store
-
-    if name not in BUILDERS:
-        raise CtaflowError(f"no derived collection '{name}'; choose from {', '.join(BUILDERS)}")
+    names = builders()
+    if name not in names:
+        raise CtaflowError(f"no derived collection '{name}'; choose from {', '.join(names)}")
     store = derived_store(store_settings_of(workdir), workdir, name, create=False)
     store.connect()
     return store
@@ -138,3 +136,25 @@ def find_derived(workdir: str | Path, name: str, **filters: str | None) -> list[
             }
         )
     return sorted(rows, key=lambda r: (str(r.get("campaign")), r["derived_id"]))
+
+
+def builders_for(
+    workdir: str | Path, names: Sequence[str] | None = None, query: dict | None = None
+) -> list[StageBuilder]:
+    """Builders reading the job store of ``workdir`` and writing its derived collections.
+
+    The store configuration is the one ``ctaflow run`` recorded (embedded or MongoDB).
+    ``names`` picks builders by collection name (default: all, in pipeline order); ``query``
+    adds criteria on the job documents.
+    """
+    known = builders()
+    unknown = sorted(set(names or ()) - set(known))
+    if unknown:
+        raise CtaflowError(f"unknown builder {', '.join(unknown)}; choose from {', '.join(known)}")
+    settings = store_settings_of(workdir)
+    tasks = job_store(settings, workdir, create=False)
+    return [
+        cls(tasks, derived_store(settings, workdir, name), query=query)
+        for name, cls in known.items()
+        if not names or name in names
+    ]

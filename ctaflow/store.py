@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from jobflow import JobStore
     from maggma.core import Store
 
-    from ctaflow.campaign.schema import StoreSettings
+    from ctaflow.campaign.execution import StoreSettings
 
 DATABASE_NAME = "ctaflow"
 DOCS_COLLECTION = "outputs"

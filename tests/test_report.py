@@ -33,12 +33,16 @@ def test_html_tables_and_embedded_figures():
 
 
 def test_active_learning_records_table_note_and_figure():
-    from ctaflow.report.build import (
-        REPORT_KEYS,
-        active_learning_records,
-        make_figures,
-        to_markdown,
-    )
+    from ctaflow.analysis.active_learning import ActiveLearningResult
+    from ctaflow.report.build import make_figures, report_keys, to_markdown
+    from ctaflow.report.sections.mlff import active_learning_records
+
+    class OneStoredRun:  # what ReportData.outputs gives for the stage
+        derived_stores = {}
+
+        def outputs(self, stage, schema):
+            assert (stage, schema) == ("active_learning", ActiveLearningResult)
+            return [doc]
 
     def iteration(i, n_selected, n_train, rmse):
         return {
@@ -74,20 +78,22 @@ def test_active_learning_records_table_note_and_figure():
             "md_sanity": {"n_steps": 200, "temperature_k": 900.0, "stable": True},
         },
     }
-    rows = active_learning_records([doc])
+    rows = active_learning_records(OneStoredRun())
     assert [(r["iteration"], r["n_train"], r["stop_reason"]) for r in rows] == [
         (0, 100, "reached max_iterations = 1"),
         (1, 106, "reached max_iterations = 1"),
     ]
-    report = {key: [] for key in REPORT_KEYS}
+    report = {key: [] for key in report_keys()}
     report["active_learning"] = rows
-    text = to_markdown(report)
+    figures = make_figures(report, OneStoredRun())
+    assert list(figures) == ["active_learning"]
+    assert list(figures["active_learning"]) == ["active_learning.png"]
+    assert figures["active_learning"]["active_learning.png"][:8] == b"\x89PNG\r\n\x1a\n"
+    text = to_markdown(report, {"active_learning": ["active_learning.png"]})
     assert "| 0 | 30 | 10 | 15 | 5 | 0.6667 | 6 | 100 |" in text  # the iteration table
     assert (
         "- c: committee of 2, window [0.05, 0.25) eV/Å at 900 K, 6 frames relabelled by "
         "mlip:CHGNet-0.3.0; reached max_iterations = 1; MD check of the final model: stable "
         "over 200 steps at 900 K." in text
     )
-    figures = make_figures(report, {"parity": [], "msd": [], "neb": []})
-    assert list(figures) == ["active_learning.png"]
-    assert figures["active_learning.png"][:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![active_learning.png](active_learning.png)" in text

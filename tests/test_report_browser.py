@@ -109,7 +109,7 @@ def png_size(png: bytes) -> tuple[int, int]:
 def report_dir(tmp_path_factory) -> Path:
     """``ctaflow report`` on a store of real stage jobs: a relaxation, a force-field document
     with test-set predictions, and the transport stage at 500 and 600 K (kinisi)."""
-    from ctaflow.cli import report
+    from ctaflow.cli.results import report
 
     workdir = tmp_path_factory.mktemp("browser-campaign").resolve()
     run(relax_stage(), workdir)

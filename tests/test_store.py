@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ctaflow.campaign.schema import StoreSettings
+from ctaflow.campaign.execution import StoreSettings
 from ctaflow.errors import StoreError
 from ctaflow.store import job_store, state_store
 from tests.conftest import subprocess_env

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 from pymatgen.core import Composition, Structure
+
+from ctaflow.structures.validate import closest_distance, closest_overlap
 
 SampleStatus = Literal["ok", "not melted", "not amorphous", "unstable", "failed"]
 
@@ -280,8 +282,6 @@ def checks_from_runs(
     max_long_range_order: float,
 ) -> MeltQuenchChecks:
     """All checks of one sample from its runs (positions of the melt and hold segments)."""
-    from ctaflow.structures.validate import closest_distance, closest_overlap
-
     idx = _indices(crystal, species)
     msd = accumulated_msd(melt_positions, idx) if melt_positions else None
     lro = bragg_order(crystal, glass, species) if glass is not None else None
@@ -304,3 +304,38 @@ def checks_from_runs(
         rdf_glass=radial_distribution(glass) if glass is not None else None,
         rdf_crystal=radial_distribution(crystal),
     )
+
+
+class ElementReference(BaseModel):
+    """Energy per atom of an element's reference with the stage's engine (or why there is none)."""
+
+    element: str
+    energy_per_atom_ev: float | None = None
+    converged: bool | None = None
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+
+class AmorphousCompositionResult(BaseModel):
+    """Melt–quench samples and crystalline reference of one composition. Units in the names."""
+
+    x: float | None = Field(description="Substituted fraction of the series (None: no series).")
+    substitution: str | None = Field(None, description="e.g. 'Na->Li' (the series).")
+    formula: str = Field(description="Reduced formula of the composition.")
+    n_atoms: int | None = None
+    crystal_energy_per_atom_ev: float | None = None
+    crystal_converged: bool | None = None
+    crystal_volume_per_atom_a3: float | None = None
+    samples: list[AmorphousSample]
+    n_requested: int
+    n_failed: int = Field(description="Samples excluded (failed, unstable, not melted/amorphous).")
+    delta_e: DeltaEStats
+    warnings: list[str] = Field(default_factory=list)
+    formation_energy_crystal_ev_per_atom: float | None = None
+    formation_energy_amorphous_ev_per_atom: float | None = Field(
+        None, description="Mean over included samples."
+    )
+    formation_energy_note: str = ""
+    elemental_references: list[ElementReference] = Field(default_factory=list)
+    melt: dict[str, Any] = Field(description="Melt–quench settings used (K, ps, K/ps).")
+    engine: dict[str, Any] = Field(default_factory=dict)
+    software: dict[str, str] = Field(default_factory=dict)

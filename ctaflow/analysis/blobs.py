@@ -1,6 +1,6 @@
 """Files (model weights, datasets) stored in the ``data`` store in parts below 16 MB each.
 
-Jobs returning parts declare ``@job(data=[PART_DATA_KEY])``: jobflow moves every ``part_b64``
+Jobs returning parts are ``@result_job``s (:mod:`ctaflow.jobs`): jobflow moves every ``part_b64``
 value into the ``data`` store, one document per part (see :mod:`ctaflow.analysis.chunks`).
 """
 

@@ -6,7 +6,7 @@ than that as JSON. ctaflow therefore stores MD trajectories as a list of
 base64-encoded (exact float64 round trip, ~4/3 of the binary size), and each small enough
 (``max_chunk_mb``) to be its own document in the ``data`` store.
 
-Jobs that return chunks declare ``@job(data=[CHUNK_DATA_KEY])``: jobflow then moves the value of
+Jobs that return chunks are ``@result_job``s (:mod:`ctaflow.jobs`): jobflow then moves the value of
 every ``chunk_arrays`` key into the ``data`` store, one document per chunk, and leaves a
 reference in the job's document. (jobflow matches classes only for MSONable objects, not for
 pydantic models, so the key is what makes this work.)

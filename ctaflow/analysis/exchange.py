@@ -105,3 +105,20 @@ def exchange_series(
         cutoff_a=cutoff_a,
         notes=notes,
     )
+
+
+class ExchangeResult(BaseModel):
+    """Ion exchange across a Na-rich | Li-rich stack during one MD run."""
+
+    first_composition: str = Field(description="Block A (bottom, Na-rich), reduced formula.")
+    second_composition: str = Field(description="Block B (top, Li-rich), reduced formula.")
+    n_atoms: int
+    temperature_k: float
+    duration_ps: float
+    md_mean_temperature_k: float
+    series: ExchangeSeries
+    final_li_on_sites: dict[str, int] = Field(description="Last frame of series.li_on_sites.")
+    final_framework_displacement_a: float
+    engine: dict[str, Any]
+    settings: dict[str, Any]
+    software: dict[str, str] = Field(default_factory=dict)

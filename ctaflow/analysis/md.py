@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from ase import units
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
@@ -86,3 +87,20 @@ def voigt_to_matrix(voigt: np.ndarray) -> np.ndarray:
     m[:, 0, 2] = m[:, 2, 0] = v[:, 4]
     m[:, 0, 1] = m[:, 1, 0] = v[:, 5]
     return m
+
+
+def final_structure(arrays: dict[str, np.ndarray], initial: Structure) -> Structure:
+    """Last frame with the initial structure's site properties and (if known) velocities."""
+    final = Structure(
+        arrays["cells_a"][-1],
+        initial.species,
+        arrays["positions_a"][-1],
+        coords_are_cartesian=True,
+        site_properties=dict(initial.site_properties),
+        properties=dict(initial.properties or {}),
+    )
+    if "velocities_a_per_fs" in arrays:
+        final.add_site_property(
+            "velocities", (arrays["velocities_a_per_fs"][-1] / units.fs).tolist()
+        )
+    return final

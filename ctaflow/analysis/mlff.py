@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from ctaflow.analysis.blobs import BlobPart
 from ctaflow.analysis.dataset import rmse
+from ctaflow.structures.validate import closest_distance, closest_overlap
 
 
 class DatasetResult(BaseModel):
@@ -57,8 +58,6 @@ def md_sanity(
     timestep_fs: float,
 ) -> MDSanity:
     """Judge a trajectory of pymatgen structures sampled at ``steps`` (see :class:`MDSanity`)."""
-    from ctaflow.structures.validate import closest_distance, closest_overlap
-
     distances = [d for d in map(closest_distance, frames) if d is not None]
     closest = min(distances) if distances else None
     first_overlap = next(

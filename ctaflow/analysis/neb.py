@@ -24,13 +24,11 @@ Definitions
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from pymatgen.core import Structure
+from pymatgen.core import Structure
 
 
 class BarrierProfile(BaseModel):
@@ -150,3 +148,55 @@ def barrier_profile(
         image_below_ends_ev=below,
         ends_are_lowest=below <= ends_tolerance_ev,
     )
+
+
+class NEBRun(BaseModel):
+    """What an MLIP NEB job returns, intermediate images only. Units in the field names."""
+
+    structures: list[Structure]
+    energies_ev: list[float]
+    forces_ev_per_a: list[list[list[float]]]
+    converged: bool = Field(description="The optimiser reached fmax within max steps.")
+    n_steps: int | None = None
+    elapsed_s: float
+    engine: dict[str, Any] = Field(default_factory=dict)
+
+
+class BarrierResult(BaseModel):
+    """One NEB band of the campaign: what moved, and its barrier. Units in the field names."""
+
+    species: str = Field(description="Element of the moving ions.")
+    host_species: str = Field(description="Mobile species of the structure before any swap.")
+    mechanism: str = Field(description="'vacancy' (one ion) or 'concerted' (two ions).")
+    hop_label: int = Field(description="Symmetry-distinct hop class, 0 = shortest.")
+    hop_length_a: float
+    hop_multiplicity: int
+    path_sites: list[int] = Field(description="Supercell sites along the path ([k,] i, j).")
+    moving_indices: list[int] = Field(description="Indices of the moving ions in the images.")
+    displacement_a: list[float] = Field(description="Straight distance each moving ion travels.")
+    composition: str
+    n_atoms: int
+    supercell_scaling: list[int]
+    forward_barrier_ev: float
+    backward_barrier_ev: float
+    reaction_energy_ev: float
+    converged: bool
+    endpoints_converged: bool
+    ends_are_lowest: bool = Field(description="No image below the end points (see profile).")
+    end_from_symmetry: bool = Field(
+        description="End point = symmetry image of the relaxed start (equivalent minima)."
+    )
+    profile: BarrierProfile
+    images: list[Structure] = Field(description="Final band incl. the relaxed end points.")
+    neb_elapsed_s: float | None = None
+    settings: dict[str, Any]
+    engine: dict[str, Any]
+    software: dict[str, str] = Field(default_factory=dict)
+
+
+class BarrierTable(BaseModel):
+    """All bands of the NEB stage, ready for the report."""
+
+    rows: list[dict[str, Any]]
+    engine: dict[str, Any]
+    settings: dict[str, Any]

@@ -46,7 +46,7 @@ from monty.json import jsanitize
 from pydantic import BaseModel, ValidationError
 
 from ctaflow.builders.schemas import GROUP_KEYS, DerivedDoc, SkippedTask, TaskRef
-from ctaflow.campaign.schema import stable_hash
+from ctaflow.settings import stable_hash
 
 logger = logging.getLogger(__name__)
 

@@ -24,37 +24,7 @@ class RelaxBuilder(StageBuilder):
     sub_keys = ("formula",)
 
     def derive(self, tasks: list[Task]) -> list[dict[str, Any]]:
-        docs = []
-        for task, superseded in latest_per(tasks, lambda t: t.output.formula):
-            out: RelaxResult = task.output
-            notes = []
-            if not out.converged:
-                notes.append(
-                    f"not converged: max force {out.max_force_ev_per_a:.3g} eV/Å > "
-                    f"{out.fmax_target_ev_per_a:.3g} eV/Å"
-                )
-            docs.append(
-                {
-                    "formula": out.formula,
-                    "n_atoms": out.n_atoms,
-                    "energy_ev": out.energy_ev,
-                    "energy_per_atom_ev": out.energy_per_atom_ev,
-                    "initial_energy_per_atom_ev": (
-                        None
-                        if out.initial_energy_ev is None
-                        else out.initial_energy_ev / out.n_atoms
-                    ),
-                    "max_force_ev_per_a": out.max_force_ev_per_a,
-                    "fmax_target_ev_per_a": out.fmax_target_ev_per_a,
-                    "converged": out.converged,
-                    "n_steps": out.n_steps,
-                    "initial_volume_a3": out.initial_volume_a3,
-                    "volume_a3": out.volume_a3,
-                    "lattice_abc_a": out.lattice_abc_a,
-                    "engine_description": out.engine,
-                    "task_uuids": [task.uuid],
-                    "skipped": superseded,
-                    "notes": notes,
-                }
-            )
-        return docs
+        return [
+            {**RelaxDoc.from_output(task.output), "task_uuids": [task.uuid], "skipped": older}
+            for task, older in latest_per(tasks, lambda t: t.output.formula)
+        ]

@@ -13,7 +13,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ctaflow import __version__
+from ctaflow.analysis.amorphous import AmorphousCompositionResult, AmorphousSample
 from ctaflow.analysis.arrhenius import ArrheniusResult
+from ctaflow.analysis.interfaces import InterfaceResult
+from ctaflow.analysis.mlff import CompositionMetrics, MLFFResult
+from ctaflow.analysis.neb import BarrierResult
+from ctaflow.analysis.relax import RelaxResult
 from ctaflow.analysis.transport import DiffusionResult
 
 #: metadata keys a group shares. ``campaign_fingerprint`` is among them because a stage's
@@ -86,6 +91,23 @@ class RelaxDoc(DerivedDoc):
     lattice_abc_a: tuple[float, float, float] | None = None
     engine_description: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def from_output(cls, out: RelaxResult) -> dict[str, Any]:
+        """This document's own fields from one relax-stage result (the builder adds the rest)."""
+        notes = []
+        if not out.converged:
+            notes.append(
+                f"not converged: max force {out.max_force_ev_per_a:.3g} eV/Å > "
+                f"{out.fmax_target_ev_per_a:.3g} eV/Å"
+            )
+        initial = None if out.initial_energy_ev is None else out.initial_energy_ev / out.n_atoms
+        return {
+            **out.model_dump(include=_own_fields(cls, out)),
+            "initial_energy_per_atom_ev": initial,
+            "engine_description": out.engine,
+            "notes": notes,
+        }
+
 
 class MLFFDoc(DerivedDoc):
     """Test-set errors of one trained force field on the frames of one composition of the series.
@@ -113,6 +135,39 @@ class MLFFDoc(DerivedDoc):
     md_sanity_stable: bool | None = None
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     software: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def from_output(cls, out: MLFFResult, comp: CompositionMetrics | None) -> dict[str, Any]:
+        """The fields of one trained model (whole test set) and, with ``comp``, of the test
+        frames of one composition."""
+        sanity = out.md_sanity
+        notes = []
+        if sanity is not None and not sanity.stable:
+            notes.append(
+                f"the trained model is not stable in a {sanity.n_steps}-step MD at "
+                f"{sanity.temperature_k:g} K ({sanity.n_atoms} atoms): {sanity.reason}"
+            )
+        fields = {
+            **out.model_dump(include=_own_fields(cls, out)),
+            "rmse_energy_all_mev_per_atom": out.rmse_energy_mev_per_atom,
+            "rmse_force_all_mev_per_a": out.rmse_force_mev_per_a,
+            "mae_energy_all_mev_per_atom": out.mae_energy_mev_per_atom,
+            "mae_force_all_mev_per_a": out.mae_force_mev_per_a,
+            "epochs": len(out.epochs_log),
+            "md_sanity": None if sanity is None else sanity.model_dump(),
+            "md_sanity_stable": None if sanity is None else sanity.stable,
+            "notes": notes,
+        }
+        if comp is None:
+            fields["notes"] = [*notes, "the output has no per-composition metrics"]
+            return {**fields, "rmse_energy_mev_per_atom": None, "rmse_force_mev_per_a": None}
+        return {
+            **fields,
+            "test_composition": comp.composition,
+            "n_test_frames": comp.n_frames,
+            "rmse_energy_mev_per_atom": comp.rmse_energy_mev_per_atom,
+            "rmse_force_mev_per_a": comp.rmse_force_mev_per_a,
+        }
 
 
 class TransportPoint(DiffusionResult):
@@ -163,6 +218,30 @@ class BarrierDoc(DerivedDoc):
     neb_elapsed_s: float | None = None
     engine_description: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def from_output(cls, out: BarrierResult) -> dict[str, Any]:
+        """This document's own fields from one NEB band, with notes on what makes it doubtful."""
+        prof = out.profile
+        notes = []
+        if not out.converged:
+            notes.append(
+                f"not converged: climbing-image force {prof.max_force_highest_image_ev_per_a:.3g} "
+                f"eV/Å (criterion {prof.fmax_ev_per_a:.3g}), engine converged: "
+                f"{prof.engine_converged}"
+            )
+        if not out.ends_are_lowest:
+            notes.append(
+                f"an image lies {prof.image_below_ends_ev:.3g} eV below the end points: "
+                "they are not the minima this band connects"
+            )
+        return {
+            **out.model_dump(include=_own_fields(cls, out)),
+            **prof.model_dump(include=_own_fields(cls, prof) - {"converged"}),
+            "band_composition": out.composition,
+            "engine_description": out.engine,
+            "notes": notes,
+        }
+
 
 class FormationEnergyDoc(DerivedDoc):
     """Amorphous vs crystalline energy of one composition of a series (the most recent task).
@@ -196,3 +275,91 @@ class FormationEnergyDoc(DerivedDoc):
     )
     melt: dict[str, Any] = Field(default_factory=dict, description="Melt–quench settings.")
     engine_description: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_output(cls, out: AmorphousCompositionResult) -> dict[str, Any]:
+        """This document's fields from one composition's melt–quench result: the stage's
+        statistics flattened with units in the names, every sample with its status, the
+        stage's warnings as notes."""
+        stats = out.delta_e
+        by_li = out.substitution is not None and out.substitution.endswith("->Li")
+        return {
+            **out.model_dump(include=_own_fields(cls, out) - {"samples"}),
+            "li_fraction": out.x if by_li else None,
+            "n_samples": stats.n_samples,
+            "delta_e_amorphous_minus_crystalline_mev_per_atom": stats.mean_mev_per_atom,
+            "delta_e_stderr_mev_per_atom": stats.stderr_mev_per_atom,
+            "delta_e_min_mev_per_atom": stats.min_mev_per_atom,
+            "delta_e_max_mev_per_atom": stats.max_mev_per_atom,
+            "crystal_is_lowest": None if stats.n_samples == 0 else stats.n_below_crystal == 0,
+            "samples": [_sample_row(s) for s in out.samples],
+            "engine_description": out.engine,
+            "notes": list(out.warnings),
+        }
+
+
+def _sample_row(sample: AmorphousSample) -> dict[str, Any]:
+    checks = sample.checks
+    return {
+        "index": sample.index,
+        "seed": sample.seed,
+        "status": sample.status,
+        "reason": sample.reason,
+        "delta_e_mev_per_atom": sample.delta_e_mev_per_atom,
+        "energy_per_atom_ev": sample.energy_per_atom_ev,
+        "relax_converged": sample.relax_converged,
+        "melt_msd_a2": None if checks is None else checks.melt_msd_a2,
+        "long_range_order": None if checks is None else checks.long_range_order,
+        "closest_pair_a": None if checks is None else checks.closest_pair_a,
+    }
+
+
+class InterfaceDoc(DerivedDoc):
+    """One electrolyte | metal interface after annealing and minimisation. γ in J/m² (per
+    interface; the periodic cell holds ``n_interfaces``), areas in Å², energies in eV, strain in %.
+    """
+
+    phase: str | None = Field(None, description="'crystalline' or 'amorphous'.")
+    metal: str | None = None
+    sample: int | None = Field(None, description="Electrolyte sample index.")
+    electrolyte_formula: str | None = None
+    miller: tuple[int, int, int] | None = None
+    metal_miller: tuple[int, int, int] | None = None
+    termination: str | None = None
+    gamma_j_per_m2: float | None = None
+    gamma_as_built_j_per_m2: float | None = None
+    area_a2: float | None = None
+    strain_pct: float | None = None
+    n_interfaces: int | None = None
+    n_atoms: int | None = None
+    n_electrolyte_atoms: int | None = None
+    n_metal_atoms: int | None = None
+    metal_lattice_a: float | None = None
+    energies: dict[str, Any] = Field(default_factory=dict)
+    relaxed_converged: bool | None = None
+    max_force_ev_per_a: float | None = None
+    anneal_temperature_k: float | None = None
+    anneal_fs: float | None = None
+    md_mean_temperature_k: float | None = None
+    engine_description: dict[str, Any] = Field(default_factory=dict)
+    stage_settings: dict[str, Any] = Field(default_factory=dict)
+    software: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def from_output(cls, out: InterfaceResult) -> dict[str, Any]:
+        """This document's fields from one interface result."""
+        return {
+            **out.model_dump(include=_own_fields(cls, out)),
+            "gamma_as_built_j_per_m2": out.energies.gamma_as_built_j_per_m2,
+            "engine_description": out.engine,
+            "stage_settings": out.settings,
+            "notes": list(out.notes),
+        }
+
+
+def _own_fields(document: type[DerivedDoc], output: BaseModel) -> set[str]:
+    """Fields a derived document copies as they are: those it shares by name with the stage
+    output, except the common ones every derived document has."""
+    return (set(document.model_fields) - set(DerivedDoc.model_fields)) & set(
+        type(output).model_fields
+    )

@@ -7,9 +7,9 @@ from typing import Any
 
 from ctaflow.analysis.arrhenius import arrhenius_from_results
 from ctaflow.analysis.trajectory import TransportInputError
+from ctaflow.analysis.transport_summary import TransportSummary
 from ctaflow.builders.base import StageBuilder, Task
 from ctaflow.builders.schemas import SkippedTask, TransportDoc, TransportPoint
-from ctaflow.makers.transport import TransportSummary
 
 
 class TransportBuilder(StageBuilder):

@@ -42,6 +42,7 @@ def _chgnet_model(model_version: str, device: str, dtype: str):
 
     model = CHGNet.load(model_name=model_version, use_device=device, verbose=False)
     if dtype == "float64":
+        # lazy: chgnet_float64 imports chgnet and torch, loaded only when CHGNet is asked for
         from ctaflow.engines.chgnet_float64 import float64_model
 
         model = float64_model(model)
@@ -60,6 +61,7 @@ def chgnet_calculator(
     precision (see :mod:`ctaflow.engines.chgnet_float64`).
     """
     if dtype == "float64":
+        # lazy: chgnet_float64 imports chgnet and torch, loaded only when CHGNet is asked for
         from ctaflow.engines.chgnet_float64 import CHGNetFloat64Calculator as calculator
     elif dtype == "float32":
         from chgnet.model.dynamics import CHGNetCalculator as calculator

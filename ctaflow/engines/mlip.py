@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from ase import units
+from atomate2.forcefields.jobs import ForceFieldRelaxMaker, ForceFieldStaticMaker
+from atomate2.forcefields.utils import ase_calculator
+
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.engines.base import Engine
-from ctaflow.engines.calculators import MLIP_FACTORIES
+from ctaflow.engines.calculators import MACE_FACTORY, MLIP_FACTORIES, MLIP_SPECIES
+from ctaflow.engines.mlip_md import MLIPMDMaker
+from ctaflow.engines.mlip_neb import MLIPNebMaker
+from ctaflow.engines.params import MDControls, MDSegment, NEBParams, RelaxParams
+from ctaflow.engines.specs import MaceEngineSpec, MLIPEngineSpec
 from ctaflow.errors import EngineError
 
 if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
     from jobflow import Job, Maker, OutputReference
-
-    from ctaflow.campaign.schema import MLIPEngineSpec, NEBStageSettings, RelaxStageSettings
-    from ctaflow.makers.md import MDControls, MDSegment
 
 
 #: Python packages behind each universal MLIP family (provenance and availability)
@@ -26,9 +33,10 @@ class MLIPEngine(Engine):
     """Universal MLIP shipped with its package (CHGNet, SevenNet: weights inside the wheel)."""
 
     kind = "mlip"
+    spec_class = MLIPEngineSpec
 
     def __init__(self, spec: MLIPEngineSpec) -> None:
-        self.spec = spec
+        super().__init__(spec)
         suffix = "" if spec.dtype == "float32" else f"-{spec.dtype}"
         self.label = f"mlip:{spec.model}-{spec.model_version}{suffix}"
 
@@ -47,14 +55,10 @@ class MLIPEngine(Engine):
 
     def calculator(self) -> Calculator:
         """The ASE calculator the makers of this engine run (for checks outside a job)."""
-        from atomate2.forcefields.utils import ase_calculator
-
         force_field = self._force_field()
         return ase_calculator(force_field["force_field_name"], **force_field["calculator_kwargs"])
 
-    def relax_maker(self, settings: RelaxStageSettings) -> Maker:
-        from atomate2.forcefields.jobs import ForceFieldRelaxMaker
-
+    def relax_maker(self, settings: RelaxParams) -> Maker:
         return ForceFieldRelaxMaker(
             name=f"relax ({self.label})",
             relax_cell=settings.relax_cell,
@@ -68,11 +72,9 @@ class MLIPEngine(Engine):
         )
 
     def static_maker(self) -> Maker:
-        from atomate2.forcefields.jobs import ForceFieldStaticMaker
-
         return ForceFieldStaticMaker(name=f"static ({self.label})", **self._force_field())
 
-    def normal_relax_maker(self, settings: RelaxStageSettings) -> Maker:
+    def normal_relax_maker(self, settings: RelaxParams) -> Maker:
         """Positions and the cell's zz strain only (ASE FrechetCellFilter mask, Voigt order
         xx, yy, zz, yz, xz, xy): in-plane lattice vectors (z = 0) stay exactly as they are."""
         maker = self.relax_maker(settings.model_copy(update={"relax_cell": True}))
@@ -84,10 +86,6 @@ class MLIPEngine(Engine):
         return maker
 
     def md_maker(self, segment: MDSegment, n_steps: int, seed: int, controls: MDControls) -> Maker:
-        from ase import units
-
-        from ctaflow.makers.md import MLIPMDMaker
-
         npt = segment.ensemble == "npt"
         if npt:
             ase_md_kwargs = {
@@ -113,9 +111,7 @@ class MLIPEngine(Engine):
             **self._force_field(),
         )
 
-    def neb_maker(self, settings: NEBStageSettings) -> Maker:
-        from ctaflow.makers.neb import MLIPNebMaker
-
+    def neb_maker(self, settings: NEBParams) -> Maker:
         return MLIPNebMaker(
             name=f"neb ({self.label})",
             steps=settings.max_steps,
@@ -176,8 +172,6 @@ class MLIPEngine(Engine):
                     "run 'make install'"
                 ) from None
         if elements:
-            from ctaflow.engines.calculators import MLIP_SPECIES
-
             known = MLIP_SPECIES[self.spec.model](self.spec.model_version)
             missing = sorted(set(elements) - known)
             if missing:
@@ -191,15 +185,18 @@ class MaceEngine(MLIPEngine):
     """A MACE model from a file: trained by the campaign's mlff stage or given by path."""
 
     kind = "mace"
+    spec_class = MaceEngineSpec
 
-    def __init__(self, spec) -> None:
-        self.spec = spec
+    def __init__(self, spec: MaceEngineSpec) -> None:
+        Engine.__init__(self, spec)
         path = spec.model_path
         self.label = f"mace:{path.name if path else 'trained'}"
 
-    def _force_field(self) -> dict[str, Any]:
-        from ctaflow.engines.calculators import MACE_FACTORY
+    @property
+    def needs_trained_model(self) -> bool:
+        return self.spec.model_path is None
 
+    def _force_field(self) -> dict[str, Any]:
         if self.spec.model_path is None:
             raise EngineError(
                 "this MACE engine uses the model trained by the campaign; it is only known "
@@ -243,9 +240,6 @@ class MaceEngine(MLIPEngine):
 
 def check_model_loads(path) -> None:
     """Load a MACE model in a child process (mace changes torch loading process-wide)."""
-    import subprocess
-    import sys
-
     code = (
         "import sys; from mace.calculators import MACECalculator; "
         "MACECalculator(model_paths=sys.argv[1], device='cpu', default_dtype='float64')"

@@ -11,28 +11,36 @@ import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
+from atomate2.vasp.jobs.core import RelaxMaker, StaticMaker
+from atomate2.vasp.jobs.md import MDMaker
+
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.engines.base import Engine
+from ctaflow.engines.params import MDControls, MDSegment, NEBParams, RelaxParams
+from ctaflow.engines.specs import VaspEngineSpec, VaspStandinEngineSpec
 from ctaflow.engines.vasp_inputs import (
+    StudyMDSetGenerator,
+    StudyNebSetGenerator,
     StudyRelaxSetGenerator,
     StudyStaticSetGenerator,
     potcar_error,
     study_config,
 )
+from ctaflow.engines.vasp_md import VaspMDSegmentMaker
+from ctaflow.engines.vasp_neb import StudyNebFromImagesMaker, VaspNEBMaker
 from ctaflow.errors import EngineError
 
 if TYPE_CHECKING:
     from jobflow import Job, Maker, OutputReference
 
-    from ctaflow.campaign.schema import NEBStageSettings, RelaxStageSettings, VaspEngineSpec
-    from ctaflow.makers.md import MDControls, MDSegment
-
 
 class VaspEngine(Engine):
     """Production VASP (PBE PAW) with the study preset; see :mod:`ctaflow.engines.vasp_inputs`."""
 
+    spec_class = VaspEngineSpec
+
     def __init__(self, spec: VaspEngineSpec) -> None:
-        self.spec = spec
+        super().__init__(spec)
         self.config = study_config(spec)
         self.label = f"vasp:{spec.potcar_functional}"
 
@@ -75,9 +83,7 @@ class VaspEngine(Engine):
         }
 
     # ------------------------------------------------------------------ stage makers
-    def relax_maker(self, settings: RelaxStageSettings) -> Maker:
-        from atomate2.vasp.jobs.core import RelaxMaker
-
+    def relax_maker(self, settings: RelaxParams) -> Maker:
         generator = StudyRelaxSetGenerator(
             **self._generator_kwargs(),
             ionic_criterion=self.spec.ionic_criterion,
@@ -91,8 +97,6 @@ class VaspEngine(Engine):
         )
 
     def static_maker(self) -> Maker:
-        from atomate2.vasp.jobs.core import StaticMaker
-
         return StaticMaker(
             name=f"static ({self.label})",
             input_set_generator=StudyStaticSetGenerator(**self._generator_kwargs()),
@@ -103,11 +107,6 @@ class VaspEngine(Engine):
         """AIMD segment through atomate2's MDMaker (NVT: Nosé–Hoover, MDALGO 2; NPT: Langevin,
         MDALGO 3 with PSTRESS), followed by a job that turns the task document into an
         :class:`~ctaflow.analysis.md.MDResult` with a chunked trajectory."""
-        from atomate2.vasp.jobs.md import MDMaker
-
-        from ctaflow.engines.vasp_inputs import StudyMDSetGenerator
-        from ctaflow.makers.md import VaspMDSegmentMaker
-
         kwargs = self._generator_kwargs()
         incar = {**kwargs.pop("user_incar_settings"), "RANDOM_SEED": [seed, 0, 0]}
         if segment.ensemble == "npt":
@@ -138,15 +137,12 @@ class VaspEngine(Engine):
             engine_description=self.describe(),
         )
 
-    def neb_maker(self, settings: NEBStageSettings) -> Maker:
+    def neb_maker(self, settings: NEBParams) -> Maker:
         """atomate2's ``NebFromImagesMaker`` with the study preset plus the NEB tags (see
         :class:`~ctaflow.engines.vasp_inputs.StudyNebSetGenerator`): ``SPRING = -spring``,
         ``EDIFFG = -fmax``, ``NSW = max_steps``, ``LCLIMB = climb``, VTST's ``IOPT`` for the
         optimiser; custodian's ``VaspNEBJob`` with the engine's command and limits. An
         unconverged band finishes the job (``converged`` false) instead of failing it."""
-        from ctaflow.engines.vasp_inputs import StudyNebSetGenerator
-        from ctaflow.engines.vasp_neb import StudyNebFromImagesMaker, VaspNEBMaker
-
         generator = StudyNebSetGenerator(
             **self._generator_kwargs(),
             climbing_image=settings.climb,
@@ -211,7 +207,9 @@ class VaspEngine(Engine):
 class VaspStandinEngine(VaspEngine):
     """The VASP path with ctaflow's stand-in executable: no VASP, no POTCARs, MLIP energies."""
 
-    def __init__(self, spec: VaspEngineSpec) -> None:
+    spec_class = VaspStandinEngineSpec
+
+    def __init__(self, spec: VaspStandinEngineSpec) -> None:
         super().__init__(spec)
         self.label = f"vasp-standin:{spec.model}"
 

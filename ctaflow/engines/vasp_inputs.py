@@ -29,7 +29,7 @@ use_real_incar_tags()  # SPRING is real: see ctaflow.engines.incar_types
 if TYPE_CHECKING:
     from pymatgen.core import Lattice
 
-    from ctaflow.campaign.schema import VaspEngineSpec
+    from ctaflow.engines.specs import VaspEngineSpec
 
 #: INCAR of the study (../shared/SCIENCE.md) on top of atomate2's base set.
 #: EDIFF scales with the number of atoms (pymatgen's EDIFF_PER_ATOM); plain PBE, so no +U and no

@@ -23,13 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from jobflow import JobStore
 
+from ctaflow.campaign.execution import StoreSettings
 from ctaflow.errors import BackendError
+from ctaflow.store import job_store
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad
     from jobflow import Flow
 
-    from ctaflow.campaign.schema import StoreSettings
+    from ctaflow.campaign.execution import StoreSettings
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +65,6 @@ class ConfiguredJobStore(JobStore):
     def from_settings(
         cls, settings: StoreSettings | None, workdir: str | Path
     ) -> ConfiguredJobStore:
-        from ctaflow.campaign.schema import StoreSettings
-        from ctaflow.store import job_store
 
         settings = settings or StoreSettings()
         inner = job_store(settings, workdir)
@@ -88,7 +88,6 @@ class ConfiguredJobStore(JobStore):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConfiguredJobStore:
-        from ctaflow.campaign.schema import StoreSettings
 
         return cls.from_settings(StoreSettings.model_validate(d["settings"]), d["workdir"])
 

@@ -9,13 +9,17 @@ next exploration job. The last exploration's output is the stage's output.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jobflow import Flow, Response, job
+from ase.io import read
+from jobflow import Flow, Response
+from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
 
 from ctaflow.analysis.active_learning import (
     ActiveLearningResult,
@@ -26,9 +30,13 @@ from ctaflow.analysis.active_learning import (
     stop_reason,
     trust_classes,
 )
-from ctaflow.analysis.blobs import PART_DATA_KEY, pack_file, unpack_file
+from ctaflow.analysis.blobs import pack_file, unpack_file
 from ctaflow.analysis.dataset import LabelledFrame, to_extxyz
 from ctaflow.analysis.mlff import DatasetResult, MLFFResult
+from ctaflow.campaign.stages import ActiveLearningStageSettings
+from ctaflow.engines.base import Engine
+from ctaflow.engines.calculators import mace_calculator
+from ctaflow.jobs import result_job
 from ctaflow.makers.mlff import langevin_frames, materialise_model, train_mace_job
 
 logger = logging.getLogger(__name__)
@@ -36,10 +44,6 @@ logger = logging.getLogger(__name__)
 
 def exploration_starts(train_extxyz: str) -> list[tuple[str, Any]]:
     """The first training frame of each composition (``config_type``), in file order."""
-    import io
-
-    from ase.io import read
-
     starts: dict[str, Any] = {}
     for atoms in read(io.StringIO(train_extxyz), index=":", format="extxyz"):
         comp = str(atoms.info.get("config_type", atoms.get_chemical_formula()))
@@ -52,8 +56,6 @@ def exploration_starts(train_extxyz: str) -> list[tuple[str, Any]]:
 def committee_forces(model_paths: list[Path], frames: list) -> list[np.ndarray]:
     """Per frame, the forces by every member, shape (K, n_atoms, 3), eV/Å (frames may differ
     in size)."""
-    from ctaflow.engines.calculators import mace_calculator
-
     by_member = []
     for path in model_paths:
         calc = mace_calculator(str(path))
@@ -68,8 +70,6 @@ def committee_forces(model_paths: list[Path], frames: list) -> list[np.ndarray]:
 
 def static_label_frame(static: dict, labeller: str, iteration: int) -> LabelledFrame:
     """A dataset frame from a static job's outputs (see ``Engine.static_outputs``)."""
-    from pymatgen.core import Structure
-
     structure = static["structure"]
     if not isinstance(structure, Structure):
         structure = Structure.from_dict(structure)
@@ -93,7 +93,7 @@ def static_label_frame(static: dict, labeller: str, iteration: int) -> LabelledF
     )
 
 
-@job(data=[PART_DATA_KEY])
+@result_job(DatasetResult)
 def extend_dataset_job(dataset: DatasetResult | dict, statics: list[dict], iteration: int):
     """The dataset with the relabelled frames appended to its training split (valid and test
     unchanged, so test errors of successive committees are comparable)."""
@@ -114,12 +114,12 @@ def extend_dataset_job(dataset: DatasetResult | dict, statics: list[dict], itera
     )
 
 
-@job(data=[PART_DATA_KEY])
+@result_job(ActiveLearningResult)
 def active_learning_job(
     dataset: DatasetResult | dict,
     fit: MLFFResult | dict,
-    settings: dict,
-    labeller_spec: dict,
+    settings: ActiveLearningStageSettings,
+    labeller: Engine,
     hyper: dict[str, Any],
     threads: int = 1,
     sanity: dict[str, float] | None = None,
@@ -130,13 +130,7 @@ def active_learning_job(
     """Explore with the committee of ``fit``; end the loop or replace this job by the next
     relabel → retrain → explore round (see the module docstring). ``sanity``: the MD check of
     :func:`ctaflow.makers.mlff.train_mace_job`, repeated on every retrained member 0."""
-    from pydantic import TypeAdapter
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    from ctaflow.campaign.schema import ActiveLearningStageSettings, EngineSpec
-    from ctaflow.engines import get_engine
-
-    st = ActiveLearningStageSettings.model_validate(settings)
+    st = settings
     ds = dataset if isinstance(dataset, DatasetResult) else DatasetResult.model_validate(dataset)
     fit = fit if isinstance(fit, MLFFResult) else MLFFResult.model_validate(fit)
     members = [fit.model] + [m.model for m in fit.committee]
@@ -216,7 +210,6 @@ def active_learning_job(
             rmse_energy_mev_per_atom=fit.rmse_energy_mev_per_atom,
             md_sanity=fit.md_sanity,
         )
-    labeller = get_engine(TypeAdapter(EngineSpec).validate_python(labeller_spec))
     statics = []
     for n, i in enumerate(picked):
         label = labeller.static_maker().make(AseAtomsAdaptor.get_structure(frames[i]))
@@ -237,7 +230,7 @@ def active_learning_job(
         grown.output,
         retrain.output,
         settings,
-        labeller_spec,
+        labeller,
         hyper,
         threads,
         sanity,

@@ -9,18 +9,18 @@ so this module has no MD loop of its own. See :class:`AmorphousStageMaker` for t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jobflow import Flow, Maker, job
 from jobflow.core.job import JobConfig
 from jobflow.core.reference import OnMissing
-from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from ctaflow.analysis.amorphous import (
+    AmorphousCompositionResult,
     AmorphousSample,
-    DeltaEStats,
+    ElementReference,
     checks_from_runs,
     delta_e_stats,
     formation_energy_per_atom,
@@ -31,51 +31,25 @@ from ctaflow.analysis.amorphous import (
 from ctaflow.analysis.chunks import join_chunks
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.analysis.relax import RelaxResult
+from ctaflow.campaign.sources import SeriesSettings
+from ctaflow.campaign.stages import AmorphousStageSettings
+from ctaflow.engines import default_engine
+from ctaflow.engines.base import Engine
+from ctaflow.engines.params import MDControls, MDSegment, steps_for
+from ctaflow.jobs import result_job
+from ctaflow.makers.common import series_job, supercell_job
+from ctaflow.makers.relax import RelaxStageMaker
+from ctaflow.structures.elements import elemental_reference
 
 #: a summary job runs even when some of its inputs failed (they arrive as None)
 TOLERANT = JobConfig(on_missing_references=OnMissing.NONE)
-
-
-class ElementReference(BaseModel):
-    """Energy per atom of an element's reference with the stage's engine (or why there is none)."""
-
-    element: str
-    energy_per_atom_ev: float | None = None
-    converged: bool | None = None
-    provenance: dict[str, Any] = Field(default_factory=dict)
-
-
-class AmorphousCompositionResult(BaseModel):
-    """Melt–quench samples and crystalline reference of one composition. Units in the names."""
-
-    x: float | None = Field(description="Substituted fraction of the series (None: no series).")
-    substitution: str | None = Field(None, description="e.g. 'Na->Li' (the series).")
-    formula: str = Field(description="Reduced formula of the composition.")
-    n_atoms: int | None = None
-    crystal_energy_per_atom_ev: float | None = None
-    crystal_converged: bool | None = None
-    crystal_volume_per_atom_a3: float | None = None
-    samples: list[AmorphousSample]
-    n_requested: int
-    n_failed: int = Field(description="Samples excluded (failed, unstable, not melted/amorphous).")
-    delta_e: DeltaEStats
-    warnings: list[str] = Field(default_factory=list)
-    formation_energy_crystal_ev_per_atom: float | None = None
-    formation_energy_amorphous_ev_per_atom: float | None = Field(
-        None, description="Mean over included samples."
-    )
-    formation_energy_note: str = ""
-    elemental_references: list[ElementReference] = Field(default_factory=list)
-    melt: dict[str, Any] = Field(description="Melt–quench settings used (K, ps, K/ps).")
-    engine: dict[str, Any] = Field(default_factory=dict)
-    software: dict[str, str] = Field(default_factory=dict)
 
 
 def _positions(md: Any) -> Any:
     return join_chunks(md.trajectory)["positions_a"]
 
 
-@job(config=TOLERANT)
+@result_job(AmorphousSample, config=TOLERANT)
 def amorphous_sample(
     crystal: RelaxResult | None,
     melt: Any,
@@ -130,7 +104,7 @@ def amorphous_sample(
     )
 
 
-@job(config=TOLERANT)
+@result_job(AmorphousCompositionResult, config=TOLERANT)
 def amorphous_composition(
     crystal: RelaxResult | None,
     samples: list,
@@ -249,17 +223,13 @@ class AmorphousStageMaker(Maker):
     relaxed once with the same engine. The flow's output lists the composition results.
     """
 
-    engine: Any = None
-    settings: Any = None  # ctaflow.campaign.schema.AmorphousStageSettings
-    series: Any = None  # ctaflow.campaign.schema.SeriesSettings or None
+    engine: Engine = field(default_factory=default_engine)
+    settings: AmorphousStageSettings = field(default_factory=AmorphousStageSettings)
+    series: SeriesSettings | None = None
     elements: list[str] | None = None  # of the input, when it is a reference at build time
     name: str = "amorphous"
 
     def make(self, structure: Structure) -> Flow:
-        from ctaflow.makers.md import MDControls, MDSegment, steps_for, supercell_job
-        from ctaflow.makers.mlff import series_job
-        from ctaflow.makers.relax import RelaxStageMaker
-
         st = self.settings
         cell = supercell_job(structure, st.supercell_min_width_a)
         cell.name = "amorphous supercell"
@@ -346,9 +316,6 @@ class AmorphousStageMaker(Maker):
 
     def _elemental_references(self, structure: Structure, jobs: list) -> tuple[list, list[dict]]:
         """Relaxation outputs (or None) and provenance of every element the stage needs."""
-        from ctaflow.makers.relax import RelaxStageMaker
-        from ctaflow.structures.elements import elemental_reference
-
         if not self.settings.elemental_references:
             return [], []
         if self.elements is not None:

@@ -9,56 +9,38 @@ Graph::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from jobflow import Flow, Maker, job
-from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
-from ctaflow.analysis.exchange import ExchangeSeries, exchange_series
+from ctaflow.analysis.chunks import join_chunks
+from ctaflow.analysis.exchange import ExchangeResult, exchange_series
+from ctaflow.analysis.md import MDResult
 from ctaflow.analysis.provenance import software_versions
-
-if TYPE_CHECKING:
-    from ctaflow.campaign.schema import ExchangeStageSettings, SeriesSettings
-    from ctaflow.engines.base import Engine
-
-
-class ExchangeResult(BaseModel):
-    """Ion exchange across a Na-rich | Li-rich stack during one MD run."""
-
-    first_composition: str = Field(description="Block A (bottom, Na-rich), reduced formula.")
-    second_composition: str = Field(description="Block B (top, Li-rich), reduced formula.")
-    n_atoms: int
-    temperature_k: float
-    duration_ps: float
-    md_mean_temperature_k: float
-    series: ExchangeSeries
-    final_li_on_sites: dict[str, int] = Field(description="Last frame of series.li_on_sites.")
-    final_framework_displacement_a: float
-    engine: dict[str, Any]
-    settings: dict[str, Any]
-    software: dict[str, str] = Field(default_factory=dict)
+from ctaflow.campaign.sources import SeriesSettings
+from ctaflow.campaign.stages import ExchangeStageSettings
+from ctaflow.engines import default_engine
+from ctaflow.engines.base import Engine
+from ctaflow.engines.params import MDControls, MDSegment, steps_for
+from ctaflow.jobs import result_job
+from ctaflow.structures.exchange import stacked_exchange_cell
+from ctaflow.structures.series import substitution_series
+from ctaflow.structures.supercell import make_supercell
 
 
 @job
 def exchange_stack_job(structure: Structure, settings: dict, series: dict) -> Structure:
     """The in-plane supercell, the series end members on it, stacked (A Na-rich, B Li-rich)."""
-    from ctaflow.structures.exchange import stacked_exchange_cell
-    from ctaflow.structures.series import substitution_series
-    from ctaflow.structures.supercell import make_supercell
-
     cell = make_supercell(structure, settings["supercell_min_width_a"])
     ends = substitution_series(cell, **{**series, "n_compositions": 2, "n_samples": 1})
     return stacked_exchange_cell(ends.members[0].structure, ends.members[-1].structure)
 
 
-@job
+@result_job(ExchangeResult)
 def exchange_result_job(md: Any, stack: Structure, settings: dict, engine: dict) -> ExchangeResult:
     """The exchange series of a finished MD run of the stack."""
-    from ctaflow.analysis.chunks import join_chunks
-    from ctaflow.analysis.md import MDResult
-
     md = md if isinstance(md, MDResult) else MDResult.model_validate(md)
     arrays = join_chunks(md.trajectory)
     series = exchange_series(
@@ -92,14 +74,12 @@ class ExchangeStageMaker(Maker):
     """Na-rich | Li-rich stack, NVT MD at ``settings.temperature_k`` for ``settings.md_ps``, and
     the exchange series; ``series`` gives the substitution (e.g. Na → Li on mobile sites)."""
 
-    engine: Engine = None
-    settings: ExchangeStageSettings = None
-    series: SeriesSettings = None
+    engine: Engine = field(default_factory=default_engine)
+    settings: ExchangeStageSettings = field(default_factory=ExchangeStageSettings)
+    series: SeriesSettings = field(default_factory=SeriesSettings)
     name: str = "exchange"
 
     def make(self, structure: Structure) -> Flow:
-        from ctaflow.makers.md import MDControls, MDSegment, steps_for
-
         st = self.settings
         s = st.model_dump(mode="json")
         stack = exchange_stack_job(structure, s, self.series.model_dump(mode="json"))

@@ -17,8 +17,8 @@ ctaflow). Every result carries the engine description, the stage settings and th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from jobflow import Flow, Maker, job
 from pymatgen.core import Structure
@@ -30,29 +30,30 @@ from ctaflow.analysis.interfaces import (
 )
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.analysis.relax import RelaxResult
+from ctaflow.campaign.stages import InterfaceStageSettings
+from ctaflow.engines import default_engine
+from ctaflow.engines.base import Engine
+from ctaflow.engines.params import MDControls, MDSegment, RelaxParams, steps_for
+from ctaflow.jobs import result_job
 from ctaflow.makers.relax import RelaxStageMaker, relax_summary
-from ctaflow.structures.interfaces import InterfaceBuild
-
-if TYPE_CHECKING:
-    from ctaflow.campaign.schema import InterfaceStageSettings, RelaxStageSettings
-    from ctaflow.engines.base import Engine
+from ctaflow.structures.interfaces import (
+    InterfaceBuild,
+    bcc_metal,
+    build_interface,
+)
 
 
 @job
 def bcc_metal_job(metal: str, lattice_a: float | None = None) -> Structure:
     """Conventional bcc cell of ``metal`` (see :func:`ctaflow.structures.interfaces.bcc_metal`)."""
-    from ctaflow.structures.interfaces import bcc_metal
-
     return bcc_metal(metal, lattice_a)
 
 
-@job
+@result_job(InterfaceBuild)
 def build_interface_job(
     electrolyte: RelaxResult, metal_bulk: RelaxResult, metal: str, phase: str, settings: dict
 ) -> InterfaceBuild:
     """The interface cell from the relaxed bulk electrolyte and the relaxed bcc metal."""
-    from ctaflow.structures.interfaces import build_interface
-
     electrolyte = RelaxResult.model_validate(electrolyte)
     lattice = RelaxResult.model_validate(metal_bulk).structure.lattice
     return build_interface(
@@ -73,7 +74,7 @@ def build_interface_job(
     )
 
 
-@job
+@result_job(InterfaceResult)
 def interface_result(
     build: InterfaceBuild,
     as_built: RelaxResult,
@@ -158,7 +159,7 @@ def interface_result(
     )
 
 
-def _normal_relax(engine: Engine, settings: RelaxStageSettings, structure, name: str) -> Flow:
+def _normal_relax(engine: Engine, settings: RelaxParams, structure, name: str) -> Flow:
     """Relax positions and the cell along c only; summarised as a :class:`RelaxResult`."""
     calc = engine.normal_relax_maker(settings).make(structure)
     refs = engine.relax_outputs(calc)
@@ -194,8 +195,8 @@ class InterfaceMaker(Maker):
         Index of the electrolyte sample (amorphous phases have several).
     """
 
-    engine: Engine = None
-    settings: InterfaceStageSettings = None
+    engine: Engine = field(default_factory=default_engine)
+    settings: InterfaceStageSettings = field(default_factory=InterfaceStageSettings)
     metal: str = "Na"
     phase: str = "crystalline"
     sample: int = 0
@@ -204,8 +205,6 @@ class InterfaceMaker(Maker):
     def make(self, electrolyte: RelaxResult, metal_bulk: RelaxResult) -> Flow:
         """``electrolyte`` and ``metal_bulk`` are relaxed bulk references (RelaxResult or
         references to one), computed with the same engine."""
-        from ctaflow.makers.md import MDControls, MDSegment, steps_for
-
         st = self.settings
         s = st.model_dump(mode="json")
         tag = f"{self.phase} {self.sample} | {self.metal}"
@@ -266,8 +265,8 @@ class InterfaceStageMaker(Maker):
     list of :class:`InterfaceResult`.
     """
 
-    engine: Engine = None
-    settings: InterfaceStageSettings = None
+    engine: Engine = field(default_factory=default_engine)
+    settings: InterfaceStageSettings = field(default_factory=InterfaceStageSettings)
     name: str = "interfaces"
 
     def make(self, crystalline: Structure | None = None, amorphous: Sequence[Any] = ()) -> Flow:

@@ -1,4 +1,5 @@
-"""Training data and MACE training as jobs."""
+"""MACE training as jobs: one model or a committee, trained on CPU in a worker process, checked
+by a short MD; and running a stage on the model a campaign trains (known only at run time)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,20 @@ import re
 import subprocess
 import sys
 import time
-from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jobflow import job
+import numpy as np
+from ase import units
+from ase.io import read
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from jobflow import Maker, Response, job
+from pymatgen.io.ase import AseAtomsAdaptor
 
-from ctaflow.analysis.blobs import PART_DATA_KEY, BlobPart, pack_file, unpack_file
-from ctaflow.analysis.chunks import join_chunks
-from ctaflow.analysis.dataset import (
-    LabelledFrame,
-    deduplicate,
-    frames_from_arrays,
-    frames_from_ionic_steps,
-    split_indices,
-    to_extxyz,
-)
-from ctaflow.analysis.md import MDResult
+from ctaflow.analysis.blobs import BlobPart, pack_file, unpack_file
 from ctaflow.analysis.mlff import (
     CommitteeMember,
     DatasetResult,
@@ -35,74 +33,14 @@ from ctaflow.analysis.mlff import (
     validation_metrics,
 )
 from ctaflow.analysis.provenance import software_versions
+from ctaflow.engines.calculators import mace_calculator
+from ctaflow.jobs import result_job
 
 logger = logging.getLogger(__name__)
 
 EPOCH_LINE = re.compile(
     r"Epoch (\d+): .*loss=([0-9.eE+-]+).*RMSE_E_per_atom=\s*([0-9.]+).*RMSE_F=\s*([0-9.]+)"
 )
-
-
-def md_frames(
-    md: MDResult | dict, labeller: str, li_fraction: float | None = None
-) -> list[LabelledFrame]:
-    """Labelled frames of a stored MD segment."""
-    md = md if isinstance(md, MDResult) else MDResult.model_validate(md)
-    arrays = join_chunks(md.trajectory)
-    species = [site.specie.symbol for site in md.final_structure]
-    return frames_from_arrays(
-        {
-            k: v
-            for k, v in arrays.items()
-            if k in {"positions_a", "cells_a", "energies_ev", "forces_ev_per_a", "stresses_gpa"}
-        },
-        species,
-        composition=md.final_structure.composition.reduced_formula,
-        li_fraction=li_fraction,
-        temperature_k=md.temperature_end_k,
-        source=f"md {md.temperature_end_k:g} K",
-        labeller=labeller,
-    )
-
-
-@job(data=[PART_DATA_KEY])
-def dataset_job(
-    md_results: list,
-    labeller: str,
-    split: list[float],
-    seed: int,
-    dedupe_tol_a: float,
-    li_fractions: list[float | None] | None = None,
-    relaxations: list[list] | None = None,
-    relax_fractions: list[float | None] | None = None,
-) -> DatasetResult:
-    """Collect MD frames, and the ionic steps of the labeller's ``relaxations`` (see
-    ``Engine.relax_outputs``), into a deduplicated, split dataset (extxyz files in the data
-    store)."""
-    frames: list[LabelledFrame] = []
-    fractions = li_fractions or [None] * len(md_results)
-    for md, x in zip(md_results, fractions, strict=True):
-        frames += md_frames(md, labeller, x)
-    relaxations = relaxations or []
-    for steps, x in zip(relaxations, relax_fractions or [None] * len(relaxations), strict=True):
-        frames += frames_from_ionic_steps(
-            steps, li_fraction=x, source="relaxation", labeller=labeller
-        )
-    unique = deduplicate(frames, dedupe_tol_a)
-    parts = split_indices(len(unique), tuple(split), seed)
-    files = {
-        name: pack_file(to_extxyz([unique[i] for i in idx]).encode(), f"{name}.extxyz")
-        for name, idx in parts.items()
-    }
-    return DatasetResult(
-        n_frames={name: len(idx) for name, idx in parts.items()},
-        n_frames_by_composition=dict(Counter(f.composition for f in unique)),
-        n_duplicates_removed=len(frames) - len(unique),
-        labeller=labeller,
-        sources=dict(Counter(f.source for f in unique)),
-        split_seed=seed,
-        files=files,
-    )
 
 
 def run_worker(
@@ -149,13 +87,6 @@ def langevin_frames(
 ) -> tuple[list, list[int], list[float]]:
     """Langevin NVT with the model from ``start`` (ASE atoms): copies of the atoms every
     ``every`` steps, their step numbers and instantaneous temperatures (K)."""
-    import numpy as np
-    from ase import units
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-
-    from ctaflow.engines.calculators import mace_calculator
-
     atoms = start.copy()
     atoms.calc = mace_calculator(str(model_path))
     MaxwellBoltzmannDistribution(
@@ -183,8 +114,6 @@ def sanity_md(
     model_path: Path, start, temperature_k: float, n_steps: int, timestep_fs: float = 1.0
 ) -> MDSanity:
     """Langevin NVT with the model from ``start`` (ASE atoms), judged by :func:`md_sanity`."""
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     frames, steps, temps = langevin_frames(
         model_path, start, temperature_k, n_steps, max(1, n_steps // 20), timestep_fs
     )
@@ -234,7 +163,7 @@ def train_one(
     return result, model_path
 
 
-@job(data=[PART_DATA_KEY])
+@result_job(MLFFResult)
 def train_mace_job(
     dataset: DatasetResult | dict,
     hyper: dict[str, Any],
@@ -264,8 +193,6 @@ def train_mace_job(
     if len(runs) == 1:
         trained = [train_one(ds, hyper, threads, folder, inits[0])]
     else:
-        from concurrent.futures import ThreadPoolExecutor
-
         workers = max(1, min(len(runs), (os.cpu_count() or 1) // threads))
         logger.info("training a committee of %d models, %d at a time", len(runs), workers)
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -283,8 +210,6 @@ def train_mace_job(
         for member, _ in trained[1:]
     ]
     if sanity and sanity.get("n_steps"):
-        from ase.io import read
-
         start = read(folder / "train.extxyz", index=0)
         result.md_sanity = sanity_md(
             model_path, start, sanity["temperature_k"], int(sanity["n_steps"])
@@ -311,123 +236,9 @@ def materialise_model(parts: list, cache_dir: str | Path | None = None) -> Path:
 
 
 @job
-def series_job(structure, settings: dict):
-    """The substitution series of the training supercell (see structures.series)."""
-    from ctaflow.structures.series import substitution_series
-
-    return substitution_series(structure, **settings)
-
-
-class TrainingDataMaker:
-    """Labelling MD at each temperature on a supercell, then the dataset job.
-
-    With a substitution ``series`` the supercell is substituted first and every member is relaxed
-    (cell and positions) with the labeller before its labelling MD; frames carry the member's x.
-    ``settings`` are the ``training_data`` stage settings; ``engine`` is the labeller (VASP on
-    clusters, the embedded universal MLIP here).
-    """
-
-    def __init__(self, engine, settings, series=None, relax_settings=None) -> None:
-        self.engine = engine
-        self.settings = settings
-        self.series = series
-        self.relax_settings = relax_settings
-
-    def make(self, structure):
-        from jobflow import Flow
-
-        from ctaflow.makers.md import MDControls, MDSegment, steps_for, supercell_job
-        from ctaflow.makers.relax import RelaxStageMaker
-
-        st = self.settings
-        cell = supercell_job(structure, st.supercell_min_width_a)
-        cell.name = "training supercell"
-        jobs: list = [cell]
-        starts, fractions = [cell.output], [None]
-        relax_steps: list = []
-        if self.series is not None:
-            series = series_job(cell.output, self.series.model_dump())
-            series.name = "substitution series"
-            jobs.append(series)
-            starts, fractions = [], []
-            n = self.series.n_compositions
-            for i in range(n):
-                relax = RelaxStageMaker(engine=self.engine, settings=self.relax_settings).make(
-                    series.output.members[i].structure
-                )
-                relax.name = f"relax member {i}"
-                jobs.append(relax)
-                starts.append(relax.output.structure)
-                fractions.append(i / (n - 1))
-                relax_steps.append(self.engine.relax_outputs(relax.jobs[0]).get("ionic_steps"))
-        controls = MDControls(timestep_fs=st.timestep_fs, sample_every=st.sample_every)
-        steps = steps_for(st.md_ps, st.timestep_fs, st.sample_every)
-        runs, run_fractions = [], []
-        for k, (start, x) in enumerate(zip(starts, fractions, strict=True)):
-            for i, temperature in enumerate(st.temperatures_k):
-                segment = MDSegment(
-                    f"label {temperature:g} K", "nvt", temperature, temperature, st.md_ps
-                )
-                md = self.engine.md_maker(segment, steps, st.seed + 100 * k + i, controls).make(
-                    start
-                )
-                suffix = "" if x is None else f" x={x:g}"
-                md.name = f"labelling md {temperature:g} K{suffix}"
-                runs.append(md)
-                run_fractions.append(x)
-        data = dataset_job(
-            [md.output for md in runs],
-            self.engine.label,
-            list(st.split),
-            st.seed,
-            st.dedupe_tol_a,
-            run_fractions,
-            [r for r in relax_steps if r is not None],
-            # only series members are relaxed here (the base structure by the relax stage)
-            [x for x, r in zip(fractions, relax_steps, strict=False) if r is not None],
-        )
-        data.name = "dataset"
-        return Flow([*jobs, *runs, data], output=data.output, name="training data")
-
-
-@job
-def stage_on_trained_model(
-    model: list,
-    structure,
-    stage: str,
-    stage_settings: dict,
-    mace_spec: dict,
-    options: dict | None = None,
-):
-    """Write the trained model to the model cache, then replace this job by the stage's flow on
-    it (``stage``: md or amorphous; ``options``: the amorphous stage's series and elements)."""
-    from jobflow import Response
-
-    from ctaflow.campaign.schema import AmorphousStageSettings, MDStageSettings, SeriesSettings
-    from ctaflow.makers.amorphous import AmorphousStageMaker
-    from ctaflow.makers.md import MDStageMaker
-
-    engine = trained_mace_engine(model, mace_spec)
-    options = options or {}
-    if stage == "md":
-        maker = MDStageMaker(engine=engine, settings=MDStageSettings.model_validate(stage_settings))
-    elif stage == "amorphous":
-        series = options.get("series")
-        maker = AmorphousStageMaker(
-            engine=engine,
-            settings=AmorphousStageSettings.model_validate(stage_settings),
-            series=None if series is None else SeriesSettings.model_validate(series),
-            elements=options.get("elements"),
-        )
-    else:
-        raise ValueError(f"stage {stage!r} cannot run on the campaign-trained model")
-    return Response(replace=maker.make(structure))
-
-
-def trained_mace_engine(model: list, mace_spec: dict):
-    """A MACE engine on the model trained by the campaign (written to the model cache first)."""
-    from ctaflow.campaign.schema import MaceEngineSpec
-    from ctaflow.engines.mlip import MaceEngine
-
+def run_on_trained_model(model: list, maker: Maker, args: list) -> Response:
+    """Write the model the campaign trained (``model``: its stored parts) to the model cache,
+    then replace this job by ``maker.make(*args)`` on it. ``maker`` is a stage maker whose
+    ``engine`` is a MACE engine without a model file (the campaign-trained model)."""
     path = materialise_model(model)
-    return MaceEngine(MaceEngineSpec.model_validate({**mace_spec, "model_path": str(path)}))
+    return Response(replace=replace(maker, engine=maker.engine.with_model(path)).make(*args))

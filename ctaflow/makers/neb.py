@@ -19,132 +19,40 @@ hop a band uses is decided at run time by :func:`band_ends` from the (relaxed) h
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from atomate2.forcefields.neb import ForceFieldNebFromImagesMaker
 from jobflow import Flow, Maker, job
-from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
-from ctaflow.analysis.neb import BarrierProfile, barrier_profile
+from ctaflow.analysis.neb import BarrierResult, BarrierTable, barrier_profile
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.analysis.relax import RelaxResult
+from ctaflow.campaign.stages import NEBStageSettings, RelaxStageSettings
+from ctaflow.engines import default_engine
+from ctaflow.engines.base import Engine
+from ctaflow.jobs import result_job
 from ctaflow.makers.relax import RelaxStageMaker
-
-if TYPE_CHECKING:
-    from ctaflow.campaign.schema import NEBStageSettings, RelaxStageSettings
-    from ctaflow.engines.base import Engine
-
-
-# --------------------------------------------------------------------------- engine-level NEB
-class NEBRun(BaseModel):
-    """What an MLIP NEB job returns, intermediate images only. Units in the field names."""
-
-    structures: list[Structure]
-    energies_ev: list[float]
-    forces_ev_per_a: list[list[list[float]]]
-    converged: bool = Field(description="The optimiser reached fmax within max steps.")
-    n_steps: int | None = None
-    elapsed_s: float
-    engine: dict[str, Any] = Field(default_factory=dict)
-
-
-@dataclass
-class MLIPNebMaker(ForceFieldNebFromImagesMaker):
-    """atomate2's force-field NEB from images, with the optimiser it is given (atomate2 0.1.5
-    always used FIRE) and the true forces of the final images in the output."""
-
-    name: str = "mlip neb"
-    optimizer: str = "FIRE"
-    engine_description: dict = field(default_factory=dict)
-
-    @job(schema=NEBRun)
-    def make(self, images: list[Structure], prev_dir: str | None = None) -> NEBRun:
-        """Run the band ``images`` (end points first and last, held fixed)."""
-        return self._run_ase_safe(images=[im.copy() for im in images], prev_dir=prev_dir)
-
-    def run_ase(self, images, prev_dir=None) -> NEBRun:
-        from atomate2.ase.utils import AseNebInterface
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        interface = AseNebInterface(calculator=self.calculator, optimizer=self.optimizer)
-        start = time.perf_counter()
-        result = interface.run_neb(
-            images,
-            steps=self.steps,
-            neb_kwargs=self.neb_kwargs,
-            neb_doc_kwargs=self.neb_doc_kwargs,
-            optimizer_kwargs=self.optimizer_kwargs,
-            **self.relax_kwargs,
-        )
-        elapsed = time.perf_counter() - start
-        inner = result.images[1:-1]
-        forces = []
-        for image in inner:
-            atoms = AseAtomsAdaptor.get_atoms(image)
-            atoms.calc = self.calculator
-            forces.append(np.asarray(atoms.get_forces()).tolist())
-        props = dict(images[0].site_properties) if hasattr(images[0], "site_properties") else {}
-        return NEBRun(
-            structures=[im.copy(site_properties=props) for im in inner],
-            energies_ev=[float(e) for e in result.energies[1:-1]],
-            forces_ev_per_a=forces,
-            converged=result.state == "successful",
-            elapsed_s=elapsed,
-            engine=self.engine_description,
-        )
-
-
-# --------------------------------------------------------------------------- stage jobs
-class BarrierResult(BaseModel):
-    """One NEB band of the campaign: what moved, and its barrier. Units in the field names."""
-
-    species: str = Field(description="Element of the moving ions.")
-    host_species: str = Field(description="Mobile species of the structure before any swap.")
-    mechanism: str = Field(description="'vacancy' (one ion) or 'concerted' (two ions).")
-    hop_label: int = Field(description="Symmetry-distinct hop class, 0 = shortest.")
-    hop_length_a: float
-    hop_multiplicity: int
-    path_sites: list[int] = Field(description="Supercell sites along the path ([k,] i, j).")
-    moving_indices: list[int] = Field(description="Indices of the moving ions in the images.")
-    displacement_a: list[float] = Field(description="Straight distance each moving ion travels.")
-    composition: str
-    n_atoms: int
-    supercell_scaling: list[int]
-    forward_barrier_ev: float
-    backward_barrier_ev: float
-    reaction_energy_ev: float
-    converged: bool
-    endpoints_converged: bool
-    ends_are_lowest: bool = Field(description="No image below the end points (see profile).")
-    end_from_symmetry: bool = Field(
-        description="End point = symmetry image of the relaxed start (equivalent minima)."
-    )
-    profile: BarrierProfile
-    images: list[Structure] = Field(description="Final band incl. the relaxed end points.")
-    neb_elapsed_s: float | None = None
-    settings: dict[str, Any]
-    engine: dict[str, Any]
-    software: dict[str, str] = Field(default_factory=dict)
-
-
-class BarrierTable(BaseModel):
-    """All bands of the NEB stage, ready for the report."""
-
-    rows: list[dict[str, Any]]
-    engine: dict[str, Any]
-    settings: dict[str, Any]
+from ctaflow.structures._common import derived_provenance, element_symbol
+from ctaflow.structures.neb_paths import (
+    PathEnds,
+    check_cell_for_path,
+    concerted_hop,
+    find_mappings,
+    interpolate_band,
+    select_hops,
+    symmetric_end,
+    symmetry_operations,
+    vacancy_hop,
+)
+from ctaflow.structures.series import substitute_sites
+from ctaflow.structures.supercell import make_supercell
 
 
 @job
 def swap_mobile_species(host: Structure, species: str, by: str) -> Structure:
     """``host`` with every mobile ``species`` site (all of them when unclassified) set to ``by``."""
-    from ctaflow.structures._common import derived_provenance, element_symbol
-    from ctaflow.structures.series import substitute_sites
-
     classes = host.site_properties.get("site_class")
     idx = [
         n
@@ -170,16 +78,6 @@ def band_ends(
     Hops are chosen on ``reference`` (the host before a species swap; None = ``host`` itself) so
     swapped hosts run the same hops; their positions are taken from ``host``.
     """
-    from ctaflow.structures.neb_paths import (
-        check_cell_for_path,
-        concerted_hop,
-        find_mappings,
-        select_hops,
-        symmetry_operations,
-        vacancy_hop,
-    )
-    from ctaflow.structures.supercell import make_supercell
-
     ref = reference if reference is not None else host
     sc_ref = make_supercell(ref, settings["min_image_distance_a"])
     scaling = sc_ref.properties["supercell"]["scaling"]
@@ -234,8 +132,6 @@ def end_point(start: RelaxResult, band: dict[str, Any]) -> Structure:
     """The end point to relax: the symmetry image of the relaxed start when an operation of the
     crystal maps start onto end (then both ends are equivalent minima by construction), else
     the independently built (rattled) end."""
-    from ctaflow.structures.neb_paths import PathEnds, symmetric_end
-
     path = PathEnds.model_validate(band["path"])
     if not path.end_operations:
         return path.end
@@ -246,8 +142,6 @@ def end_point(start: RelaxResult, band: dict[str, Any]) -> Structure:
 @job
 def interpolate_job(start: Structure, end: Structure, settings: dict[str, Any]) -> list[Structure]:
     """The band between the relaxed end points (IDPP or linear, distance-checked)."""
-    from ctaflow.structures.neb_paths import interpolate_band
-
     return interpolate_band(
         start,
         end,
@@ -257,7 +151,7 @@ def interpolate_job(start: Structure, end: Structure, settings: dict[str, Any]) 
     )
 
 
-@job
+@result_job(BarrierResult)
 def barrier_job(
     ends: dict[str, Any],
     band: int,
@@ -274,8 +168,6 @@ def barrier_job(
     elapsed_s: float | None = None,
 ) -> BarrierResult:
     """Barrier analysis of one finished band (pure: see :mod:`ctaflow.analysis.neb`)."""
-    from ctaflow.structures.neb_paths import PathEnds
-
     path = PathEnds.model_validate(ends["bands"][band][mechanism]["path"])
     start, end = RelaxResult.model_validate(start), RelaxResult.model_validate(end)
     images = [start.structure, *structures, end.structure]
@@ -287,8 +179,6 @@ def barrier_job(
         climb=settings["climb"],
         engine_converged=engine_converged,
     )
-    from ctaflow.structures._common import element_symbol
-
     species = element_symbol(images[0][path.moving[0]].specie)
     return BarrierResult(
         species=species,
@@ -319,7 +209,7 @@ def barrier_job(
     )
 
 
-@job
+@result_job(BarrierTable)
 def barrier_table(results: list[BarrierResult], settings: dict, engine: dict) -> BarrierTable:
     """One row per band, for reports and queries."""
     keys = (
@@ -353,10 +243,10 @@ class NEBStageMaker(Maker):
     species and every species in ``settings.swap`` (the swapped host is relaxed first with
     ``host_relax``, normally the campaign's relax settings)."""
 
-    engine: Engine
-    settings: NEBStageSettings
-    species: str
-    host_relax: RelaxStageSettings
+    engine: Engine = field(default_factory=default_engine)
+    settings: NEBStageSettings = field(default_factory=NEBStageSettings)
+    species: str = "Na"
+    host_relax: RelaxStageSettings = field(default_factory=RelaxStageSettings)
     name: str = "neb"
 
     def make(self, host: Structure) -> Flow:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
-from jobflow import Flow, Maker, job
+from jobflow import Flow, Maker
 from pymatgen.core import Structure
 
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.analysis.relax import RelaxResult, summarise_relaxation
+from ctaflow.engines import default_engine
+from ctaflow.engines.base import Engine
+from ctaflow.engines.params import RelaxParams
+from ctaflow.jobs import result_job
 
-if TYPE_CHECKING:
-    from ctaflow.campaign.schema import RelaxStageSettings
-    from ctaflow.engines.base import Engine
 
-
-@job
+@result_job(RelaxResult)
 def relax_summary(
     initial: Structure,
     final: Structure,
@@ -50,11 +50,12 @@ class RelaxStageMaker(Maker):
     engine
         Any :class:`ctaflow.engines.base.Engine`; its ``relax_maker`` does the calculation.
     settings
-        Relaxation settings (force criterion in eV/Å, steps, cell relaxation, optimiser).
+        Relaxation settings (force criterion in eV/Å, steps, cell relaxation, optimiser): any
+        :class:`~ctaflow.engines.params.RelaxParams`, e.g. the relax stage's settings.
     """
 
-    engine: Engine
-    settings: RelaxStageSettings
+    engine: Engine = field(default_factory=default_engine)
+    settings: RelaxParams = field(default_factory=RelaxParams)
     name: str = "relax"
 
     def make(self, structure: Structure) -> Flow:

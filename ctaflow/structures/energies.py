@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ctaflow.structures._common import decorate
+
 if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
     from pymatgen.core import Structure
@@ -30,8 +32,6 @@ def ewald_energy(structure: Structure, oxidation_states: dict[str, float]) -> fl
     convention), which leaves energy *differences* at fixed composition meaningful.
     """
     from pymatgen.analysis.ewald import EwaldSummation
-
-    from ctaflow.structures._common import decorate
 
     return float(EwaldSummation(decorate(structure, oxidation_states)).total_energy)
 

@@ -6,14 +6,19 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ctaflow.engines.calculators import chgnet_calculator
 from ctaflow.errors import StructureError
 from ctaflow.structures.demo import demo_structure
+from ctaflow.structures.materials_project import fetch_mp_structure
+from ctaflow.structures.order import order_structure
+from ctaflow.structures.search import CoordinationRule, best_structure, search_structures
+from ctaflow.structures.sites import classify_sites
 from ctaflow.structures.validate import validate_structure
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
-    from ctaflow.campaign.schema import SearchStructureSource, StructureSource
+    from ctaflow.campaign.sources import SearchStructureSource, StructureSource
 
 
 def read_structure_file(path: str | Path) -> Structure:
@@ -61,7 +66,6 @@ def load_structure(source: StructureSource, check_charge: bool = True) -> Struct
     :mod:`ctaflow.structures.materials_project`) or a structure search (run now, see
     :class:`ctaflow.campaign.schema.SearchStructureSource` for why before the flow).
     """
-    from ctaflow.structures.materials_project import fetch_mp_structure
 
     loaders = {
         "demo": lambda s: demo_structure(),
@@ -72,8 +76,6 @@ def load_structure(source: StructureSource, check_charge: bool = True) -> Struct
     structure = loaders[source.source](source)
     order = getattr(source, "order", None)
     if order is not None and not structure.is_ordered:
-        from ctaflow.structures.order import order_structure
-
         result = order_structure(
             structure,
             supercell=order.supercell,
@@ -88,8 +90,6 @@ def load_structure(source: StructureSource, check_charge: bool = True) -> Struct
     elif not structure.is_ordered:
         validate_structure(structure, name=_describe(source), check_charge=False)
     if source.classify is not None:
-        from ctaflow.structures.sites import classify_sites
-
         rules = source.classify
         structure, _ = classify_sites(
             structure,
@@ -105,8 +105,6 @@ def load_structure(source: StructureSource, check_charge: bool = True) -> Struct
 def searched_structure(source: SearchStructureSource) -> Structure:
     """The best-ranked candidate of the structure search a campaign source asks for, relaxed
     with the embedded CHGNet (deterministic for given settings: one seeded generator, CPU)."""
-    from ctaflow.engines.calculators import chgnet_calculator
-    from ctaflow.structures.search import CoordinationRule, best_structure, search_structures
 
     calculator = chgnet_calculator(source.model_version, "cpu", source.threads)
     result = search_structures(

@@ -28,6 +28,7 @@ from pymatgen.core import Structure
 from ctaflow.errors import StructureError
 from ctaflow.structures._common import derived_provenance, element_symbol
 from ctaflow.structures.sites import Hop, hops
+from ctaflow.structures.supercell import perpendicular_widths
 
 Mechanism = Literal["vacancy", "concerted"]
 
@@ -78,7 +79,6 @@ def select_hops(
 
 def check_cell_for_path(supercell: Structure, max_length_a: float) -> None:
     """The band must not reach a periodic image of itself: face widths > 2 × hop length."""
-    from ctaflow.structures.supercell import perpendicular_widths
 
     width = float(min(perpendicular_widths(supercell.lattice)))
     if width < 2 * max_length_a:

@@ -9,10 +9,10 @@ import pytest
 from jobflow import Flow, job
 from pydantic import BaseModel
 
+from ctaflow.analysis.transport_summary import TransportSummary
 from ctaflow.builders import RelaxBuilder, TransportBuilder, run_builder
 from ctaflow.builders.base import StageBuilder
 from ctaflow.builders.schemas import DerivedDoc
-from ctaflow.makers.transport import TransportSummary
 from ctaflow.store import job_store, state_store
 from tests.builders.conftest import (
     ENGINE_A,

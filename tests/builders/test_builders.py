@@ -8,7 +8,8 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from ctaflow.builders import MLFFBuilder, RelaxBuilder, TransportBuilder, builders_for, run_builder
+from ctaflow.builders import MLFFBuilder, RelaxBuilder, TransportBuilder, run_builder
+from ctaflow.query import builders_for
 from ctaflow.store import job_store
 from tests.builders.conftest import (
     ENGINE_A,

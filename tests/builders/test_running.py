@@ -13,7 +13,7 @@ from maggma.stores import MemoryStore
 from monty.serialization import dumpfn, loadfn
 
 from ctaflow.builders import TransportBuilder, run_builder
-from ctaflow.campaign.schema import StoreSettings
+from ctaflow.campaign.execution import StoreSettings
 from ctaflow.store import derived_store, job_store
 from tests.builders.conftest import derived_docs, one_transport_task, run
 from tests.conftest import subprocess_env

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ctaflow.campaign import CampaignSettings, load_campaign
-from ctaflow.campaign.schema import FileStructureSource, MLIPEngineSpec, RelaxStageSettings, Stages
+from ctaflow.campaign.schema import Stages
+from ctaflow.campaign.sources import FileStructureSource
+from ctaflow.campaign.stages import RelaxStageSettings
+from ctaflow.engines.specs import MLIPEngineSpec
 from ctaflow.errors import CampaignError
 
 GOOD = """\

@@ -27,7 +27,7 @@ def _setup(tmp_path, mongo_server, database, fingerprint):
     """LaunchPad + MongoDB job store + a work directory as 'ctaflow submit' leaves it."""
     from fireworks import LaunchPad
 
-    from ctaflow.campaign.schema import StoreSettings
+    from ctaflow.campaign.execution import StoreSettings
     from ctaflow.execution.fireworks import ConfiguredJobStore
     from ctaflow.query import write_run_info
 

@@ -115,7 +115,7 @@ def test_job_store_travels_as_configuration_without_password(tmp_path, monkeypat
     from maggma.stores import GridFSStore, MongoStore
     from monty.json import MontyDecoder
 
-    from ctaflow.campaign.schema import StoreSettings
+    from ctaflow.campaign.execution import StoreSettings
     from ctaflow.execution.fireworks import ConfiguredJobStore
     from tests.conftest import REPO
 

@@ -70,7 +70,7 @@ def test_qadapter_vasp_profile_is_valid_when_uncommented():
 def test_jobflow_store_template_is_a_mongo_job_store_with_gridfs_data(monkeypatch):
     from maggma.stores import GridFSStore, MongoStore
 
-    from ctaflow.campaign.schema import StoreSettings
+    from ctaflow.campaign.execution import StoreSettings
     from ctaflow.store import _mongo_spec
     from ctaflow.store import job_store as make_job_store
 

@@ -9,9 +9,9 @@ from ase.build import bulk
 from jobflow import run_locally
 
 from ctaflow.campaign import load_campaign
-from ctaflow.campaign.schema import MLIPEngineSpec
 from ctaflow.engines import get_engine
 from ctaflow.engines.calculators import _chgnet_model, chgnet_calculator
+from ctaflow.engines.specs import MLIPEngineSpec
 from ctaflow.errors import CampaignError
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from jobflow import run_locally
 
-from ctaflow.campaign.schema import MLIPEngineSpec, RelaxStageSettings, VaspStandinEngineSpec
+from ctaflow.campaign.stages import RelaxStageSettings
 from ctaflow.engines import get_engine
+from ctaflow.engines.specs import MLIPEngineSpec, VaspStandinEngineSpec
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.structures import demo_structure
 
@@ -40,7 +41,7 @@ def test_vasp_md_segment_gives_the_same_md_document_as_the_mlip_engine(stores, t
     """An NVT segment through atomate2's MDMaker + custodian + stand-in becomes an MDResult with a
     chunked trajectory, like the MLIP engine's; its temperature stays near TEBEG."""
     from ctaflow.analysis.chunks import join_chunks
-    from ctaflow.makers.md import MDControls, MDSegment
+    from ctaflow.engines.params import MDControls, MDSegment
 
     s = demo_structure()
     s.scale_lattice(4.54**3)

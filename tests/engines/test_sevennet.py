@@ -8,8 +8,9 @@ import pytest
 from jobflow import run_locally
 from pymatgen.core import Lattice, Structure
 
-from ctaflow.campaign.schema import MLIPEngineSpec, NEBStageSettings, RelaxStageSettings
+from ctaflow.campaign.stages import NEBStageSettings, RelaxStageSettings
 from ctaflow.engines import get_engine
+from ctaflow.engines.specs import MLIPEngineSpec
 from ctaflow.errors import EngineError
 
 
@@ -80,7 +81,7 @@ def test_sevennet_relaxes_rocksalt_nacl_to_its_energy_volume_minimum(stores, sev
 
 def test_sevennet_runs_md_and_a_symmetric_vacancy_hop(stores, sevennet, chgnet):
     from ctaflow.analysis.chunks import join_chunks
-    from ctaflow.makers.md import MDControls, MDSegment
+    from ctaflow.engines.params import MDControls, MDSegment
 
     jobs, _ = stores
     calc = sevennet.calculator()

@@ -7,8 +7,9 @@ from atomate2.vasp.files import write_vasp_input_set
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.vasp import Incar, Kpoints
 
-from ctaflow.campaign.schema import KpointSettings, RelaxStageSettings, VaspEngineSpec
+from ctaflow.campaign.stages import RelaxStageSettings
 from ctaflow.engines import get_engine
+from ctaflow.engines.specs import KpointSettings, VaspEngineSpec
 from ctaflow.engines.vasp_inputs import kpoint_mesh
 from ctaflow.errors import EngineError
 
@@ -107,7 +108,7 @@ def test_missing_potcars_name_the_variable_and_symbols(tmp_path, monkeypatch):
 
 
 def test_standin_engine_needs_no_potcars_and_says_it_is_not_dft(monkeypatch):
-    from ctaflow.campaign.schema import VaspStandinEngineSpec
+    from ctaflow.engines.specs import VaspStandinEngineSpec
 
     monkeypatch.delenv("PMG_VASP_PSP_DIR", raising=False)
     engine = get_engine(VaspStandinEngineSpec())

@@ -22,13 +22,9 @@ from monty.os.path import zpath
 from pymatgen.core import Structure
 from pymatgen.io.vasp import Incar, Kpoints, Outcar, Poscar
 
-from ctaflow.campaign.schema import (
-    NEBStageSettings,
-    RelaxStageSettings,
-    VaspEngineSpec,
-    VaspStandinEngineSpec,
-)
+from ctaflow.campaign.stages import NEBStageSettings, RelaxStageSettings
 from ctaflow.engines import get_engine
+from ctaflow.engines.specs import VaspEngineSpec, VaspStandinEngineSpec
 from ctaflow.engines.vasp_standin import StandinError
 from ctaflow.engines.vasp_standin.settings import neb_climb
 from ctaflow.errors import EngineError

@@ -9,14 +9,11 @@ from ase.io import read
 from jobflow import run_locally
 
 from ctaflow.analysis.blobs import unpack_file
-from ctaflow.campaign.schema import (
-    MLIPEngineSpec,
-    RelaxStageSettings,
-    SeriesSettings,
-    TrainingDataStageSettings,
-)
+from ctaflow.campaign.sources import SeriesSettings
+from ctaflow.campaign.stages import RelaxStageSettings, TrainingDataStageSettings
 from ctaflow.engines import get_engine
-from ctaflow.makers.mlff import TrainingDataMaker
+from ctaflow.engines.specs import MLIPEngineSpec
+from ctaflow.makers.training_data import TrainingDataMaker
 from ctaflow.structures import demo_structure
 
 

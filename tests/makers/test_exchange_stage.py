@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from jobflow import run_locally
 
-from ctaflow.campaign.schema import ExchangeStageSettings, MLIPEngineSpec, SeriesSettings
+from ctaflow.campaign.sources import SeriesSettings
+from ctaflow.campaign.stages import ExchangeStageSettings
 from ctaflow.engines import get_engine
+from ctaflow.engines.specs import MLIPEngineSpec
 from ctaflow.makers.exchange import ExchangeStageMaker
 from ctaflow.report.build import write_report
 from ctaflow.structures import demo_structure

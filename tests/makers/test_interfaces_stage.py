@@ -8,8 +8,9 @@ import time
 import pytest
 from jobflow import run_locally
 
-from ctaflow.campaign.schema import InterfaceStageSettings, MLIPEngineSpec
+from ctaflow.campaign.stages import InterfaceStageSettings
 from ctaflow.engines import get_engine
+from ctaflow.engines.specs import MLIPEngineSpec
 from ctaflow.makers.interfaces import InterfaceStageMaker
 from ctaflow.structures import demo_structure
 

@@ -9,9 +9,10 @@ from pymatgen.core import Lattice, Structure
 
 from ctaflow.analysis.chunks import join_chunks
 from ctaflow.analysis.md import md_statistics
-from ctaflow.campaign.schema import MLIPEngineSpec
 from ctaflow.engines import get_engine
-from ctaflow.makers.md import MDControls, MDProtocolMaker, MDSegment, steps_for
+from ctaflow.engines.params import MDControls, MDSegment, steps_for
+from ctaflow.engines.specs import MLIPEngineSpec
+from ctaflow.makers.md import MDProtocolMaker
 from ctaflow.structures import demo_structure
 
 

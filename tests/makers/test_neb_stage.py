@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from jobflow import Flow, run_locally
 
-from ctaflow.campaign.schema import MLIPEngineSpec, NEBStageSettings, RelaxStageSettings
+from ctaflow.campaign.stages import NEBStageSettings, RelaxStageSettings
 from ctaflow.engines import get_engine
+from ctaflow.engines.specs import MLIPEngineSpec
 from ctaflow.makers.neb import NEBStageMaker
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.structures import demo_structure
@@ -99,7 +100,7 @@ def test_concerted_band_moves_two_ions_and_is_stored(neb_run):
 def test_the_same_stage_runs_on_the_vasp_path_through_the_standin(stores, tmp_path):
     """Relaxations and the band through atomate2's VASP makers, custodian and the stand-in; the
     MLIP inside the stand-in is the same CHGNet, so the barrier matches the MLIP engine's."""
-    from ctaflow.campaign.schema import VaspStandinEngineSpec
+    from ctaflow.engines.specs import VaspStandinEngineSpec
     from ctaflow.structures.supercell import make_supercell
 
     jobs, _ = stores

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from jobflow import run_locally
 
-from ctaflow.campaign.schema import MLIPEngineSpec, RelaxStageSettings
+from ctaflow.campaign.stages import RelaxStageSettings
 from ctaflow.engines import get_engine
+from ctaflow.engines.specs import MLIPEngineSpec
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.structures import demo_structure
 

@@ -9,7 +9,7 @@ from pymatgen.core import Lattice, Structure
 
 from ctaflow.analysis.chunks import chunk_trajectory
 from ctaflow.analysis.md import MDResult
-from ctaflow.makers.transport import analyse_production, mobile_species
+from ctaflow.analysis.transport_summary import analyse_production, mobile_species
 
 SETTINGS = {
     "by_site_class": True,

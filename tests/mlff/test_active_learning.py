@@ -9,16 +9,14 @@ import pytest
 from jobflow import Flow, run_locally
 
 from ctaflow.analysis.blobs import unpack_file
-from ctaflow.campaign.schema import (
-    ActiveLearningStageSettings,
-    CampaignSettings,
-    MLFFStageSettings,
-    MLIPEngineSpec,
-)
+from ctaflow.campaign.schema import CampaignSettings
+from ctaflow.campaign.stages import ActiveLearningStageSettings, MLFFStageSettings
 from ctaflow.engines import get_engine
+from ctaflow.engines.params import MDControls, MDSegment
+from ctaflow.engines.specs import MLIPEngineSpec
 from ctaflow.makers.active_learning import active_learning_job, committee_seeds
-from ctaflow.makers.md import MDControls, MDSegment
-from ctaflow.makers.mlff import dataset_job, train_mace_job
+from ctaflow.makers.mlff import train_mace_job
+from ctaflow.makers.training_data import dataset_job
 from ctaflow.structures import demo_structure
 
 

@@ -8,11 +8,13 @@ import pytest
 from jobflow import Flow, run_locally
 
 from ctaflow.analysis.chunks import join_chunks
-from ctaflow.campaign.schema import MaceEngineSpec, MLFFStageSettings, MLIPEngineSpec
+from ctaflow.campaign.stages import MLFFStageSettings
 from ctaflow.engines import get_engine
+from ctaflow.engines.params import MDControls, MDSegment
+from ctaflow.engines.specs import MaceEngineSpec, MLIPEngineSpec
 from ctaflow.errors import EngineError
-from ctaflow.makers.md import MDControls, MDSegment
-from ctaflow.makers.mlff import dataset_job, materialise_model, train_mace_job
+from ctaflow.makers.mlff import materialise_model, train_mace_job
+from ctaflow.makers.training_data import dataset_job
 from ctaflow.structures import demo_structure
 
 

@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pymatgen.core import Composition
 
-from ctaflow.campaign.schema import MPStructureSource
+from ctaflow.analysis.structure import describe_structure
+from ctaflow.campaign.sources import MPStructureSource
 from ctaflow.errors import StructureError
-from ctaflow.makers.structure import describe_structure
 from ctaflow.structures import load_structure
 from ctaflow.structures.materials_project import MP_FIELDS, MP_LABEL
 from tests.structures.mp_recording import FAKE_KEY, RecordedTransport

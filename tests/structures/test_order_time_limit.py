@@ -9,7 +9,7 @@ import pytest
 from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
-from ctaflow.campaign.schema import FileStructureSource
+from ctaflow.campaign.sources import FileStructureSource
 from ctaflow.errors import StructureError
 from ctaflow.structures import load_structure
 from ctaflow.structures.order import count_by_label, order_structure

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition
 
-from ctaflow.campaign.schema import CampaignSettings, SearchStructureSource
+from ctaflow.analysis.structure import describe_structure
+from ctaflow.campaign.schema import CampaignSettings
+from ctaflow.campaign.sources import SearchStructureSource
 from ctaflow.errors import StructureError
-from ctaflow.makers.structure import describe_structure
 from ctaflow.structures import load_structure
 from ctaflow.structures.search import CoordinationRule, best_structure, search_structures
 from tests.structures.test_search import fake_relax

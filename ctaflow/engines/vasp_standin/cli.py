@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian is supported")
     try:
         _limit_native_threads()
+        # lazy: after the thread limits are set, before numpy and torch load
         from ctaflow.engines.vasp_standin.run import run_standin
 
         run_standin(args.directory, stream=sys.stdout)

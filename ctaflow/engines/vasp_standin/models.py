@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ctaflow.engines.calculators import chgnet_calculator
 from ctaflow.engines.vasp_standin.errors import StandinError
 
 if TYPE_CHECKING:
@@ -57,8 +58,6 @@ class ModelSpec:
         """A fresh ASE calculator for this model (energies eV, forces eV/Å, stress eV/Å³)."""
         _set_torch_threads()
         if self.family == "chgnet":
-            from ctaflow.engines.calculators import chgnet_calculator
-
             # CHGNet announces itself on stdout, which custodian sends to vasp.out
             with contextlib.redirect_stdout(io.StringIO()) as chatter:
                 calc = chgnet_calculator(model_version=self.version, device="cpu")

@@ -20,9 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from ctaflow import __version__
+from ctaflow.engines.vasp_standin.dynamics import relax, single_point, to_atoms
 from ctaflow.engines.vasp_standin.identity import PROGRAM
 from ctaflow.engines.vasp_standin.inputs import read_band, read_incar, read_inputs
+from ctaflow.engines.vasp_standin.md import molecular_dynamics
 from ctaflow.engines.vasp_standin.models import model_from_env
+from ctaflow.engines.vasp_standin.neb import nudged_elastic_band
 from ctaflow.engines.vasp_standin.settings import Mode, run_settings
 from ctaflow.engines.vasp_standin.textfiles import (
     oszicar_line,
@@ -197,7 +201,7 @@ def run_standin(
     inputs = read_inputs(directory)
     settings = run_settings(inputs, model, environ)
     if program_version is None:
-        from ctaflow import __version__ as program_version
+        program_version = __version__
     progress = ProgressWriter(stream) if stream is not None else None
     if progress:
         progress.write(f" {PROGRAM} {program_version}: MLIP {model.label}; not a DFT calculation")
@@ -238,14 +242,12 @@ def run_band(
 ) -> list[RunContext]:
     """The NEB of :func:`run_standin`: ``n_images`` moving images between ``00`` and
     ``{n_images + 1}``; writes the images' output files and returns their contexts."""
-    from ctaflow.engines.vasp_standin.dynamics import to_atoms
-    from ctaflow.engines.vasp_standin.neb import nudged_elastic_band
 
     clock = clock or Accounting()
     band = read_band(directory, n_images)
     settings = run_settings(band[0], model, environ)
     if program_version is None:
-        from ctaflow import __version__ as program_version
+        program_version = __version__
     progress = ProgressWriter(stream) if stream is not None else None
     if progress:
         progress.write(f" {PROGRAM} {program_version}: MLIP {model.label}; not a DFT calculation")
@@ -302,14 +304,12 @@ def _drive(
     progress: ProgressWriter | None,
 ) -> RunResult:
     """Run the single point, relaxation or MD that ``settings`` ask for."""
-    from ctaflow.engines.vasp_standin.dynamics import relax, single_point, to_atoms
 
     atoms = to_atoms(inputs.structure, calculator)
     if settings.mode is Mode.STATIC:
         return single_point(atoms, on_step=progress)
     if settings.mode is Mode.RELAX:
         return relax(atoms, settings.relax, settings.max_ionic_steps, on_step=progress)
-    from ctaflow.engines.vasp_standin.md import molecular_dynamics
 
     return molecular_dynamics(
         atoms,

@@ -1,5 +1,5 @@
 """The cluster half of the command line: ``submit`` and ``status`` for FireWorks and
-jobflow-remote (the commands themselves are declared in :mod:`ctaflow.cli`)."""
+jobflow-remote (the commands themselves are declared in :mod:`ctaflow.cli.campaign`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,19 @@ from pathlib import Path
 
 from rich.table import Table
 
-from ctaflow.cli import _prepare, out
+from ctaflow.cli.common import out, prepare
 from ctaflow.errors import CtaflowError
+from ctaflow.execution.fireworks import (
+    FW_STATES,
+    ConfiguredJobStore,
+    campaign_fireworks,
+    campaign_fw_ids,
+    load_launchpad,
+    lost_runs,
+    submit_to_fireworks,
+)
+from ctaflow.execution.jobflow_remote import flow_jobs, load_project, submit_to_jobflow_remote
+from ctaflow.flows.campaign import build_campaign_flow
 from ctaflow.query import write_run_info
 
 
@@ -17,13 +28,6 @@ def submit_fireworks(
     campaign_file: Path, campaign, launchpad: Path | None, workdir: Path | None
 ) -> None:
     """``ctaflow submit`` with the FireWorks backend."""
-    from ctaflow.execution.fireworks import (
-        ConfiguredJobStore,
-        campaign_fw_ids,
-        load_launchpad,
-        submit_to_fireworks,
-    )
-
     launchpad_file = launchpad or campaign.execution.launchpad_file
     lp = load_launchpad(launchpad_file)
     workdir = (workdir or Path("runs") / campaign.name).resolve()
@@ -49,9 +53,7 @@ def submit_fireworks(
             f"see 'ctaflow status -w {workdir}'"
         )
         return
-    settings, structure, _ = _prepare(campaign_file)
-    from ctaflow.flows.campaign import build_campaign_flow
-
+    settings, structure, _ = prepare(campaign_file)
     store = ConfiguredJobStore.from_settings(store_settings, workdir)
     built = build_campaign_flow(settings, structure)
     report = submit_to_fireworks(built.flow, lp, store, settings.name, settings.fingerprint)
@@ -64,13 +66,9 @@ def submit_fireworks(
 
 
 def submit_jobflow_remote(campaign_file: Path, campaign, workdir: Path | None) -> None:
-    from ctaflow.execution.jobflow_remote import load_project, submit_to_jobflow_remote
-
     execution = campaign.execution
     load_project(execution.project)  # a missing project is reported before the engines load
-    settings, structure, _ = _prepare(campaign_file)
-    from ctaflow.flows.campaign import build_campaign_flow
-
+    settings, structure, _ = prepare(campaign_file)
     workdir = (workdir or Path("runs") / settings.name).resolve()
     built = build_campaign_flow(settings, structure)
     added = submit_to_jobflow_remote(built.flow, execution.project, execution.worker)
@@ -103,8 +101,6 @@ def submit_jobflow_remote(campaign_file: Path, campaign, workdir: Path | None) -
 
 
 def jobflow_remote_status(workdir: Path, info: dict) -> None:
-    from ctaflow.execution.jobflow_remote import flow_jobs
-
     rows = flow_jobs(info.get("project"), info["flow_uuid"])
     counts = Counter((r["stage"], r["state"]) for r in rows)
     states = list(dict.fromkeys(r["state"] for r in rows))
@@ -123,8 +119,6 @@ def jobflow_remote_status(workdir: Path, info: dict) -> None:
 
 def fireworks_status(workdir: Path, info: dict, lost_after: float | None) -> None:
     from fireworks.fw_config import RUN_EXPIRATION_SECS
-
-    from ctaflow.execution.fireworks import FW_STATES, campaign_fireworks, load_launchpad, lost_runs
 
     lp = load_launchpad(info["launchpad_file"])
     rows = campaign_fireworks(lp, info["fingerprint"])

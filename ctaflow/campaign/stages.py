@@ -1,0 +1,376 @@
+"""Stage settings: what a campaign file's ``stages:`` entries may say, one model per stage.
+
+Units are in the field names (``_ev``, ``_ev_per_a``, ``_k``, ``_fs``, ``_ps``) or the
+descriptions; every model forbids unknown keys. The stage registry (:mod:`ctaflow.stages`) names
+each stage's model; :class:`ctaflow.campaign.schema.CampaignSettings` collects them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ctaflow.engines.params import NEBParams, RelaxParams
+from ctaflow.settings import Strict
+
+
+class StageSettings(Strict):
+    """Settings every stage has."""
+
+    enabled: bool = Field(True, description="Whether this stage runs.")
+    engine: str = Field(
+        "labeller", description="Name of the engine (a key of `engines`) this stage runs on."
+    )
+
+
+class RelaxStageSettings(StageSettings, RelaxParams):
+    """Relaxation of the input structure (positions, and the cell unless ``relax_cell`` is off);
+    the relaxation parameters are :class:`~ctaflow.engines.params.RelaxParams`."""
+
+
+class MDStageSettings(StageSettings):
+    """Production MD protocol of the study: NPT at ``equilibrate_temperature_k`` for
+    ``equilibrate_ps``, NPT cooling to each production temperature over ``cool_ps``, then NVT
+    at that temperature for ``production_ps``. Study values: 600 K, 100 / 100 / 200 ps, 1 fs."""
+
+    supercell_min_width_a: float = Field(
+        10.0, gt=0, description="Smallest distance between opposite cell faces, Å."
+    )
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between stored frames.")
+    equilibrate_temperature_k: float = Field(600.0, gt=0)
+    equilibrate_ps: float = Field(100.0, gt=0)
+    cool_ps: float = Field(100.0, gt=0)
+    production_ps: float = Field(200.0, gt=0)
+    temperatures_k: list[float] = Field(
+        default_factory=lambda: [300.0],
+        min_length=1,
+        description="NVT production temperatures, K (two or more give an Arrhenius fit).",
+    )
+    pressure_gpa: float = Field(1e-4, description="NPT pressure, GPa (1e-4 GPa = 1 bar).")
+    langevin_friction_per_ps: float = Field(10.0, gt=0, description="NVT Langevin friction.")
+    thermostat_damping_fs: float = Field(100.0, gt=0, description="NPT thermostat time, fs.")
+    barostat_damping_fs: float = Field(1000.0, gt=0, description="NPT barostat time, fs.")
+    seed: int = Field(0, description="Seed of velocities and stochastic forces.")
+
+
+class TrainingDataStageSettings(StageSettings):
+    """High-temperature MD with the labeller, frames collected into a dataset (study: AIMD of
+    small cells at high temperature for every composition of the series)."""
+
+    supercell_min_width_a: float = Field(8.0, gt=0, description="Cell size for the MD, Å.")
+    temperatures_k: list[float] = Field(default_factory=lambda: [1000.0], min_length=1)
+    md_ps: float = Field(1.0, gt=0, description="Length of each labelling MD, ps.")
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between dataset frames.")
+    dedupe_tol_a: float = Field(0.01, ge=0, description="Frames closer than this are duplicates.")
+    split: tuple[float, float, float] = Field(
+        (0.8, 0.1, 0.1), description="train / valid / test fractions."
+    )
+    seed: int = 0
+
+
+class MLFFStageSettings(Strict):
+    """MACE training on the training data (CPU); every hyper-parameter overridable."""
+
+    enabled: bool = True
+    num_channels: int = Field(16, ge=1)
+    max_l: int = Field(0, ge=0)
+    r_max_a: float = Field(5.0, gt=0, description="Cutoff radius, Å.")
+    correlation: int = Field(2, ge=1)
+    num_interactions: int = Field(2, ge=1)
+    max_num_epochs: int = Field(30, ge=1)
+    batch_size: int = Field(5, ge=1)
+    lr: float = Field(0.01, gt=0)
+    energy_weight: float = Field(10.0, ge=0)
+    forces_weight: float = Field(10.0, ge=0)
+    stress_weight: float = Field(0.0, ge=0)
+    default_dtype: Literal["float32", "float64"] = "float64"
+    seed: int = 1
+    e0s: str = Field("average", description="MACE E0s option (isolated-atom energies).")
+    threads: int = Field(1, ge=1, description="torch threads of the training process.")
+
+    sanity_md_steps: int = Field(
+        200, ge=0, description="Steps of the MD check with the trained model (0: none)."
+    )
+    sanity_md_temperature_k: float | None = Field(
+        None, gt=0, description="Its temperature, K; default: the highest labelling temperature."
+    )
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return self.model_dump(
+            exclude={"enabled", "threads", "sanity_md_steps", "sanity_md_temperature_k"}
+        )
+
+
+class ActiveLearningStageSettings(Strict):
+    """Committee active learning after the mlff stage: the mlff stage trains ``committee_size``
+    models (other seeds), member 0 explores by NVT MD from each composition's first training
+    frame, frames whose committee force deviation lies in [trust_lower, trust_upper) are
+    relabelled by the training-data labeller (at most ``max_selected``), added to the training
+    split (valid/test stay fixed, so errors stay comparable) and the committee is retrained;
+    repeated until the fraction of explored frames at or above the lower bound falls below
+    ``stop_fraction`` or after ``max_iterations`` relabellings. Later stages that use the
+    campaign-trained model get member 0 of the last committee."""
+
+    enabled: bool = True
+    committee_size: int = Field(3, ge=2, le=8, description="Models in the committee (K).")
+    explore_temperature_k: float | None = Field(
+        None, gt=0, description="Exploration MD temperature, K; default: hottest labelling T."
+    )
+    explore_steps: int = Field(200, ge=1, description="MD steps per composition and iteration.")
+    explore_sample_every: int = Field(10, ge=1, description="Steps between judged frames.")
+    timestep_fs: float = Field(1.0, gt=0, le=5, description="Exploration time step, fs.")
+    trust_lower_ev_per_a: float = Field(
+        0.05, ge=0, description="Lower bound of the committee force deviation window, eV/Å."
+    )
+    trust_upper_ev_per_a: float = Field(
+        0.25, gt=0, description="Upper bound: frames at or above it are not labelled, eV/Å."
+    )
+    max_selected: int = Field(20, ge=1, description="Frames relabelled per iteration, at most.")
+    max_iterations: int = Field(3, ge=1, description="Relabel-and-retrain rounds, at most.")
+    stop_fraction: float = Field(
+        0.05, gt=0, le=1, description="Stop when fewer explored frames than this are >= lower."
+    )
+    warm_start: bool = Field(
+        True,
+        description="Retrain each member from its own previous weights (mace's foundation-model "
+        "start, single head) instead of from scratch.",
+    )
+    retrain_epochs: int | None = Field(
+        None,
+        ge=1,
+        description="Epochs of each retraining (default: stages.mlff's from scratch, a third of "
+        "them, at least 2, with warm_start).",
+    )
+    seed: int = 11
+
+    @model_validator(mode="after")
+    def _window(self) -> ActiveLearningStageSettings:
+        if self.trust_lower_ev_per_a >= self.trust_upper_ev_per_a:
+            raise ValueError(
+                f"trust_lower_ev_per_a ({self.trust_lower_ev_per_a}) must be below "
+                f"trust_upper_ev_per_a ({self.trust_upper_ev_per_a})"
+            )
+        return self
+
+
+class TransportStageSettings(Strict):
+    """Diffusion and conductivity from the production trajectories (kinisi)."""
+
+    enabled: bool = True
+    species: list[str] | None = Field(
+        None, description="Ions analysed; default: species on sites with site_class 'mobile'."
+    )
+    by_site_class: bool = Field(True, description="Also analyse each site class separately.")
+    fit_start_ps: float | None = Field(None, description="MSD fit window start, ps.")
+    fit_end_ps: float | None = Field(None, description="MSD fit window end, ps.")
+    collective: bool = Field(False, description="Also fit the charge (collective) diffusivity.")
+    n_samples: int = Field(1000, ge=10, description="MCMC steps kept per walker.")
+    n_walkers: int = Field(32, ge=4)
+    seed: int = 0
+
+
+class AmorphousStageSettings(StageSettings):
+    """Melt–quench amorphous samples and the crystalline reference of every composition of the
+    series (or of the structure alone without a series), all with one engine; ΔE(amorphous −
+    crystalline) in meV/atom and formation energies from elemental references.
+
+    Each composition: supercell → relaxation (the crystalline reference, cell + positions) → NVT
+    melt at ``melt_temperature_k`` for ``melt_ps`` → per sample (seed): NVT hold for ``hold_ps``,
+    NVT quench to ``quench_end_temperature_k`` at ``quench_rate_k_per_ps``, relaxation of cell and
+    positions. The study gives no melt–quench numbers; the defaults are common choices for oxides,
+    not the study's."""
+
+    supercell_min_width_a: float = Field(10.0, gt=0, description="Cell size, Å.")
+    melt_temperature_k: float = Field(3000.0, gt=0, description="Melt and hold temperature, K.")
+    melt_ps: float = Field(5.0, gt=0, description="Melt from the crystal (shared by samples), ps.")
+    hold_ps: float = Field(2.0, gt=0, description="Per-sample hold in the melt (decorrelates), ps.")
+    quench_rate_k_per_ps: float = Field(100.0, gt=0, description="Cooling rate, K/ps.")
+    quench_end_temperature_k: float = Field(300.0, gt=0, description="End of the quench, K.")
+    n_samples: int = Field(3, ge=1, description="Independent samples per composition.")
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between stored frames.")
+    langevin_friction_per_ps: float = Field(10.0, gt=0)
+    network_species: list[str] | None = Field(
+        None,
+        description="Network formers for the melt check (e.g. [Si]); default: the elements on "
+        "sites of class framework.",
+    )
+    min_msd_a2: float = Field(
+        2.0, gt=0, description="Network-former MSD over melt + hold that counts as melted, Å²."
+    )
+    max_long_range_order: float = Field(
+        0.25, gt=0, lt=1, description="Largest Bragg order parameter that counts as amorphous."
+    )
+    fmax_ev_per_a: float = Field(0.05, gt=0, description="Force criterion of the relaxations.")
+    max_steps: int = Field(500, gt=0, description="Optimiser steps of each relaxation.")
+    optimizer: Literal["FIRE", "BFGS", "LBFGS"] = "FIRE"
+    elemental_references: bool = Field(
+        True, description="Relax elemental references with the same engine for formation energies."
+    )
+    seed: int = 0
+
+    def relax_settings(self, relax_cell: bool = True) -> RelaxParams:
+        """The relaxation settings of the crystalline reference, the glasses and the elements."""
+        return RelaxParams(
+            fmax_ev_per_a=self.fmax_ev_per_a,
+            max_steps=self.max_steps,
+            relax_cell=relax_cell,
+            optimizer=self.optimizer,
+        )
+
+    @model_validator(mode="after")
+    def _quench_cools(self) -> AmorphousStageSettings:
+        if self.quench_end_temperature_k >= self.melt_temperature_k:
+            raise ValueError(
+                f"quench_end_temperature_k ({self.quench_end_temperature_k:g} K) must be below "
+                f"melt_temperature_k ({self.melt_temperature_k:g} K)"
+            )
+        return self
+
+
+class NEBStageSettings(StageSettings, NEBParams):
+    """Climbing-image NEB barriers of the mobile ion: single vacancy hops and concerted two-ion
+    moves, for the host's mobile species and for each species in ``swap`` put on its sites."""
+
+    species: str | None = Field(
+        None, description="Mobile species of the structure; default: structure.classify.species."
+    )
+    swap: list[str] = Field(
+        default_factory=list,
+        description="Species that replace the mobile ions (all mobile sites) for the same hops.",
+    )
+    mechanisms: list[Literal["vacancy", "concerted"]] = Field(
+        default_factory=lambda: ["vacancy", "concerted"], min_length=1
+    )
+    max_hop_length_a: float = Field(4.0, gt=0, description="Longest hop considered, Å.")
+    n_hops: int = Field(1, ge=1, description="Symmetry-distinct hops computed, shortest first.")
+    min_image_distance_a: float = Field(
+        8.0, gt=0, description="Supercell face width: periodic images of a moving ion, Å."
+    )
+    images: int = Field(5, ge=1, description="Intermediate images of each band.")
+    interpolation: Literal["idpp", "linear"] = "idpp"
+    min_atom_distance_a: float = Field(
+        1.0, gt=0, description="Interpolated images may not bring two atoms closer, Å."
+    )
+    endpoint_fmax_ev_per_a: float = Field(
+        0.05, gt=0, description="Force criterion of the fixed-cell endpoint relaxations, eV/Å."
+    )
+    endpoint_max_steps: int = Field(300, gt=0)
+    endpoint_rattle_a: float = Field(
+        0.05,
+        ge=0,
+        description="Random displacement (Å, seeded) of every atom before the end points relax, "
+        "so a relaxation cannot stay on a symmetric saddle; 0 = off.",
+    )
+    seed: int = Field(0, description="Seed of the end-point rattle.")
+
+    def endpoint_relax(self) -> RelaxParams:
+        """Fixed-cell relaxation settings of the band end points."""
+        return RelaxParams(
+            fmax_ev_per_a=self.endpoint_fmax_ev_per_a,
+            max_steps=self.endpoint_max_steps,
+            relax_cell=False,
+            optimizer="FIRE",
+        )
+
+
+class InterfaceStageSettings(StageSettings):
+    """Electrolyte | alkali-metal interfaces (study: crystalline and amorphous electrolyte against
+    Li metal, MD at 500 K for 1,000 fs, then minimisation; ctaflow does Na and Li alike).
+
+    Periodic stack without vacuum (two interfaces per cell, γ per interface); the metal takes all
+    the lattice mismatch; bulk references with the same engine, the metal one strained in-plane as
+    in the interface and relaxed along the normal (see :mod:`ctaflow.analysis.interfaces`).
+    The study uses a universal MLIP here (its trained force field never saw metal).
+    """
+
+    metals: list[Literal["Na", "Li"]] = Field(
+        default_factory=lambda: ["Na", "Li"], min_length=1, description="bcc metal electrodes."
+    )
+    phases: list[Literal["crystalline", "amorphous"]] = Field(
+        default_factory=lambda: ["crystalline", "amorphous"],
+        min_length=1,
+        description="Electrolyte phases; amorphous samples come from stages.amorphous.",
+    )
+    miller: tuple[int, int, int] = Field((0, 0, 1), description="Crystalline electrolyte plane.")
+    termination: int = Field(0, ge=0, description="Index into pymatgen's slab terminations.")
+    electrolyte_thickness_a: float = Field(10.0, gt=0, description="Minimum slab thickness, Å.")
+    amorphous_repeats: int = Field(1, ge=1, description="Amorphous cell repeats along c.")
+    metal_miller: tuple[int, int, int] = Field((1, 1, 0), description="bcc metal plane.")
+    metal_thickness_a: float = Field(8.0, gt=0, description="Minimum metal slab thickness, Å.")
+    metal_lattice_a: dict[Literal["Na", "Li"], float] = Field(
+        default_factory=dict,
+        description="Given bcc lattice parameters, Å; metals not listed are relaxed by the engine.",
+    )
+    max_strain_pct: float = Field(5.0, gt=0, description="Largest metal strain allowed, %.")
+    max_area_a2: float = Field(200.0, gt=0, description="Largest interface area, Å².")
+    gap_a: float = Field(2.0, gt=0, description="Electrolyte-metal distance as built, Å.")
+    vacuum_a: float = Field(
+        0.0, ge=0, description="Must be 0: γ from bulk references needs the periodic stack."
+    )
+    anneal_temperature_k: float = Field(500.0, gt=0, description="NVT (Langevin) MD, K.")
+    anneal_fs: float = Field(1000.0, gt=0, description="Length of the MD, fs.")
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between stored frames.")
+    langevin_friction_per_ps: float = Field(10.0, gt=0)
+    fmax_ev_per_a: float = Field(0.05, gt=0, description="Force criterion of the interface.")
+    reference_fmax_ev_per_a: float = Field(
+        0.01,
+        gt=0,
+        description="Force criterion of the small bulk references (metal, strained metal, "
+        "electrolyte); the bcc lattice parameter, hence the strain, depends on it.",
+    )
+    max_steps: int = Field(300, gt=0, description="Maximum optimiser steps per relaxation.")
+    optimizer: Literal["FIRE", "BFGS", "LBFGS"] = "FIRE"
+    relax_cell_normal: bool = Field(
+        False, description="Also relax the interface cell's length along the normal."
+    )
+    seed: int = Field(0, description="Seed of MD velocities and Langevin forces.")
+
+    @field_validator("vacuum_a")
+    @classmethod
+    def _periodic_only(cls, vacuum: float) -> float:
+        if vacuum > 0:
+            raise ValueError(
+                "vacuum_a must be 0: with vacuum the bulk-referenced excess energy also holds two "
+                "free surfaces, so it is not γ; the stage uses the periodic stack (2 interfaces)"
+            )
+        return vacuum
+
+    @field_validator("miller", "metal_miller")
+    @classmethod
+    def _plane(cls, miller: tuple[int, int, int]) -> tuple[int, int, int]:
+        if not any(miller):
+            raise ValueError("a Miller index needs a non-zero entry, e.g. [0, 0, 1]")
+        return miller
+
+    def relax(
+        self, relax_cell: bool = False, max_steps: int | None = None, reference: bool = False
+    ) -> RelaxParams:
+        """Relaxation settings of the interface (``reference``: of a bulk reference)."""
+        return RelaxParams(
+            fmax_ev_per_a=self.reference_fmax_ev_per_a if reference else self.fmax_ev_per_a,
+            max_steps=max_steps or self.max_steps,
+            relax_cell=relax_cell,
+            optimizer=self.optimizer,
+        )
+
+
+class ExchangeStageSettings(StageSettings):
+    """MD of a Na-rich | Li-rich stack of the substitution series' end members (study: a large
+    Na5SmSi4O12 | Li5SmSi4O12 MD) and the ion-exchange series: Li on former mobile / pillar Na
+    sites of the Na-rich block, framework displacement. Needs ``series``."""
+
+    supercell_min_width_a: float = Field(
+        8.0, gt=0, description="Face width of each block's supercell, Å."
+    )
+    temperature_k: float = Field(600.0, gt=0, description="NVT (Langevin) temperature, K.")
+    md_ps: float = Field(10.0, gt=0, description="Length of the MD, ps.")
+    timestep_fs: float = Field(1.0, gt=0)
+    sample_every: int = Field(10, ge=1, description="Steps between stored (analysed) frames.")
+    langevin_friction_per_ps: float = Field(10.0, gt=0)
+    site_cutoff_a: float = Field(1.2, gt=0, description="Ion-to-site assignment radius, Å.")
+    seed: int = 0

@@ -1,0 +1,282 @@
+"""Commands on a campaign file and its run: validate, run, status, submit, rerun."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.table import Table
+
+from ctaflow.cli.common import (
+    CampaignArgument,
+    WorkdirOption,
+    app,
+    err,
+    log_to,
+    out,
+    plain,
+    prepare,
+    user_errors,
+)
+from ctaflow.errors import CtaflowError
+
+BACKENDS = ("fireworks", "jobflow-remote")
+
+
+@app.command()
+@user_errors
+def validate(campaign_file: CampaignArgument) -> None:
+    """Check a campaign file and print the effective settings of every stage."""
+    settings, structure, engines = prepare(campaign_file)
+    effective = {
+        "campaign": settings.name,
+        "fingerprint": settings.fingerprint,
+        "structure": {
+            "formula": structure.composition.reduced_formula,
+            "n_atoms": len(structure),
+            **(structure.properties or {}).get("provenance", {}),
+        },
+        "stages": {
+            name: {
+                **stage.model_dump(mode="json"),
+                **_engine_settings(engines, settings.stage_engines().get(name), name, stage),
+                "settings_hash": settings.stage_settings_hash(name),
+            }
+            for name, stage in settings.enabled_stages().items()
+        },
+        "execution": settings.execution.model_dump(mode="json"),
+        "store": settings.store.model_dump(mode="json"),
+    }
+    data = json.loads(json.dumps(effective, default=plain))  # numpy scalars from makers
+    sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    out.print(f"[green]valid[/]: {campaign_file}")
+
+
+@app.command()
+@user_errors
+def run(
+    campaign_file: CampaignArgument,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", "-w", help="Work directory [runs/<name>].")
+    ] = None,
+) -> None:
+    """Run a campaign locally; finished jobs in WORKDIR are reused (resume)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    # lazy: the flow builder loads every maker (atomate2, torch)
+    from ctaflow.execution.local import run_flow
+    from ctaflow.flows.campaign import build_campaign_flow
+    from ctaflow.query import write_run_info
+    from ctaflow.store import job_store, state_store
+
+    settings, structure, _ = prepare(campaign_file)
+    if settings.execution.backend != "local":
+        err.print(
+            f"note: execution.backend is {settings.execution.backend}; 'ctaflow run' runs the "
+            "campaign here, 'ctaflow submit' hands it to the backend"
+        )
+    workdir = (workdir or Path("runs") / settings.name).resolve()
+    built = build_campaign_flow(settings, structure)
+    log_to(workdir / "ctaflow.log")
+    write_run_info(
+        workdir,
+        {
+            "campaign": settings.name,
+            "campaign_file": str(campaign_file.resolve()),
+            "fingerprint": settings.fingerprint,
+            "store": settings.store.model_dump(mode="json"),
+        },
+    )
+    (workdir / "campaign.effective.yaml").write_text(
+        yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
+    )
+    store = job_store(settings.store, workdir)
+    states = state_store(settings.store, workdir)
+    # trained models are written next to the results, not into the user's home
+    os.environ.setdefault("CTAFLOW_MODEL_CACHE", str(workdir / "models"))
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[current]}"),
+        console=err,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(settings.name, total=built.n_jobs, current="")
+
+        def progress(event, job, report):
+            stage = (job.metadata or {}).get("stage", "")
+            if event == "start":
+                bar.update(task, total=report.n_total, current=f"{stage}: {job.name}")
+            else:
+                bar.update(task, total=report.n_total, advance=1, current=f"{event} {job.name}")
+
+        try:
+            report = run_flow(built.flow, store, states, workdir, progress=progress)
+        except KeyboardInterrupt:
+            err.print(f"interrupted; run the same command again to resume in {workdir}")
+            raise typer.Exit(130) from None
+
+    out.print(
+        f"{settings.name}: {report.n_ran} jobs run, {report.n_reused} reused from the store, "
+        f"{len(report.failed)} failed, {len(report.skipped)} skipped; results in {workdir}"
+    )
+    for failure in report.failed:
+        err.print(f"[red]failed[/] {failure['stage']}/{failure['name']}: {failure['error']}")
+    if not report.ok:
+        err.print(f"see {workdir / 'ctaflow.log'}; run again to retry what failed")
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def status(
+    workdir: WorkdirOption = Path("runs/demo"),
+    lost_after: Annotated[
+        float | None,
+        typer.Option(
+            help="FireWorks: report RUNNING jobs without a ping for this many seconds as lost "
+            "[FireWorks' RUN_EXPIRATION_SECS]."
+        ),
+    ] = None,
+) -> None:
+    """Per-stage job states in a work directory (from the LaunchPad for submitted campaigns)."""
+    # lazy: the store layer loads maggma and the stage registry
+    from ctaflow.query import run_info, store_settings_of
+    from ctaflow.store import state_store
+
+    info = run_info(workdir)
+    if info.get("backend") in BACKENDS:
+        from ctaflow.cli import cluster  # lazy: the backends' clients and the flow builder
+
+        if info["backend"] == "fireworks":
+            cluster.fireworks_status(workdir, info, lost_after)
+        else:
+            cluster.jobflow_remote_status(workdir, info)
+        return
+
+    states = state_store(store_settings_of(workdir), workdir, create=False)
+    states.connect()
+    docs = list(states.query({}))
+    counts = Counter((d.get("stage") or "-", d["state"]) for d in docs)
+    table = Table("stage", "COMPLETED", "RUNNING", "FAILED", "SKIPPED", title=str(workdir))
+    for stage in sorted({s for s, _ in counts}):
+        table.add_row(
+            stage,
+            *(
+                str(counts.get((stage, st), 0))
+                for st in ("COMPLETED", "RUNNING", "FAILED", "SKIPPED")
+            ),
+        )
+    out.print(table)
+    for doc in docs:
+        if doc["state"] == "FAILED":
+            out.print(f"[red]FAILED[/] {doc.get('stage')}/{doc['name']}: {doc.get('error')}")
+
+
+# --------------------------------------------------------------------------- cluster backends
+@app.command()
+@user_errors
+def submit(
+    campaign_file: CampaignArgument,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="fireworks or jobflow-remote [execution.backend of the campaign]."),
+    ] = None,
+    launchpad: Annotated[
+        Path | None,
+        typer.Option(help="FireWorks my_launchpad.yaml [execution.launchpad_file]."),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", "-w", help="Work directory for status/query [runs/<name>]."),
+    ] = None,
+) -> None:
+    """Hand a campaign to FireWorks (or jobflow-remote); results go to the campaign's store.
+
+    Submitting the same campaign again adds nothing; jobs whose outputs are already in the
+    store are not submitted again.
+    """
+    # lazy: the campaign schema loads the stage registry; the backends their clients
+    from ctaflow.campaign import load_campaign
+    from ctaflow.cli.cluster import submit_fireworks, submit_jobflow_remote
+
+    campaign = load_campaign(campaign_file)
+    chosen = backend or campaign.execution.backend
+    if chosen not in BACKENDS:
+        raise CtaflowError(
+            f"unknown backend '{chosen}' for submit; use --backend fireworks or --backend "
+            "jobflow-remote (or set execution.backend), or 'ctaflow run' to run locally"
+        )
+    if chosen == "jobflow-remote":
+        submit_jobflow_remote(campaign_file, campaign, workdir)
+        return
+    submit_fireworks(campaign_file, campaign, launchpad, workdir)
+
+
+@app.command()
+@user_errors
+def rerun(
+    workdir: WorkdirOption = Path("runs/demo"),
+    stage: Annotated[str | None, typer.Option(help="Only jobs of this stage.")] = None,
+    lost_after: Annotated[
+        float | None,
+        typer.Option(
+            help="Also rerun RUNNING jobs without a ping for this many seconds (lost runs: "
+            "killed by the scheduler, node failure)."
+        ),
+    ] = None,
+) -> None:
+    """Rerun the failed (FIZZLED) and, with --lost-after, lost jobs of a submitted campaign."""
+    # lazy: FireWorks' client and the store layer
+    from ctaflow.execution.fireworks import load_launchpad, rerun_failed
+    from ctaflow.query import run_info
+
+    info = run_info(workdir)
+    if info.get("backend") != "fireworks":
+        raise CtaflowError(
+            f"'{workdir}' holds no campaign submitted to FireWorks; for a local run, run "
+            "'ctaflow run' again: it retries what failed"
+        )
+    lp = load_launchpad(info["launchpad_file"])
+    ids = rerun_failed(lp, info["fingerprint"], stage=stage, lost_after=lost_after)
+    out.print(f"{len(ids)} fireworks set to run again: {ids}" if ids else "nothing to rerun")
+
+
+def _engine_settings(engines: dict, engine_name: str | None, stage_name: str, stage) -> dict:
+    """Engine description and effective maker settings of a stage ({} for analysis stages)."""
+    if engine_name is None:
+        return {}
+    engine = engines[engine_name]
+    return {
+        "engine_effective": engine.describe(),
+        "maker_effective": _maker_settings(engine, stage_name, stage),
+    }
+
+
+def _maker_settings(engine, stage_name: str, stage) -> dict:
+    """The parameters of the atomate2 maker an engine makes for a stage (JSON-able): the
+    registry entry's ``preview`` (none: {})."""
+    from monty.json import jsanitize
+
+    from ctaflow.stages import STAGES  # lazy: the registry loads every maker
+
+    preview = STAGES[stage_name].preview
+    if preview is None:
+        return {}
+    try:
+        maker = preview(engine, stage)
+    except CtaflowError as exc:  # e.g. a model that the campaign trains first
+        return {"note": str(exc)}
+    data = jsanitize(maker.as_dict(), strict=False, enum_values=True)
+    return {
+        "class": type(maker).__name__,
+        **{k: v for k, v in data.items() if not k.startswith("@")},
+    }

@@ -1,0 +1,143 @@
+"""Commands on stored results: query, build, report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ctaflow.cli.common import WorkdirOption, app, cell, err, out, user_errors
+from ctaflow.errors import CtaflowError
+
+
+@app.command()
+@user_errors
+def query(
+    workdir: WorkdirOption = Path("runs/demo"),
+    stage: Annotated[
+        str | None, typer.Option("--stage", "--kind", help="Stage, e.g. relax.")
+    ] = None,
+    composition: Annotated[str | None, typer.Option(help="Reduced formula, e.g. Na3ClO.")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Engine label, e.g. mlip:CHGNet-0.3.0.")
+    ] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign name.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    derived: Annotated[
+        str | None,
+        typer.Option(
+            help="Read a derived collection instead: relax, mlff, transport, "
+            "formation_energies, barriers."
+        ),
+    ] = None,
+) -> None:
+    """Results in the store, filtered by stage, composition, engine, campaign; with --derived,
+    the documents ``ctaflow build`` wrote (run it first)."""
+    # lazy: the store layer loads maggma and the stage registry
+    from ctaflow.query import find_derived, find_outputs, open_results
+
+    if fmt not in {"table", "json", "csv"}:
+        raise CtaflowError(f"--format must be table, json or csv, not '{fmt}'")
+    if derived is not None:
+        if stage is not None:
+            raise CtaflowError("--stage does not apply to --derived (a collection is one stage)")
+        rows = find_derived(
+            workdir, derived, composition=composition, engine=engine, campaign=campaign
+        )
+    else:
+        rows = find_outputs(
+            open_results(workdir),
+            stage=stage,
+            composition=composition,
+            engine=engine,
+            campaign=campaign,
+        )
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    if not rows:
+        err.print("no results match the query")
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(cell(row.get(c)) for c in columns))
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def build(
+    workdir: WorkdirOption = Path("runs/demo"),
+    builder: Annotated[
+        list[str] | None,
+        typer.Option("--builder", "-b", help="Only these builders (repeat), e.g. transport."),
+    ] = None,
+) -> None:
+    """Update the derived collections (relax, mlff, transport, formation_energies, barriers)
+    from the job outputs; only groups with new or changed tasks are rebuilt."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    # lazy: builders and the stage registry load maggma, kinisi and the makers
+    from ctaflow.builders import run_builder
+    from ctaflow.query import builders_for
+
+    builders = builders_for(workdir, builder)
+    table = Table(
+        "builder", "tasks", "groups", "rebuilt", "written", "removed", "seconds", title=str(workdir)
+    )
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
+    ) as bar:
+        for item in builders:
+            task = bar.add_task(item.collection, total=None)
+            stats = run_builder(
+                item, progress=lambda b, done, t=task: bar.update(t, total=b.total, completed=done)
+            )
+            bar.update(task, total=stats.n_groups_built, completed=stats.n_groups_built)
+            table.add_row(
+                f"derived_{item.collection}",
+                *(
+                    str(n)
+                    for n in (
+                        stats.n_tasks,
+                        stats.n_groups,
+                        stats.n_groups_built,
+                        stats.n_docs_written,
+                        stats.n_docs_removed,
+                    )
+                ),
+                f"{stats.seconds:.2f}",
+            )
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def report(workdir: WorkdirOption = Path("runs/demo")) -> None:
+    """Update the derived collections (as ``ctaflow build``), then write
+    WORKDIR/report/{index.html, report.md, report.json} from them and the stored results."""
+    # lazy: builders, the registry and matplotlib
+    from ctaflow.builders import run_builder
+    from ctaflow.query import builders_for, open_results
+    from ctaflow.report import write_report
+
+    builders = builders_for(workdir)
+    for item in builders:
+        run_builder(item)
+    derived = {item.collection: item.derived for item in builders}
+    page = write_report(open_results(workdir), derived, Path(workdir) / "report")
+    out.print(f"report: {page.resolve()}")

@@ -1,0 +1,140 @@
+"""Report sections of the structure, its relaxation and the MD segments."""
+
+from __future__ import annotations
+
+from ctaflow.analysis.md import MDResult
+from ctaflow.analysis.structure import StructureRecord
+from ctaflow.report.data import ReportData, ReportSection
+from ctaflow.report.format import Records
+
+
+# --------------------------------------------------------------------------- structures
+def structure_records(data: ReportData) -> Records:
+    rows = []
+    for doc in data.outputs("structure", StructureRecord):
+        out, meta = doc["output"], doc["metadata"]
+        prov = out.get("provenance", {})
+        rows.append(
+            {
+                "campaign": meta.get("campaign"),
+                "campaign_fingerprint": meta.get("campaign_fingerprint"),
+                "formula": out["formula"],
+                "n_atoms": out["n_atoms"],
+                "space_group": out["space_group"],
+                "volume_a3": out["volume_a3"],
+                "source": prov.get("source"),
+                "experimental_structure": prov.get("experimental_structure"),
+                "structure_label": prov.get("label"),
+                "structure_description": prov.get("description"),
+                "site_classes": out.get("site_classes", {}),
+                "provenance": prov,
+            }
+        )
+    return rows
+
+
+def structure_lines(rows: Records) -> list[str]:
+    return [
+        f"- {row['formula']} ({row['space_group']}, {row['n_atoms']} atoms): "
+        f"**{row['structure_label']}**. {row['structure_description']}"
+        for row in rows
+    ]
+
+
+STRUCTURES = ReportSection(
+    key="structures",
+    title="Structures",
+    records=structure_records,
+    markdown=structure_lines,
+    always=True,
+)
+
+
+# --------------------------------------------------------------------------- relax
+RELAX_FIELDS = (
+    "campaign",
+    "formula",
+    "n_atoms",
+    "engine",
+    "energy_per_atom_ev",
+    "initial_energy_per_atom_ev",
+    "max_force_ev_per_a",
+    "fmax_target_ev_per_a",
+    "converged",
+    "n_steps",
+    "initial_volume_a3",
+    "volume_a3",
+    "settings_hash",
+)
+
+
+def relax_records(data: ReportData) -> Records:
+    return [
+        {**{k: doc[k] for k in RELAX_FIELDS}, "lattice_abc_a": list(doc["lattice_abc_a"])}
+        for doc in data.derived("relax")
+    ]
+
+
+RELAXATIONS = ReportSection(
+    key="relaxations",
+    title="Relaxations",
+    records=relax_records,
+    columns=(
+        "formula",
+        "engine",
+        "initial_energy_per_atom_ev",
+        "energy_per_atom_ev",
+        "max_force_ev_per_a",
+        "converged",
+        "initial_volume_a3",
+        "volume_a3",
+    ),
+    always=True,
+)
+
+
+# --------------------------------------------------------------------------- md
+def md_records(data: ReportData) -> Records:
+    rows = []
+    for doc in data.outputs("md", MDResult):
+        out, meta = doc["output"], doc["metadata"]
+        rows.append(
+            {
+                "campaign": meta.get("campaign"),
+                "engine": meta.get("engine"),
+                "segment": out["segment"],
+                "ensemble": out["ensemble"],
+                "thermostat": out["thermostat"],
+                "n_atoms": len(out["final_structure"]["sites"]),
+                "temperature_start_k": out["temperature_start_k"],
+                "temperature_end_k": out["temperature_end_k"],
+                "duration_ps": out["duration_ps"],
+                "timestep_fs": out["timestep_fs"],
+                "mean_temperature_k": out["mean_temperature_k"],
+                "std_temperature_k": out["std_temperature_k"],
+                "mean_pressure_gpa": out["mean_pressure_gpa"],
+                "mean_density_g_per_cm3": out["mean_density_g_per_cm3"],
+                "total_energy_slope_ev_per_atom_per_ps": out.get(
+                    "total_energy_slope_ev_per_atom_per_ps"
+                ),
+            }
+        )
+    return rows
+
+
+MD = ReportSection(
+    key="md",
+    title="Molecular dynamics",
+    records=md_records,
+    columns=(
+        "segment",
+        "engine",
+        "n_atoms",
+        "duration_ps",
+        "temperature_end_k",
+        "mean_temperature_k",
+        "std_temperature_k",
+        "mean_pressure_gpa",
+        "mean_density_g_per_cm3",
+    ),
+)
