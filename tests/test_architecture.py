@@ -104,7 +104,7 @@ def test_in_function_imports_of_ctaflow_say_why():
     allowed say why on the line or in the comment block right above (``# lazy: ...``)."""
     modules = _modules()
     unexplained = []
-    for name, path in modules.items():
+    for path in modules.values():
         _, inner, lines = _imports(path, modules)
         for lineno, target in inner:
             if not _explained(lines, lineno):

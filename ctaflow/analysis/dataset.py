@@ -6,6 +6,7 @@ Energies in eV, forces in eV/Å, stress in GPa (ASE sign: positive = tensile), l
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -134,6 +135,75 @@ def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> d
         "valid": sorted(order[n_train : n_train + n_valid].tolist()),
         "test": sorted(order[n_train + n_valid :].tolist()),
     }
+
+
+def stratified_split(
+    strata: list[tuple[str, str]],
+    fractions: tuple[float, float, float],
+    seed: int,
+    min_test_per_group: int = 10,
+) -> dict[str, list[int]]:
+    """Train/valid/test split stratified by ``(group, stratum)`` of every item.
+
+    ``strata[i]`` is item i's group (the composition) and its stratum within the group (where it
+    came from: e.g. ``md 900 K``, ``relaxation``). Each group gets ``max(min_test_per_group,
+    round(test_fraction × n_group))`` test items and ``max(1, round(valid_fraction × n_group))``
+    validation items, shared among its strata in proportion to their sizes (largest remainders,
+    every stratum with at least two items giving at least one test item), so the test errors of
+    every composition rest on enough frames and on every condition the frames came from. The
+    choice within a stratum is random with ``seed``.
+
+    Raises ValueError when a group has too few items to keep at least as many for training as
+    for testing (say how many it needs).
+    """
+    rng = np.random.default_rng(seed)
+    groups: dict[str, dict[str, list[int]]] = {}
+    for index, (group, stratum) in enumerate(strata):
+        groups.setdefault(group, {}).setdefault(stratum, []).append(index)
+    out: dict[str, list[int]] = {"train": [], "valid": [], "test": []}
+    for group in sorted(groups):
+        by_stratum = {k: rng.permutation(v).tolist() for k, v in sorted(groups[group].items())}
+        n = sum(len(v) for v in by_stratum.values())
+        n_test = max(min_test_per_group, round(fractions[2] * n))
+        n_valid = max(1, round(fractions[1] * n))
+        if n - n_test - n_valid < n_test:
+            raise ValueError(
+                f"{group}: {n} frames cannot give {n_test} test and {n_valid} validation frames "
+                f"and still keep at least {n_test} for training; it needs {2 * n_test + n_valid} "
+                "(label more frames: a longer md_ps or a smaller sample_every)"
+            )
+        test = _shares(by_stratum, n_test)
+        rest = {k: v[test[k] :] for k, v in by_stratum.items()}
+        valid = _shares(rest, n_valid)
+        for k, items in by_stratum.items():
+            out["test"] += items[: test[k]]
+            out["valid"] += rest[k][: valid[k]]
+            out["train"] += rest[k][valid[k] :]
+    return {name: sorted(idx) for name, idx in out.items()}
+
+
+def _shares(by_stratum: dict[str, list[int]], total: int) -> dict[str, int]:
+    """``total`` shared among the strata in proportion to their sizes (largest remainders),
+    every stratum with two or more items getting at least one while there are enough."""
+    sizes = {k: len(v) for k, v in by_stratum.items()}
+    n = sum(sizes.values())
+    exact = {k: total * size / n for k, size in sizes.items()}
+    share = {k: min(sizes[k], int(value)) for k, value in exact.items()}
+    for k in sorted(sizes, key=lambda k: sizes[k], reverse=True):
+        if share[k] == 0 and sizes[k] >= 2 and sum(share.values()) < total:
+            share[k] = 1
+    for k in sorted(exact, key=lambda k: exact[k] - int(exact[k]), reverse=True):
+        if sum(share.values()) >= total:
+            break
+        if share[k] < min(sizes[k], math.ceil(exact[k])):
+            share[k] += 1
+    while sum(share.values()) < total:  # strata already full: take from the largest left
+        k = max((k for k in sizes if share[k] < sizes[k]), key=lambda k: sizes[k] - share[k])
+        share[k] += 1
+    while sum(share.values()) > total:  # the minimum of one per stratum overshot
+        k = max(share, key=lambda k: share[k])
+        share[k] -= 1
+    return share
 
 
 def to_extxyz(frames: list[LabelledFrame]) -> str:

@@ -23,8 +23,9 @@ Definitions
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -200,3 +201,195 @@ class BarrierTable(BaseModel):
     rows: list[dict[str, Any]]
     engine: dict[str, Any]
     settings: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- band validity
+class BandVerdict(BaseModel):
+    """Whether a band gives a migration barrier, and which. Energies in eV.
+
+    ``status``: ``valid`` (all checks passed, one maximum), ``flagged`` (all checks passed but
+    the band has two separate maxima: a barrier is given, with the reason), ``excluded`` (a check
+    failed: no barrier, the reasons say which). A barrier is never 0.0 by default and never
+    given for a band that failed a check.
+    """
+
+    status: Literal["valid", "flagged", "excluded"]
+    reasons: list[str] = Field(description="Why the band is flagged or excluded (empty: valid).")
+    barrier_ev: float | None = Field(
+        description="Forward barrier (from the start, the configuration every mechanism of a hop "
+        "shares); None unless every check passed."
+    )
+    forward_barrier_ev: float | None
+    backward_barrier_ev: float | None
+    reaction_energy_ev: float | None
+    kind: Literal["single", "sequential"] = Field(
+        description="'sequential': two maxima separated by a minimum deeper than the prominence "
+        "threshold (e.g. a concerted band that is two hops one after the other)."
+    )
+    n_maxima: int = Field(description="Separate maxima on the images (0: none inside the band).")
+    n_maxima_spline: int = Field(description="Separate maxima on the Hermite-spline profile.")
+    intermediate_minimum_ev: float | None = Field(
+        description="Depth of the deepest minimum between two maxima, below the lower of the two "
+        "(images or spline, whichever is deeper); None for one maximum."
+    )
+    min_prominence_ev: float
+    ends_tolerance_ev: float
+    start_is_minimum: bool | None = Field(description="Minimum check of the start; None = not run.")
+    end_is_minimum: bool | None = Field(description="Minimum check of the end; None = not run.")
+
+
+#: smallest depth of a minimum that separates two maxima of a band: kT at 300 K (25.9 meV),
+#: rounded. A shallower dip holds no metastable state at room temperature (an ion in it leaves
+#: within a vibrational period or so), and it is above the few-meV wiggles of a Hermite spline
+#: through converged MLIP images.
+MIN_PROMINENCE_EV = 0.025
+
+
+def separate_maxima(energies: Any, min_prominence_ev: float) -> tuple[list[int], float | None]:
+    """Interior maxima of a sampled profile that are separated by a minimum at least
+    ``min_prominence_ev`` below the lower of each pair, and the deepest such separation.
+
+    A maximum is a point higher than the point before it and not lower than the one after it
+    (the ends cannot be maxima). Neighbouring maxima whose valley is shallower than the
+    threshold merge into the higher one. Returns the indices of the maxima left and the
+    deepest valley depth between two of them (None when fewer than two are left).
+    """
+    e = np.asarray(energies, dtype=float)
+    peaks = [n for n in range(1, len(e) - 1) if e[n] > e[n - 1] and e[n] >= e[n + 1]]
+    merged: list[int] = []
+    for p in peaks:
+        if merged:
+            q = merged[-1]
+            depth = min(e[q], e[p]) - e[q : p + 1].min()
+            if depth < min_prominence_ev:
+                merged[-1] = p if e[p] > e[q] else q
+                continue
+        merged.append(p)
+    depths = [min(e[q], e[p]) - e[q : p + 1].min() for q, p in pairwise(merged)]
+    return merged, (float(max(depths)) if depths else None)
+
+
+def assess_band(
+    profile: BarrierProfile,
+    start_is_minimum: bool | None,
+    end_is_minimum: bool | None,
+    ends_tolerance_ev: float = 0.01,
+    min_prominence_ev: float = MIN_PROMINENCE_EV,
+) -> BandVerdict:
+    """Decide whether ``profile`` gives a migration barrier (issue #22, rule 2).
+
+    A barrier is valid only when
+
+    1. the engine converged and the climbing-image force is ≤ fmax (``profile.converged``);
+    2. both end points passed the minimum check (:mod:`ctaflow.analysis.minimum`; None = not
+       run, which fails: an end point on a saddle makes any barrier from it meaningless — on main
+       the cubic antiperovskite end points were 0.26 eV above the minimum);
+    3. no intermediate image lies more than ``ends_tolerance_ev`` below the lower end point;
+    4. the highest point of the band is an intermediate image, not an end point (otherwise the
+       band has no saddle between the ends; on main such a band was stored as a 0.0 eV barrier).
+
+    Independently the band is called ``sequential`` when its images, or its Hermite spline
+    (which also sees the tangent forces, so it shows a dip that falls between two images), have
+    two maxima separated by a minimum at least ``min_prominence_ev`` deep: the band is then two
+    hops one after the other, and its barrier is that of the higher one. Such a band, with every
+    check passed, is ``flagged`` (barrier given, with the reason), not ``valid``.
+    """
+    e = np.asarray(profile.energies_ev, dtype=float)
+    reasons = []
+    if not profile.engine_converged:
+        reasons.append("the NEB optimiser did not converge within its steps")
+    if profile.max_force_highest_image_ev_per_a > profile.fmax_ev_per_a:
+        reasons.append(
+            f"the {'climbing' if profile.climbing_image else 'highest'} image keeps a force of "
+            f"{profile.max_force_highest_image_ev_per_a:.3f} eV/Å > fmax "
+            f"{profile.fmax_ev_per_a} eV/Å: it is not at the saddle"
+        )
+    for name, ok in (("start", start_is_minimum), ("end", end_is_minimum)):
+        if ok is None:
+            reasons.append(f"the {name} point was not checked to be a minimum")
+        elif not ok:
+            reasons.append(f"the {name} point is not a minimum (a lower structure was found)")
+    if profile.image_below_ends_ev > ends_tolerance_ev:
+        reasons.append(
+            f"an image lies {profile.image_below_ends_ev:.3f} eV below the lower end point "
+            f"(> {ends_tolerance_ev} eV): the band found a lower state than its ends"
+        )
+    if e[1:-1].max() <= max(e[0], e[-1]):
+        end = "start" if e[0] >= e[-1] else "end"
+        reasons.append(f"the highest point of the band is the {end} point: no saddle inside")
+
+    image_peaks, image_depth = separate_maxima(e, min_prominence_ev)
+    spline_peaks, spline_depth = separate_maxima(profile.spline_energy_ev, min_prominence_ev)
+    depths = [d for d in (image_depth, spline_depth) if d is not None]
+    sequential = len(image_peaks) > 1 or len(spline_peaks) > 1
+    excluded = bool(reasons)
+    if sequential:
+        seen = "images" if len(image_peaks) > 1 else "spline profile"
+        reasons.append(
+            f"two maxima on the {seen} separated by a minimum {max(depths):.3f} eV deep "
+            f"(≥ {min_prominence_ev} eV): the band is two hops one after the other, not one "
+            "concerted move; its barrier is that of the higher hop"
+        )
+    given = not excluded
+    return BandVerdict(
+        status="excluded" if excluded else "flagged" if sequential else "valid",
+        reasons=reasons,
+        barrier_ev=profile.forward_barrier_ev if given else None,
+        forward_barrier_ev=profile.forward_barrier_ev if given else None,
+        backward_barrier_ev=profile.backward_barrier_ev if given else None,
+        reaction_energy_ev=profile.reaction_energy_ev if given else None,
+        kind="sequential" if sequential else "single",
+        n_maxima=len(image_peaks),
+        n_maxima_spline=len(spline_peaks),
+        intermediate_minimum_ev=max(depths) if depths else None,
+        min_prominence_ev=min_prominence_ev,
+        ends_tolerance_ev=ends_tolerance_ev,
+        start_is_minimum=start_is_minimum,
+        end_is_minimum=end_is_minimum,
+    )
+
+
+# --------------------------------------------------------------------------- number of images
+def images_for_path(
+    path_length_a: float,
+    images_per_a: float = 1.5,
+    min_images: int = 3,
+    max_images: int | None = None,
+) -> int:
+    """Intermediate images for a band whose moving ions travel ``path_length_a`` in all.
+
+    ``n = max(min_images, ceil(path_length_a × images_per_a))``, raised to the next odd number.
+
+    Path length: the **sum** of the straight-line (minimum-image) displacements of the moving
+    ions (``sum(PathEnds.displacement_a)``), not the largest one and not the configuration-space
+    length of the band. Image spacing must resolve the energy along each ion's track; when a
+    concerted band turns out to be two hops one after the other (the Li concerted band on main:
+    a double hump that 3 images missed), each hop needs as many images as a single hop, so the
+    band needs twice as many — the sum gives that, the largest displacement would give half. The
+    configuration-space length of a simultaneous move is only √2 × the hop for two ions and
+    includes the relaxation of every other atom, so it scales neither way. It is known before
+    any end point relaxes, from the unrelaxed ends.
+
+    Odd: a symmetric hop has its saddle half way, so an odd count puts an image (the climbing
+    one) on it from the start. The default 1.5 per Å gives 5 images (the stage's current fixed
+    default) for the demo's single hops (2.77 Å Li, 3.21 Å Na, CHGNet lattices) and 9 and 11 for
+    their straight two-ion chains (5.53 and 6.41 Å).
+
+    Raises
+    ------
+    ValueError
+        For a non-positive length or rate, or when more than ``max_images`` are needed.
+    """
+    if path_length_a <= 0 or images_per_a <= 0 or min_images < 1:
+        raise ValueError(
+            f"path_length_a={path_length_a}, images_per_a={images_per_a}, min_images="
+            f"{min_images}: all must be positive"
+        )
+    n = max(min_images, math.ceil(round(path_length_a * images_per_a, 9)))
+    n += 1 - n % 2
+    if max_images is not None and n > max_images:
+        raise ValueError(
+            f"a {path_length_a:.2f} Å path needs {n} images at {images_per_a} per Å, more than "
+            f"max_images={max_images}; raise max_images or lower images_per_a"
+        )
+    return n

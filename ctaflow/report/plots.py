@@ -124,30 +124,50 @@ def neb_plot(profiles: list[dict[str, Any]], title: str) -> bytes:
 
 def delta_e_plot(rows: list[dict[str, Any]], title: str) -> bytes:
     """ΔE (meV/atom) against the substituted fraction x: mean ± standard error, and every
-    included sample as a small dot; compositions without usable samples are marked on the axis."""
+    included sample as a small dot. A composition without a usable sample is a gap: a dotted
+    vertical line with the reason at the bottom of the axes, never a point on the ΔE scale."""
     plt, fig, ax = _figure()
+    drawn = False
     for n, (engine, group) in enumerate(_by(rows, "engine").items()):
         colour = f"C{n % 10}"
         group = sorted(group, key=lambda r: r["x"] or 0.0)
         done = [r for r in group if r["n_samples"] > 0]
-        x = [r["x"] or 0.0 for r in done]
-        y = [r["delta_e_amorphous_minus_crystalline_mev_per_atom"] for r in done]
-        err = [r["delta_e_stderr_mev_per_atom"] or 0.0 for r in done]
-        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colour, label=engine)
+        if done:
+            x = [r["x"] or 0.0 for r in done]
+            y = [r["delta_e_amorphous_minus_crystalline_mev_per_atom"] for r in done]
+            err = [r["delta_e_stderr_mev_per_atom"] or 0.0 for r in done]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colour, label=engine)
+            drawn = True
         for r in done:
             dots = [s["delta_e_mev_per_atom"] for s in r["samples"] if s["status"] == "ok"]
             ax.plot([r["x"] or 0.0] * len(dots), dots, ".", color=colour, alpha=0.4)
-        empty = [r["x"] or 0.0 for r in group if r["n_samples"] == 0]
-        if empty:
-            ax.plot(
-                empty, [0.0] * len(empty), "x", color=colour, label=f"{engine}: no usable sample"
-            )
-    ax.axhline(0.0, color="0.7", lw=0.8)
+        for r in group:
+            if r["n_samples"] == 0:
+                xr = r["x"] or 0.0
+                ax.axvline(xr, color=colour, ls=":", lw=1.0)
+                ax.annotate(
+                    f"{r['formula']}: no usable sample (0 of {r.get('n_requested')})",
+                    xy=(xr, 0.03),
+                    xycoords=("data", "axes fraction"),
+                    rotation=90,
+                    fontsize=6,
+                    color=colour,
+                    ha="right",
+                    va="bottom",
+                )
+    if drawn:
+        ax.axhline(0.0, color="0.7", lw=0.8)
+        ax.legend(fontsize=7)
+        ax.set_ylabel("ΔE (meV/atom)")
+    else:
+        ax.set_yticks([])
+        ax.set_ylabel("ΔE (meV/atom): no usable sample")
+    xs = [r["x"] or 0.0 for r in rows]
+    if xs:
+        ax.set_xlim(min(xs) - 0.1, max(xs) + 0.1)
     substitution = next((r["substitution"] for r in rows if r.get("substitution")), None)
     ax.set_xlabel(f"x ({substitution})" if substitution else "x")
-    ax.set_ylabel("ΔE (meV/atom)")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
     return _png(plt, fig)
 
 

@@ -15,11 +15,18 @@ the NEB supercell. Both sites are occupied in the perfect crystal, so the band n
 Both mechanisms share the start structure, so a concerted barrier is directly comparable with
 the single-hop barrier of the same segment ``i -> j``. Indices in the returned structures refer to
 the structure after the vacancy was made; moving ions keep their index from start to end.
+
+Geometry is always measured by the minimum image in the cell of the band (:func:`hop_in_cell`):
+a hop chosen on one host (say the Na host) and replayed on another (the relaxed Li host, whose
+cell and wrapped fractional coordinates differ) keeps its sites, not the lattice translation that
+was recorded with it. A hop or a concerted chain must be shorter than half the smallest face
+width of the cell, so that its minimum image is unique.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from itertools import product
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -28,9 +35,33 @@ from pymatgen.core import Structure
 from ctaflow.errors import StructureError
 from ctaflow.structures._common import derived_provenance, element_symbol
 from ctaflow.structures.sites import Hop, hops
-from ctaflow.structures.supercell import perpendicular_widths
+from ctaflow.structures.supercell import minimum_image, perpendicular_widths
+
+if TYPE_CHECKING:
+    pass
 
 Mechanism = Literal["vacancy", "concerted"]
+
+#: lattice translations searched around ``rint`` for the minimum image, (0, 0, 0) first so that
+#: an exact tie keeps the plain ``rint`` image
+
+
+class ConcertedGeometry(BaseModel):
+    """The chain ``k -> i -> j`` of a concerted move, by the minimum image. Lengths in Å."""
+
+    path_sites: list[int] = Field(description="[k, i, j]: supercell indices before the vacancy.")
+    k_to_i_a: float
+    i_to_j_a: float
+    angle_kij_deg: float = Field(description="Angle k-i-j at i; 180 = a straight chain.")
+    span_a: float = Field(description="|(k→i) + (i→j)|: end-to-end length of the chain.")
+    min_width_a: float = Field(description="Smallest face width of the cell.")
+    max_span_fraction: float = Field(description="Largest span_a / min_width_a allowed.")
+    width_needed_a: float = Field(description="span_a / max_span_fraction: narrowest cell, Å.")
+    closest_image_approach_a: float = Field(
+        description="Smallest distance between a moving ion and a periodic image of either "
+        "moving ion during the straight, simultaneous move."
+    )
+    fits: bool = Field(description="span_a < max_span_fraction × min_width_a.")
 
 
 class PathEnds(BaseModel):
@@ -52,6 +83,9 @@ class PathEnds(BaseModel):
         default_factory=list,
         description="Space-group operations (rotation, translation; fractional, supercell basis) "
         "of the perfect crystal that map the start configuration onto the end one.",
+    )
+    concerted: ConcertedGeometry | None = Field(
+        None, description="Geometry of the chain k -> i -> j (concerted moves only)."
     )
 
 
@@ -88,8 +122,63 @@ def check_cell_for_path(supercell: Structure, max_length_a: float) -> None:
         )
 
 
+def hop_in_cell(structure: Structure, hop: Hop, max_length_change: float = 0.15) -> Hop:
+    """``hop`` (sites ``start_index -> end_index``) measured in ``structure`` by the minimum image.
+
+    A hop chosen on one host and replayed on another of the same supercell (the Na host and the
+    relaxed Li host) keeps its site indices, but its recorded lattice translation ``end_image``
+    need not hold in the other host: a fractional coordinate that wrapped differently (0 vs 0.999)
+    shifts a site by a lattice vector, and ``end_frac - start_frac`` then spans a periodic image
+    (on main a 2.77 Å Li hop was reported as 6.18 Å). Here ``end_frac``, ``end_image`` and
+    ``length_a`` are recomputed from the sites of ``structure`` by the minimum image.
+
+    Raises
+    ------
+    StructureError
+        When the hop is at least half the smallest face width long (its minimum image is then
+        not unique), or when its length differs by more than ``max_length_change`` (relative)
+        from the recorded hop vector measured in this cell: the two indices then no longer name
+        the same kind of hop in this host.
+    """
+    from ctaflow.structures.supercell import minimum_image, perpendicular_widths
+
+    i, j = hop.start_index, hop.end_index
+    lattice = structure.lattice
+    start = structure[i].frac_coords
+    cart, frac = minimum_image(lattice, start, structure[j].frac_coords)
+    length = float(np.linalg.norm(cart))
+    width = float(min(perpendicular_widths(lattice)))
+    if length >= width / 2:
+        raise StructureError(
+            f"hop {i}->{j} is {length:.2f} Å long in a cell {width:.2f} Å wide: a hop must be "
+            "shorter than half the cell; use a larger supercell (stages.neb.min_image_distance_a)"
+        )
+    recorded = float(np.linalg.norm(minimum_image(lattice, hop.start_frac, hop.end_frac)[0]))
+    if abs(length - recorded) > max_length_change * recorded:
+        raise StructureError(
+            f"hop {i}->{j} is {length:.2f} Å long in this host but {recorded:.2f} Å as recorded "
+            "(measured in this cell): the site order of the host differs from the structure the "
+            "hop was chosen on; choose the hops on this host"
+        )
+    end = start + frac
+    image = np.rint(end - structure[j].frac_coords).astype(int)
+    return hop.model_copy(
+        update={
+            "length_a": length,
+            "start_frac": tuple(float(x) for x in start),
+            "end_frac": tuple(float(x) for x in end),
+            "end_image": tuple(int(x) for x in image),
+        }
+    )
+
+
 def vacancy_hop(supercell: Structure, hop: Hop) -> PathEnds:
-    """End points of the single vacancy hop ``i -> j`` (see the module conventions)."""
+    """End points of the single vacancy hop ``i -> j`` (see the module conventions).
+
+    The hop is re-measured in ``supercell`` by the minimum image first (:func:`hop_in_cell`), so
+    ``hop.length_a`` and ``displacement_a`` of the result are the distance the ion really moves.
+    """
+    hop = hop_in_cell(supercell, hop)
     i, j = hop.start_index, hop.end_index
     target = supercell.lattice.get_cartesian_coords(hop.end_frac)
     start = _without(supercell, j, f"vacancy at site {j} for NEB hop {i}->{j}")
@@ -108,18 +197,34 @@ def vacancy_hop(supercell: Structure, hop: Hop) -> PathEnds:
     )
 
 
-def concerted_hop(supercell: Structure, hop: Hop, max_length_a: float) -> PathEnds:
-    """End points of the concerted move ``k -> i`` while ``i -> j`` (module conventions).
+def concerted_partner(
+    supercell: Structure, hop: Hop, max_length_a: float, max_span_fraction: float = 0.5
+) -> ConcertedGeometry:
+    """The third site ``k`` of the concerted move ``k -> i`` while ``i -> j``, and the geometry
+    of the chain, without judging it (:func:`concerted_hop` refuses chains that do not fit).
 
-    ``k`` is the mobile site of the same species nearest to ``i`` (other than ``j`` and its
-    images) within ``max_length_a``; among equally near sites the one most opposite to ``j``
-    (largest angle k-i-j) is taken, i.e. the path continues rather than turns back.
+    Choice of ``k``: a mobile site of the same species, not ``i`` or ``j`` (so not a periodic
+    image of either: images share the index), at the shortest distance from ``i`` up to
+    ``max_length_a``; among those the one making the largest angle k-i-j, i.e. the chain goes
+    on straight rather than turning back, and the two ions move in step in the same direction
+    (the knock-on form of a concerted move). Ties go to the lowest index.
+
+    Why the span limit: the chain's end-to-end vector ``(k→i) + (i→j)`` is the distance from
+    the moving ion ``k`` to the vacancy ``j``. When it is as long as half the smallest face width
+    ``w``, another periodic image of the vacancy is as close to ``k`` as ``j`` itself (in the
+    2×2×2 antiperovskite cell the straight chain spans exactly half the cell along two axes),
+    so the move is not one local event in the cell. Below ``w/2`` the vector is the unique
+    minimum image and every moving ion stays more than ``w - span`` from the periodic images of
+    the pair, hence the default ``max_span_fraction = 0.5``.
     """
+    from ctaflow.structures.supercell import minimum_image, perpendicular_widths
+
+    hop = hop_in_cell(supercell, hop)
     i, j = hop.start_index, hop.end_index
     species = element_symbol(supercell[i].specie)
     classes = supercell.site_properties.get("site_class")
-    origin = supercell[i].coords
-    forward = supercell.lattice.get_cartesian_coords(hop.end_frac) - origin
+    lattice = supercell.lattice
+    forward = lattice.get_cartesian_coords(hop.end_frac) - supercell[i].coords  # i -> j
     candidates = []
     for nb in supercell.get_neighbors(supercell[i], max_length_a):
         k = int(nb.index)
@@ -127,35 +232,96 @@ def concerted_hop(supercell: Structure, hop: Hop, max_length_a: float) -> PathEn
             continue
         if classes is not None and classes[k] != "mobile":
             continue
-        back = nb.coords - origin
-        cos = float(np.dot(back, forward) / np.linalg.norm(back) / np.linalg.norm(forward))
-        candidates.append((round(float(nb.nn_distance), 3), cos, k, nb.coords))
+        k_to_i, _ = minimum_image(lattice, supercell[k].frac_coords, supercell[i].frac_coords)
+        if abs(np.linalg.norm(k_to_i) - nb.nn_distance) > 1e-6:
+            continue  # a farther image of k; its nearest one is listed as well
+        cos = float(np.dot(-k_to_i, forward) / np.linalg.norm(k_to_i) / np.linalg.norm(forward))
+        candidates.append((round(float(nb.nn_distance), 3), round(cos, 6), k, k_to_i))
     if not candidates:
         raise StructureError(
             f"no second mobile {species} ion within {max_length_a} Å of site {i} for a "
             "concerted move; raise stages.neb.max_hop_length_a or drop 'concerted'"
         )
-    _, _, k, k_coords = min(candidates, key=lambda c: (c[0], c[1]))
-    target_i = supercell.lattice.get_cartesian_coords(hop.end_frac)
+    _, cos, k, k_to_i = min(candidates, key=lambda c: c[:3])
+    span = float(np.linalg.norm(k_to_i + forward))
+    width = float(min(perpendicular_widths(lattice)))
+    return ConcertedGeometry(
+        path_sites=[k, i, j],
+        k_to_i_a=float(np.linalg.norm(k_to_i)),
+        i_to_j_a=float(np.linalg.norm(forward)),
+        angle_kij_deg=float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))),
+        span_a=span,
+        min_width_a=width,
+        max_span_fraction=max_span_fraction,
+        width_needed_a=span / max_span_fraction,
+        closest_image_approach_a=_closest_image_approach(lattice, k_to_i, forward),
+        fits=span < max_span_fraction * width,
+    )
+
+
+def _closest_image_approach(lattice, k_to_i: np.ndarray, i_to_j: np.ndarray) -> float:
+    """Smallest distance between a moving ion and a periodic image (translation ≠ 0) of either
+    moving ion while ion k moves along k→i and ion i along i→j in step (21 points each)."""
+    t = np.linspace(0.0, 1.0, 21)[:, None]
+    pos_k = -k_to_i + t * k_to_i  # relative to site i
+    pos_i = t * i_to_j
+    shifts = np.array([v for v in product(range(-2, 3), repeat=3) if any(v)], dtype=float)
+    translations = lattice.get_cartesian_coords(shifts)  # (n, 3)
+    best = float(np.min(np.linalg.norm(translations, axis=1)))  # each ion and its own image
+    for rel in (pos_i - pos_k, pos_k - pos_i):
+        d = np.linalg.norm(rel[:, None, :] + translations[None, :, :], axis=2)
+        best = min(best, float(d.min()))
+    return best
+
+
+def concerted_hop(
+    supercell: Structure, hop: Hop, max_length_a: float, max_span_fraction: float = 0.5
+) -> PathEnds:
+    """End points of the concerted move ``k -> i`` while ``i -> j`` (module conventions); ``k``
+    and the span limit as in :func:`concerted_partner`.
+
+    Raises
+    ------
+    StructureError
+        When the chain spans ``max_span_fraction`` of the smallest face width or more; the
+        message gives the face width the supercell needs.
+    """
+    geometry = concerted_partner(supercell, hop, max_length_a, max_span_fraction)
+    k, i, j = geometry.path_sites
+    if not geometry.fits:
+        raise StructureError(
+            f"concerted chain {k}->{i}->{j} spans {geometry.span_a:.2f} Å, "
+            f"{geometry.span_a / geometry.min_width_a:.0%} of the {geometry.min_width_a:.2f} Å "
+            f"face width of this {len(supercell)}-atom cell (at most {max_span_fraction:.0%}), "
+            "so a periodic image of the vacancy can be as near the second ion as its own. Use a "
+            f"supercell at least {geometry.width_needed_a:.2f} Å wide "
+            "(stages.neb.min_image_distance_a) or drop 'concerted'"
+        )
+    hop = hop_in_cell(supercell, hop)
+    i_to_j = supercell.lattice.get_cartesian_coords(hop.end_frac) - supercell[i].coords
+    k_to_i = _vector(supercell, k, i)
     start = _without(supercell, j, f"vacancy at site {j} for concerted NEB {k}->{i}->{j}")
     ii, kk = _after_removal(i, j), _after_removal(k, j)
     end = start.copy()
-    _move(end, ii, target_i)
-    # k takes i's place; the band follows the shortest image path (shorter than half the cell)
-    _move(end, kk, origin)
+    # both ions move by their minimum-image vectors, so Cartesian end minus start is the move
+    _move(end, ii, supercell[i].coords + i_to_j)
+    _move(end, kk, supercell[k].coords + k_to_i)
     return PathEnds(
         mechanism="concerted",
-        species=species,
+        species=element_symbol(supercell[i].specie),
         hop=hop,
         moving=[ii, kk],
         path_sites=[k, i, j],
-        displacement_a=[
-            float(np.linalg.norm(target_i - origin)),
-            float(np.linalg.norm(origin - k_coords)),
-        ],
+        displacement_a=[float(np.linalg.norm(i_to_j)), float(np.linalg.norm(k_to_i))],
         start=start,
         end=end,
+        concerted=geometry,
     )
+
+
+def _vector(structure: Structure, a: int, b: int) -> np.ndarray:
+    """Minimum-image Cartesian vector from site ``a`` to site ``b``, Å."""
+    return minimum_image(structure.lattice, structure[a].frac_coords, structure[b].frac_coords)[0]
 
 
 def interpolate_band(

@@ -1,11 +1,14 @@
-"""Supercells large enough for MD and defects."""
+"""Supercells large enough for MD and defects, and minimum-image vectors in them."""
 
 from __future__ import annotations
 
 import math
+from itertools import product
 
 import numpy as np
 from pymatgen.core import Lattice, Structure
+
+_SHIFTS = np.array(sorted(product((-1, 0, 1), repeat=3), key=lambda v: sum(x * x for x in v)))
 
 
 def perpendicular_widths(lattice: Lattice) -> np.ndarray:
@@ -37,3 +40,19 @@ def make_supercell(structure: Structure, min_width_a: float) -> Structure:
         "supercell": {"scaling": list(scaling), "min_width_a": min_width_a},
     }
     return supercell
+
+
+def minimum_image(
+    lattice: Lattice, frac_from: np.ndarray, frac_to: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shortest vector from ``frac_from`` to a periodic image of ``frac_to``.
+
+    Returns the Cartesian vector (Å) and the fractional one. ``rint`` of the fractional difference
+    is the minimum image only in orthogonal cells, so the 26 translations around it are searched
+    too; that is exact unless the cell is strongly skewed (use a reduced cell).
+    """
+    df = np.asarray(frac_to, dtype=float) - np.asarray(frac_from, dtype=float)
+    candidates = df - np.rint(df) + _SHIFTS
+    cart = lattice.get_cartesian_coords(candidates)
+    best = int(np.argmin(np.round(np.linalg.norm(cart, axis=1), 9)))
+    return cart[best], candidates[best]

@@ -171,3 +171,32 @@ def test_frames_with_nan_forces_or_another_atom_count_are_refused():
         arrays, ["Na", "Cl"], source="md 900 K", composition="NaCl", labeller="t"
     )
     assert len(ok) == 3
+
+
+def test_stratified_split_gives_every_composition_its_test_frames_from_every_source():
+    from ctaflow.analysis.dataset import stratified_split
+
+    # composition A: 60 MD frames at 900 K, 20 at 1500 K, 8 relaxation frames; B: 30 MD frames
+    strata = [("A", "md 900 K")] * 60 + [("A", "md 1500 K")] * 20 + [("A", "relaxation")] * 8
+    strata += [("B", "md 900 K")] * 30
+    parts = stratified_split(strata, (0.8, 0.1, 0.1), seed=3, min_test_per_group=10)
+    assert sorted(parts["train"] + parts["valid"] + parts["test"]) == list(range(len(strata)))
+    test = [strata[i] for i in parts["test"]]
+    # A: 10 test frames (max(10, 8.8)) shared 60:20:8 -> 6.8, 2.3, 0.9 -> 7, 2, 1 by hand
+    assert test.count(("A", "md 900 K")) == 7
+    assert test.count(("A", "md 1500 K")) == 2
+    assert test.count(("A", "relaxation")) == 1
+    assert test.count(("B", "md 900 K")) == 10  # the minimum, not 10 % of 30
+    valid = [strata[i] for i in parts["valid"]]
+    assert sum(g == "A" for g, _ in valid) == 9 and sum(g == "B" for g, _ in valid) == 3
+    assert stratified_split(strata, (0.8, 0.1, 0.1), seed=3) == parts  # reproducible
+    assert stratified_split(strata, (0.8, 0.1, 0.1), seed=4) != parts
+
+
+def test_stratified_split_refuses_a_composition_with_too_few_frames():
+    import pytest
+
+    from ctaflow.analysis.dataset import stratified_split
+
+    with pytest.raises(ValueError, match="C: 15 frames cannot give 10 test and 2 validation"):
+        stratified_split([("C", "md")] * 15, (0.8, 0.1, 0.1), seed=0, min_test_per_group=10)
