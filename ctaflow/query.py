@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctaflow.errors import StoreError
+
 if TYPE_CHECKING:
     from jobflow import JobStore
     from maggma.core import Store
@@ -38,22 +40,42 @@ def write_run_info(workdir: Path, info: dict[str, Any]) -> None:
 
 def store_settings_of(workdir: str | Path) -> StoreSettings | None:
     """The store settings recorded by ``ctaflow run`` in ``workdir`` (None: embedded)."""
+    from pydantic import ValidationError
+
     from ctaflow.campaign.schema import StoreSettings
 
-    path = Path(workdir) / RUN_INFO
-    if not path.is_file():
+    info = run_info(workdir)
+    if not info:
         return None
-    return StoreSettings.model_validate(json.loads(path.read_text()).get("store", {}))
+    try:
+        return StoreSettings.model_validate(info.get("store", {}))
+    except ValidationError as exc:
+        raise StoreError(
+            f"'{Path(workdir) / RUN_INFO}' records no usable store section "
+            f"({exc.errors()[0]['msg']}): restore it from a copy, or run 'ctaflow run' again"
+        ) from None
 
 
 def run_info(workdir: str | Path) -> dict[str, Any]:
     """What ``ctaflow run`` / ``ctaflow submit`` recorded in ``workdir`` ({} if nothing)."""
     path = Path(workdir) / RUN_INFO
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise StoreError(
+            f"'{path}' cannot be read ({exc}): restore it from a copy, or run 'ctaflow run' "
+            "again with the same campaign file"
+        ) from None
+    if not isinstance(info, dict):
+        raise StoreError(f"'{path}' is not a JSON object: restore it from a copy")
+    return info
 
 
 def open_results(workdir: str | Path) -> JobStore:
-    """The connected job store of a work directory (an error if there is none)."""
+    """The connected job store of a work directory, opened for reading and checked (an error if
+    there is none, if a file of it is damaged or if its server does not answer)."""
     from ctaflow.store import job_store
 
     store = job_store(store_settings_of(workdir), workdir, create=False)
