@@ -7,6 +7,7 @@ and exit with status 1, without a traceback.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import logging
@@ -107,8 +108,7 @@ def run(
 
     from ctaflow.execution.local import run_flow
     from ctaflow.flows.campaign import build_campaign_flow
-    from ctaflow.query import write_run_info
-    from ctaflow.store import job_store, state_store
+    from ctaflow.store import open_run
 
     settings, structure, _ = _prepare(campaign_file)
     if settings.execution.backend != "local":
@@ -118,32 +118,29 @@ def run(
         )
     workdir = (workdir or Path("runs") / settings.name).resolve()
     built = build_campaign_flow(settings, structure)
-    _log_to(workdir / "ctaflow.log")
-    write_run_info(
-        workdir,
-        {
-            "campaign": settings.name,
-            "campaign_file": str(campaign_file.resolve()),
-            "fingerprint": settings.fingerprint,
-            "store": settings.store.model_dump(mode="json"),
-        },
-    )
-    (workdir / "campaign.effective.yaml").write_text(
-        yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
-    )
-    store = job_store(settings.store, workdir)
-    states = state_store(settings.store, workdir)
-    # trained models are written next to the results, not into the user's home
-    os.environ.setdefault("CTAFLOW_MODEL_CACHE", str(workdir / "models"))
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[current]}"),
-        console=err,
-        transient=False,
-    ) as bar:
+    info = {
+        "campaign": settings.name,
+        "campaign_file": str(campaign_file.resolve()),
+        "fingerprint": settings.fingerprint,
+        "store": settings.store.model_dump(mode="json"),
+    }
+    effective = yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
+    # lock, then stores, then records: a refused run (lock held, damaged store, unreachable
+    # server) leaves the work directory as it was
+    with (
+        open_run(workdir, settings.store, info, {"campaign.effective.yaml": effective}) as opened,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[current]}"),
+            console=err,
+            transient=False,
+        ) as bar,
+    ):
+        _log_to(workdir / "ctaflow.log")
+        # trained models are written next to the results, not into the user's home
+        os.environ.setdefault("CTAFLOW_MODEL_CACHE", str(workdir / "models"))
         task = bar.add_task(settings.name, total=built.n_jobs, current="")
 
         def progress(event, job, report):
@@ -153,8 +150,15 @@ def run(
             else:
                 bar.update(task, total=report.n_total, advance=1, current=f"{event} {job.name}")
 
+        stores = (built.flow, opened.jobs, opened.states, workdir)
         try:
-            report = run_flow(built.flow, store, states, workdir, progress=progress)
+            # until run_flow accepts lock_held (execution/local.py rewrite) it takes the lock
+            # itself: hand it over; afterwards: run_flow(*stores, ..., lock_held=True)
+            if "lock_held" in inspect.signature(run_flow).parameters:
+                report = run_flow(*stores, progress=progress, lock_held=True)
+            else:
+                opened.release_lock()
+                report = run_flow(*stores, progress=progress)
         except KeyboardInterrupt:
             err.print(f"interrupted; run the same command again to resume in {workdir}")
             raise typer.Exit(130) from None
@@ -411,6 +415,21 @@ def report(workdir: WorkdirOption = Path("runs/demo")) -> None:
     derived = {item.collection: item.derived for item in builders}
     page = write_report(open_results(workdir), derived, Path(workdir) / "report")
     out.print(f"report: {page.resolve()}")
+
+
+@app.command()
+@user_errors
+def verify(workdir: WorkdirOption = Path("runs/demo")) -> None:
+    """Check a work directory's store: every file, document, blob reference and checksum; one
+    line per problem, then a summary; exit status 1 if anything is wrong. Writes nothing."""
+    from ctaflow.verify import verify_store
+
+    result = verify_store(workdir)
+    for problem in result.problems:
+        out.print(str(problem), markup=False, highlight=False)
+    out.print(result.summary(), markup=False, highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def _engine_settings(engines: dict, engine_name: str | None, stage_name: str, stage) -> dict:
