@@ -179,7 +179,8 @@ def check_job_document(doc: dict, fetch: BlobFetcher, validate: bool = True) -> 
         if problem:
             problems.append(Problem(DATA_COLLECTION, subject, f"{label}: {problem}"))
         _put(resolved, path, blob.get("data"))
-    problems += [Problem(DATA_COLLECTION, subject, p) for p in _set_problems(resolved)]
+    blobs_ok = not problems
+    problems += [Problem(DATA_COLLECTION, subject, p) for p in _set_problems(resolved, blobs_ok)]
     if validate and not problems:
         problem = _load_problem(resolved)
         if problem:
@@ -254,8 +255,9 @@ def _prefixed(prefix: str, problem: str | None) -> str | None:
     return prefix + problem if problem else None
 
 
-def _set_problems(resolved: Any) -> list[str]:
-    """Chunks covering their trajectory, parts completing their file (blobs put back)."""
+def _set_problems(resolved: Any, blobs_ok: bool) -> list[str]:
+    """Chunks covering their trajectory, parts completing their file (blobs put back; the
+    parts' bytes are hashed together only if every blob was found intact)."""
     problems = []
     for path, value in _walk(resolved):
         if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
@@ -274,14 +276,17 @@ def _set_problems(resolved: Any) -> list[str]:
             if isinstance(n_frames, int) and expected != n_frames:
                 problems.append(f"{where}: chunks hold {expected} frames, not {n_frames}")
         elif all(v.keys() >= _PART_KEYS for v in value):
-            problems += _file_problems(value)
+            problems += _file_problems(value, hash_content=blobs_ok)
     return problems
 
 
-def _file_problems(parts: list[dict]) -> list[str]:
+def _file_problems(parts: list[dict], hash_content: bool) -> list[str]:
     try:
+        meta = [{**p, "part_b64": ""} for p in parts]  # the set, whatever the blobs hold
+        check_part_set(sorted((BlobPart.model_validate(p) for p in meta), key=lambda p: p.index))
+        if not hash_content:
+            return []
         parsed = sorted((BlobPart.model_validate(p) for p in parts), key=lambda p: p.index)
-        check_part_set(parsed)
         data = b"".join(base64.b64decode(p.part_b64) for p in parsed)
     except (BlobIntegrityError, ValueError) as exc:
         return [str(exc).splitlines()[0]]

@@ -94,6 +94,7 @@ def test_damaged_outputs_file_is_one_message_and_is_not_written(work, damage, pr
     assert snapshot(work) == before
 
 
+@pytest.mark.slow  # four commands, one of them a refused 'run' (~20 s on a busy machine)
 def test_truncated_data_store_is_noticed(work, tmp_path):
     path = collection_file(work, "outputs_data")
     size = path.stat().st_size
@@ -179,6 +180,7 @@ def test_refused_second_run_changes_nothing(work, tmp_path):
     assert info["campaign"] == "toy"  # still the run whose results are in the store
 
 
+@pytest.mark.slow  # five commands (~20 s on a busy machine)
 def test_unreachable_mongodb_changes_nothing(work, tmp_path, closed_port):
     config = tmp_path / "jobflow.yaml"
     config.write_text(
