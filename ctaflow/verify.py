@@ -85,6 +85,7 @@ class VerifyReport:
     """What :func:`verify_store` found."""
 
     workdir: Path
+    kind: str = "embedded"
     problems: list[Problem] = field(default_factory=list)
     n_documents: dict[str, int] = field(default_factory=dict)
     n_jobs: int = 0
@@ -101,7 +102,7 @@ class VerifyReport:
         unchecked = (
             f"; {n} document{'s have' if n > 1 else ' has'} no checksum (written before ctaflow "
             "stored one or by a builder's bulk insert): not compared"
-            if self.n_without_checksum
+            if n and self.kind == "embedded"
             else ""
         )
         verdict = (
@@ -319,8 +320,8 @@ def verify_store(workdir: str | Path, settings: StoreSettings | None = None) -> 
 
     workdir = Path(workdir)
     settings = settings if settings is not None else store_settings_of(workdir)
-    report = VerifyReport(workdir)
-    if settings is not None and settings.kind == "mongodb":
+    report = VerifyReport(workdir, kind=settings.kind if settings is not None else "embedded")
+    if report.kind == "mongodb":
         _verify_stores(workdir, settings, report)
     else:
         _verify_embedded(workdir, report)
