@@ -35,25 +35,20 @@ COLLECTION_SUFFIX = ".collection"  # montydb.storage.sqlite.SQLITE_DB_EXT
 
 # --------------------------------------------------------------------------- documents
 def document_sha256(doc: dict[str, Any]) -> str:
-    """sha256 of a document as the store keeps it: its BSON encoding with keys sorted at every
-    level, without ``_id`` and ``_sha256``.
+    """sha256 of a document as the store keeps it: its BSON encoding without ``_id`` and
+    ``_sha256``.
 
     BSON, not JSON, because it is what the embedded store holds: a value that survives the round
     trip (float bits, int, datetime at millisecond precision, bytes) hashes the same before
-    writing and after reading.
+    writing and after reading, and BSON keeps the order of keys (MontyDB stores the document it
+    is given, adding only ``_id``). Keys are not sorted: that would cost a Python-level walk of
+    every list (0.75 s for a 1,000-frame, 400-atom coordinate list against 0.12 s to encode it).
     """
     import bson
 
-    body = {k: v for k, v in doc.items() if k not in _UNHASHED}
-    return hashlib.sha256(bson.encode(_sorted(body))).hexdigest()
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, (list, tuple)):
-        return [_sorted(v) for v in value]
-    return value
+    return hashlib.sha256(
+        bson.encode({k: v for k, v in doc.items() if k not in _UNHASHED})
+    ).hexdigest()
 
 
 def checksum_problem(doc: dict[str, Any]) -> str | None:
