@@ -348,7 +348,7 @@ def _verify_embedded(workdir: Path, report: VerifyReport) -> None:
             problem and problem.startswith(("is empty", "is not", "has no"))
         )
 
-    def rows(name: str) -> Iterator[dict]:
+    def rows(name: str) -> Iterator[tuple[int, dict]]:
         path = collection_path(db_dir, name)
         if not readable[name]:
             return
