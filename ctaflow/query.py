@@ -17,46 +17,24 @@ Derived collections written by ``ctaflow build`` (one document per group, see
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctaflow.builders.base import StageBuilder
-from ctaflow.campaign.execution import StoreSettings
 from ctaflow.errors import CtaflowError
 from ctaflow.stages.registry import builders
 from ctaflow.store import derived_store, job_store
+from ctaflow.workdir import store_settings_of
 
 if TYPE_CHECKING:
     from jobflow import JobStore
     from maggma.core import Store
 
-RUN_INFO = "ctaflow-run.json"
-
-
-def write_run_info(workdir: Path, info: dict[str, Any]) -> None:
-    """Remember how a work directory's store is configured (no credentials: only a path)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / RUN_INFO).write_text(json.dumps(info, indent=2, default=str))
-
-
-def store_settings_of(workdir: str | Path) -> StoreSettings | None:
-    """The store settings recorded by ``ctaflow run`` in ``workdir`` (None: embedded)."""
-    path = Path(workdir) / RUN_INFO
-    if not path.is_file():
-        return None
-    return StoreSettings.model_validate(json.loads(path.read_text()).get("store", {}))
-
-
-def run_info(workdir: str | Path) -> dict[str, Any]:
-    """What ``ctaflow run`` / ``ctaflow submit`` recorded in ``workdir`` ({} if nothing)."""
-    path = Path(workdir) / RUN_INFO
-    return json.loads(path.read_text()) if path.is_file() else {}
-
 
 def open_results(workdir: str | Path) -> JobStore:
-    """The connected job store of a work directory (an error if there is none)."""
+    """The connected job store of a work directory, opened for reading and checked (an error if
+    there is none, if a file of it is damaged or if its server does not answer)."""
     store = job_store(store_settings_of(workdir), workdir, create=False)
     store.connect()
     return store

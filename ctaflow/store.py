@@ -4,20 +4,44 @@
   ``WORKDIR/store`` -- persistent, no server, readable by a second process. Job outputs go to
   ``outputs``; bulky objects (trajectories, datasets, model files) to the ``data`` additional
   store (``outputs_data``); ctaflow's own per-job run states to ``ctaflow_jobs``; the derived
-  collections of the builders (:mod:`ctaflow.builders`) to ``derived_<name>``.
+  collections of the builders (:mod:`ctaflow.builders`) to ``derived_<name>``. Every document
+  written carries a checksum that every read compares (:class:`CheckedMontyStore`).
 * ``mongodb``: a jobflow-style ``JOB_STORE`` specification read from a YAML file (typically a
   ``MongoStore`` for documents and a ``GridFSStore`` for ``data``). Credentials stay in that file or
   in the environment variables it names; ctaflow never writes or logs them. Run states and derived
   collections go to the same database as the job documents.
+
+Opening a store that exists (``create=False``: query, status, report, verify) never writes to it,
+and every failure to open or read it -- a damaged file, an unreachable server, refused
+credentials -- is one :class:`~ctaflow.errors.StoreError` naming the file or server, what is wrong
+and what to do.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from maggma.stores import MontyStore
 
 from ctaflow.errors import StoreError
+from ctaflow.store_check import (
+    CHECKSUM_FIELD,
+    checksum_problem,
+    collection_file_problem,
+    collection_path,
+    connect_read_only,
+    damage_message,
+    describe_document,
+    document_sha256,
+    sqlite_problem,
+)
+from ctaflow.store_mongo import connect_checked, mongo_spec, side_store_spec
+from ctaflow.workdir import workdir_lock, write_run_info
 
 if TYPE_CHECKING:
     from jobflow import JobStore
@@ -30,6 +54,8 @@ DOCS_COLLECTION = "outputs"
 DATA_COLLECTION = "outputs_data"
 STATE_COLLECTION = "ctaflow_jobs"
 DERIVED_PREFIX = "derived_"
+#: the files that make a folder a MontyDB repository (montydb.configure)
+_MONTY_FILES = ("monty.storage.cfg", ".monty.storage")
 
 
 def embedded_store_dir(workdir: str | Path) -> Path:
@@ -37,11 +63,190 @@ def embedded_store_dir(workdir: str | Path) -> Path:
     return Path(workdir) / "store"
 
 
-def _monty(collection: str, db_dir: Path, key: str) -> Store:
-    from maggma.stores import MontyStore
+class CheckedMontyStore(MontyStore):
+    """A ``MontyStore`` that checksums what it writes, checks what it reads, and reports any
+    failure of its SQLite file as one :class:`StoreError` naming the file.
 
-    return MontyStore(
+    * ``update`` adds ``_sha256`` (:func:`ctaflow.store_check.document_sha256`) to each document;
+      ``query`` compares it for every document it returns, projected or not (MontyDB reads whole
+      documents anyway and projects in Python, so this costs one hash per document). A mismatch
+      is a StoreError.
+    * ``read_only=True``: the file is checked before it is first read, MontyDB's configuration
+      files are not rewritten, and the SQLite connections cannot write (``query_only``, no
+      ``journal_mode`` pragma); ``update``/``remove_docs`` are errors.
+    """
+
+    def __init__(
+        self,
+        collection_name: str,
+        database_path: str | None = None,
+        database_name: str = "db",
+        storage: str = "sqlite",
+        storage_kwargs: dict | None = None,
+        client_kwargs: dict | None = None,
+        read_only: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            collection_name,
+            database_path=database_path,
+            database_name=database_name,
+            storage=storage,
+            storage_kwargs=storage_kwargs,
+            client_kwargs=client_kwargs,
+            **kwargs,
+        )
+        self.read_only = read_only
+
+    @property
+    def file(self) -> Path:
+        return collection_path(Path(self.database_path) / self.database_name, self.collection_name)
+
+    @property
+    def workdir(self) -> Path:
+        return Path(self.database_path).parent
+
+    def _damaged(self, problem: str) -> StoreError:
+        return StoreError(damage_message(self.file, problem, self.workdir))
+
+    @contextlib.contextmanager
+    def _reporting(self) -> Iterator[None]:
+        """Turn SQLite and BSON failures into one StoreError naming the file."""
+        import bson.errors
+
+        try:
+            yield
+        except (sqlite3.Error, bson.errors.BSONError, OSError) as exc:
+            raise self._damaged(sqlite_problem(exc)) from None
+
+    def connect(self, force_reset: bool = False) -> None:
+        if self._coll is not None and not force_reset:
+            return
+        problem = collection_file_problem(self.file)
+        if problem:  # never read nor write a damaged file through MontyDB
+            raise self._damaged(problem)
+        with self._reporting():
+            from montydb import MontyClient
+
+            folder = Path(self.database_path)
+            missing = [n for n in _MONTY_FILES if not (folder / n).is_file()]
+            if missing and not self.read_only:
+                super().connect(force_reset=force_reset)  # a new store: MontyDB writes its files
+                return
+            if missing:
+                raise StoreError(
+                    f"store folder '{folder}' lacks {', '.join(missing)}: restore the work "
+                    "directory from a copy, or run 'ctaflow run' again in a new one"
+                )
+            # an existing store: MontyDB reads its configuration (maggma's connect rewrites it)
+            client = MontyClient(self.database_path, **self.client_kwargs)
+            if self.read_only:
+                _read_only_engine(client)
+            self._coll = client[self.database_name][self.collection_name]
+
+    def query(
+        self,
+        criteria: dict | None = None,
+        properties: dict | list | None = None,
+        sort: dict | None = None,
+        hint: dict | None = None,
+        skip: int = 0,
+        limit: int = 0,
+        **kwargs: Any,
+    ) -> Iterator[dict]:
+        """As ``MontyStore.query``; every document is checked against its checksum first."""
+        projector = _projector(criteria, properties)
+        with self._reporting():
+            for doc in super().query(criteria, None, sort, hint, skip, limit, **kwargs):
+                problem = checksum_problem(doc)
+                if problem:
+                    raise self._damaged(
+                        f"holds a damaged document, {describe_document(doc)}, which {problem}"
+                    )
+                yield projector(doc) if projector else doc
+
+    def scan(self, criteria: dict | None = None) -> Iterator[dict]:
+        """Whole documents, not checked (for ``ctaflow verify``, which reports each problem)."""
+        with self._reporting():
+            yield from super().query(criteria)
+
+    def count(self, criteria: dict | None = None, hint: dict | None = None) -> int:
+        with self._reporting():
+            return super().count(criteria, hint)
+
+    def distinct(self, field: str, criteria: dict | None = None, all_exist: bool = False) -> list:
+        with self._reporting():
+            return super().distinct(field, criteria, all_exist)
+
+    def update(self, docs: list[dict] | dict, key: list | str | None = None) -> None:
+        from monty.json import jsanitize
+
+        self._refuse_if_read_only()
+        docs = docs if isinstance(docs, list) else [docs]
+        checked = []
+        for doc in docs:
+            doc = jsanitize(doc, allow_bson=True)  # as MongoStore.update does, before hashing
+            doc[CHECKSUM_FIELD] = document_sha256(doc)
+            checked.append(doc)
+        with self._reporting():
+            super().update(checked, key)
+
+    def remove_docs(self, criteria: dict) -> None:
+        self._refuse_if_read_only()
+        with self._reporting():
+            super().remove_docs(criteria)
+
+    def _refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise StoreError(f"store file '{self.file}' was opened for reading only")
+
+
+def _projector(criteria: dict | None, properties: dict | list | None):
+    """MontyDB's own projection, applied to a whole document after its checksum was checked."""
+    if not properties:
+        return None
+    from montydb.engine.project import Projector
+    from montydb.engine.queries import QueryFilter
+
+    spec = {p: 1 for p in properties} if isinstance(properties, list) else dict(properties)
+    qfilter = QueryFilter(criteria or {})
+    projector = Projector(spec, qfilter)
+
+    def project(doc: dict) -> dict:
+        qfilter(doc)  # the positional operator ($) projects what the filter matched
+        walker = qfilter.fieldwalker
+        projector(walker)
+        return walker.doc
+
+    return project
+
+
+def _read_only_engine(client: Any) -> None:
+    """Swap the SQLite engine of a MontyDB client for one that cannot write.
+
+    MontyDB opens a connection per operation and sets ``journal_mode=WAL`` on each, which
+    writes the header of a file that is not in WAL mode (and creates an empty file into a fresh
+    SQLite database); reading needs neither.
+    """
+    from montydb.storage.sqlite import SQLiteKVEngine
+
+    storage = client._storage
+    if not isinstance(getattr(storage, "_conn", None), SQLiteKVEngine):
+        return
+
+    class ReadOnlyEngine(SQLiteKVEngine):
+        def _connect(self, db_file, wconcern=None):
+            conn = connect_read_only(Path(db_file))
+            conn.text_factory = str
+            return contextlib.closing(conn)
+
+    storage._conn = ReadOnlyEngine(storage._config)
+
+
+def _monty(collection: str, db_dir: Path, key: str, read_only: bool) -> CheckedMontyStore:
+    return CheckedMontyStore(
         collection,
+        read_only=read_only,
         database_path=str(db_dir),
         database_name=DATABASE_NAME,
         storage="sqlite",
@@ -59,18 +264,27 @@ def job_store(settings: StoreSettings | None, workdir: str | Path, create: bool 
     workdir
         The campaign work directory; the embedded database lives in ``workdir/store``.
     create
-        If False, an embedded store that does not exist yet is an error (used by ``query``,
-        ``status`` and ``report`` so that a mistyped directory is not silently created).
+        If False, the store must exist and is opened, connected and checked for reading only
+        (``query``, ``status``, ``report``, ``verify``): a mistyped directory is not silently
+        created, a damaged file or an unreachable server is a StoreError here, and nothing is
+        written to the store.
     """
     from jobflow import JobStore
 
     if settings is not None and settings.kind == "mongodb":
-        return JobStore.from_dict_spec(_mongo_spec(settings.config_file))
-    db_dir = _embedded_dir(workdir, create)
-    return JobStore(
-        _monty(DOCS_COLLECTION, db_dir, "uuid"),
-        additional_stores={"data": _monty(DATA_COLLECTION, db_dir, "blob_uuid")},
-    )
+        try:
+            store = JobStore.from_dict_spec(mongo_spec(settings))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise StoreError(f"{settings.config_file}: not a usable JOB_STORE: {exc}") from None
+    else:
+        db_dir = _embedded_dir(workdir, create)
+        store = JobStore(
+            _monty(DOCS_COLLECTION, db_dir, "uuid", not create),
+            additional_stores={"data": _monty(DATA_COLLECTION, db_dir, "blob_uuid", not create)},
+        )
+    if not create:
+        connect_checked(store, settings)
+    return store
 
 
 def state_store(settings: StoreSettings | None, workdir: str | Path, create: bool = True) -> Store:
@@ -97,53 +311,123 @@ def _side_collection(
     if settings is not None and settings.kind == "mongodb":
         import maggma.stores
 
-        docs = _mongo_spec(settings.config_file)["docs_store"]
+        docs = side_store_spec(settings)
         store_type = getattr(maggma.stores, docs.get("type", "MongoStore"), None)
         if store_type is None:
             raise StoreError(f"docs_store type '{docs.get('type')}' is not a maggma store")
         params = {k: v for k, v in docs.items() if k != "type"}
-        return store_type(**{**params, "collection_name": collection, "key": key})
-    return _monty(collection, _embedded_dir(workdir, create), key)
+        store = store_type(**{**params, "collection_name": collection, "key": key})
+    else:
+        store = _monty(collection, _embedded_dir(workdir, create), key, not create)
+    if not create:
+        connect_checked(store, settings)
+    return store
 
 
 def _embedded_dir(workdir: str | Path, create: bool) -> Path:
     db_dir = embedded_store_dir(workdir)
-    if not create and not (db_dir / "monty.storage.cfg").is_file():
-        raise StoreError(
-            f"no ctaflow store in '{workdir}' (expected {db_dir}); pass the --workdir used "
-            "with 'ctaflow run'"
-        )
+    if not create:
+        if not (db_dir / "monty.storage.cfg").is_file():
+            raise StoreError(
+                f"no ctaflow store in '{workdir}' (expected {db_dir}); pass the --workdir used "
+                "with 'ctaflow run'"
+            )
+        return db_dir
     db_dir.mkdir(parents=True, exist_ok=True)
     return db_dir
 
 
-def _mongo_spec(config_file: Path | None) -> dict:
-    """The JOB_STORE spec from a jobflow.yaml; ``${VAR}`` values are taken from the environment."""
-    import yaml
+def check_embedded_files(workdir: str | Path, deep: bool = False) -> None:
+    """Raise a StoreError for the first damaged file among the job outputs, data and run states
+    of a work directory (nothing is opened for writing; missing files are fine)."""
+    db_dir = embedded_store_dir(workdir) / DATABASE_NAME
+    for collection in (DOCS_COLLECTION, DATA_COLLECTION, STATE_COLLECTION):
+        path = collection_path(db_dir, collection)
+        problem = collection_file_problem(path, deep=deep)
+        if problem:
+            raise StoreError(damage_message(path, problem, Path(workdir)))
 
-    if config_file is None or not Path(config_file).is_file():
-        raise StoreError(
-            f"MongoDB store config '{config_file}' not found; copy launchpad/jobflow.yaml and "
-            "point store.config_file to it"
-        )
+
+@dataclass
+class RunStores:
+    """The connected stores of a run opened by :func:`open_run`."""
+
+    jobs: JobStore
+    states: Store
+    _lock: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+
+    def release_lock(self) -> None:
+        """Give the work directory's lock back before :func:`open_run` ends (idempotent)."""
+        self._lock.close()
+
+
+@contextlib.contextmanager
+def open_run(
+    workdir: str | Path,
+    settings: StoreSettings | None,
+    run_info: dict[str, Any],
+    files: dict[str, str] | None = None,
+) -> Iterator[RunStores]:
+    """Take the lock of ``workdir``, open and check its stores, then record the run.
+
+    The order is the point: a run that is refused -- another run holds the lock, a store file
+    is damaged, the MongoDB server does not answer or refuses the credentials -- raises before
+    anything in the work directory is written (the stores are checked read-only before the
+    lock is taken, and again under it), so the results of earlier runs stay reachable
+    (``ctaflow-run.json`` still describes their store). Only then are ``run_info``
+    (:func:`ctaflow.workdir.write_run_info`) and ``files`` (name -> text, e.g.
+    ``campaign.effective.yaml``) written.
+
+    The lock is held until the block ends; the runner must not take it again in the same
+    process (``fcntl.flock`` locks of two open files conflict even within one process).
+    """
+    workdir = Path(workdir)
+    _check_before_lock(workdir, settings)
+    opened = None
+    lock = contextlib.ExitStack()
+    with lock:
+        lock.enter_context(workdir_lock(workdir))  # writes its pid into .ctaflow.lock
+        jobs = job_store(settings, workdir)  # connecting checks the files again, under the lock
+        states = state_store(settings, workdir)
+        connect_checked(jobs, settings)
+        connect_checked(states, settings)
+        write_run_info(workdir, run_info)
+        for name, text in (files or {}).items():
+            (workdir / name).write_text(text)
+        opened = RunStores(jobs, states, lock.pop_all())
+    with opened._lock:
+        yield opened
+
+
+def _check_before_lock(workdir: Path, settings: StoreSettings | None) -> None:
+    """Read-only checks before the lock is taken (taking it writes the lock file): damaged
+    store files, an unreachable server. A problem seen while another run holds the lock may be
+    that run writing, so the lock is reported instead."""
     try:
-        data = yaml.safe_load(Path(config_file).read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise StoreError(f"{config_file}: not valid YAML: {exc}") from None
-    spec = data.get("JOB_STORE", data)
-    if not isinstance(spec, dict) or "docs_store" not in spec:
-        raise StoreError(f"{config_file}: expected a JOB_STORE mapping with docs_store")
-    return _expand_env(spec)
+        if settings is not None and settings.kind == "mongodb":
+            connect_checked(job_store(settings, workdir, create=False), settings)
+            connect_checked(state_store(settings, workdir, create=False), settings)
+        elif (embedded_store_dir(workdir) / "monty.storage.cfg").is_file():
+            check_embedded_files(workdir)
+    except StoreError:
+        if _lock_is_held(workdir):
+            with workdir_lock(workdir):  # raises the "another ctaflow run" message
+                pass
+        raise
 
 
-def _expand_env(value):
-    if isinstance(value, dict):
-        return {k: _expand_env(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand_env(v) for v in value]
-    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
-        name = value[2:-1]
-        if name not in os.environ:
-            raise StoreError(f"store configuration needs the environment variable {name}")
-        return os.environ[name]
-    return value
+def _lock_is_held(workdir: Path) -> bool:
+    """Whether another process holds the lock of ``workdir`` (:func:`ctaflow.workdir.workdir_lock`),
+    found without writing anything."""
+    import fcntl
+
+    path = workdir / ".ctaflow.lock"
+    if not path.is_file():
+        return False
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False

@@ -91,7 +91,7 @@ JOB_STORE:
 """
     )
     settings = StoreSettings(kind="mongodb", config_file=config)
-    with pytest.raises(StoreError, match="needs the environment variable DB_USER"):
+    with pytest.raises(StoreError, match="needs the environment variables DB_USER, DB_PASS"):
         job_store(settings, tmp_path)
     monkeypatch.setenv("DB_USER", "alice")
     monkeypatch.setenv("DB_PASS", "s3cret")

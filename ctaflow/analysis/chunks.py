@@ -10,15 +10,25 @@ Jobs that return chunks are ``@result_job``s (:mod:`ctaflow.jobs`): jobflow then
 every ``chunk_arrays`` key into the ``data`` store, one document per chunk, and leaves a
 reference in the job's document. (jobflow matches classes only for MSONable objects, not for
 pydantic models, so the key is what makes this work.)
+
+Each chunk carries the sha256 of its encoded arrays (``arrays_sha256``) in the job document, while
+the arrays themselves sit in the ``data`` store: a chunk cut short, changed or swapped there is
+caught when it is read back (:meth:`TrajectoryChunk.check`, called by :func:`join_chunks` and
+:meth:`TrajectoryChunk.array`). Chunks written before the field existed have None and load as
+before.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
+
+from ctaflow.analysis.blobs import BlobIntegrityError
 
 #: per-frame arrays a trajectory may carry, with their units
 FRAME_ARRAYS = {
@@ -49,8 +59,32 @@ def decode_array(data: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
 
 
+def _encoding_problem(encoded: Any, n_frames: int) -> str | None:
+    """What is wrong with one encoded array of ``n_frames`` frames (None: nothing), judged from
+    its dtype, shape and base64 length without decoding it."""
+    try:
+        itemsize = np.dtype(encoded["dtype"]).itemsize
+        shape = [int(n) for n in encoded["shape"]]
+        n_chars = len(encoded["b64"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"is not an encoded array ({type(exc).__name__}: {exc})"
+    n_bytes = int(np.prod(shape)) * itemsize
+    if n_chars != 4 * -(-n_bytes // 3):
+        return f"holds {n_chars} base64 characters, not the {4 * -(-n_bytes // 3)} of {shape}"
+    if not shape or shape[0] != n_frames:
+        return f"has shape {shape}, not {n_frames} frames"
+    return None
+
+
 #: jobflow ``data=`` key that sends each chunk's arrays to the ``data`` store
 CHUNK_DATA_KEY = "chunk_arrays"
+
+
+def arrays_digest(chunk_arrays: dict[str, dict[str, Any]]) -> str:
+    """sha256 of encoded arrays: of their canonical JSON (sorted keys, no spaces), which is
+    exactly what the data store holds (dtype strings, shapes and base64 text)."""
+    text = json.dumps(chunk_arrays, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class TrajectoryChunk(BaseModel):
@@ -60,11 +94,41 @@ class TrajectoryChunk(BaseModel):
     start_frame: int
     n_frames: int
     n_atoms: int
+    arrays_sha256: str | None = Field(
+        None,
+        description="sha256 of chunk_arrays (arrays_digest); None: written before chunks had one.",
+    )
     chunk_arrays: dict[str, dict[str, Any]] = Field(
         description="Encoded per-frame arrays (see FRAME_ARRAYS); one data-store document."
     )
 
+    @property
+    def label(self) -> str:
+        last = self.start_frame + self.n_frames - 1
+        return f"trajectory chunk {self.chunk_index} (frames {self.start_frame}–{last})"
+
+    def problem(self) -> str | None:
+        """What is wrong with the arrays (None: they match their checksum and hold
+        ``n_frames`` frames each)."""
+        if (
+            self.arrays_sha256 is not None
+            and arrays_digest(self.chunk_arrays) != self.arrays_sha256
+        ):
+            return "checksum mismatch, the stored arrays are corrupt"
+        for name, encoded in self.chunk_arrays.items():
+            problem = _encoding_problem(encoded, self.n_frames)
+            if problem:
+                return f"array {name} {problem}"
+        return None
+
+    def check(self) -> None:
+        """Raise :class:`BlobIntegrityError` naming the chunk if :meth:`problem` finds one."""
+        problem = self.problem()
+        if problem:
+            raise BlobIntegrityError(f"{self.label}: {problem}")
+
     def array(self, name: str) -> np.ndarray:
+        self.check()
         return decode_array(self.chunk_arrays[name])
 
 
@@ -93,20 +157,26 @@ def chunk_trajectory(
     chunks = []
     for index, start in enumerate(range(0, total, step)):
         stop = min(start + step, total)
+        encoded = {name: encode_array(a[start:stop]) for name, a in arrays.items()}
         chunks.append(
             TrajectoryChunk(
                 chunk_index=index,
                 start_frame=start,
                 n_frames=stop - start,
                 n_atoms=n_atoms,
-                chunk_arrays={name: encode_array(a[start:stop]) for name, a in arrays.items()},
+                arrays_sha256=arrays_digest(encoded),
+                chunk_arrays=encoded,
             )
         )
     return chunks
 
 
-def join_chunks(chunks: list[TrajectoryChunk | dict]) -> dict[str, np.ndarray]:
-    """Per-frame arrays from chunks (in any order); checks that no frame is missing."""
+def join_chunks(
+    chunks: list[TrajectoryChunk | dict], n_frames: int | None = None
+) -> dict[str, np.ndarray]:
+    """Per-frame arrays from chunks (in any order); checks that no frame is missing, that every
+    chunk matches its checksum and, given ``n_frames`` (e.g. ``MDResult.n_frames``), that the
+    last chunks are there too."""
     parsed = sorted(
         (
             c if isinstance(c, TrajectoryChunk) else TrajectoryChunk.model_validate(c)
@@ -117,7 +187,16 @@ def join_chunks(chunks: list[TrajectoryChunk | dict]) -> dict[str, np.ndarray]:
     expected = 0
     for chunk in parsed:
         if chunk.start_frame != expected:
-            raise ValueError(f"trajectory chunks miss frames {expected}…{chunk.start_frame - 1}")
+            raise BlobIntegrityError(
+                f"trajectory chunks miss frames {expected}…{chunk.start_frame - 1}"
+            )
+        chunk.check()
         expected += chunk.n_frames
+    if n_frames is not None and expected != n_frames:
+        raise BlobIntegrityError(
+            f"trajectory chunks hold {expected} frames, not {n_frames}: the last chunks are missing"
+        )
     names = parsed[0].chunk_arrays.keys() if parsed else []
-    return {name: np.concatenate([c.array(name) for c in parsed]) for name in names}
+    return {
+        name: np.concatenate([decode_array(c.chunk_arrays[name]) for c in parsed]) for name in names
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -72,8 +73,7 @@ def run(
     # lazy: the flow builder loads every maker (atomate2, torch)
     from ctaflow.execution.local import run_flow
     from ctaflow.flows.campaign import build_campaign_flow
-    from ctaflow.query import write_run_info
-    from ctaflow.store import job_store, state_store
+    from ctaflow.store import open_run
 
     settings, structure, _ = prepare(campaign_file)
     if settings.execution.backend != "local":
@@ -83,32 +83,29 @@ def run(
         )
     workdir = (workdir or Path("runs") / settings.name).resolve()
     built = build_campaign_flow(settings, structure)
-    log_to(workdir / "ctaflow.log")
-    write_run_info(
-        workdir,
-        {
-            "campaign": settings.name,
-            "campaign_file": str(campaign_file.resolve()),
-            "fingerprint": settings.fingerprint,
-            "store": settings.store.model_dump(mode="json"),
-        },
-    )
-    (workdir / "campaign.effective.yaml").write_text(
-        yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
-    )
-    store = job_store(settings.store, workdir)
-    states = state_store(settings.store, workdir)
-    # trained models are written next to the results, not into the user's home
-    os.environ.setdefault("CTAFLOW_MODEL_CACHE", str(workdir / "models"))
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[current]}"),
-        console=err,
-        transient=False,
-    ) as bar:
+    info = {
+        "campaign": settings.name,
+        "campaign_file": str(campaign_file.resolve()),
+        "fingerprint": settings.fingerprint,
+        "store": settings.store.model_dump(mode="json"),
+    }
+    effective = yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
+    # lock, then stores, then records: a refused run (lock held, damaged store, unreachable
+    # server) leaves the work directory as it was
+    with (
+        open_run(workdir, settings.store, info, {"campaign.effective.yaml": effective}) as opened,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[current]}"),
+            console=err,
+            transient=False,
+        ) as bar,
+    ):
+        log_to(workdir / "ctaflow.log")
+        # trained models are written next to the results, not into the user's home
+        os.environ.setdefault("CTAFLOW_MODEL_CACHE", str(workdir / "models"))
         task = bar.add_task(settings.name, total=built.n_jobs, current="")
 
         def progress(event, job, report):
@@ -118,8 +115,15 @@ def run(
             else:
                 bar.update(task, total=report.n_total, advance=1, current=f"{event} {job.name}")
 
+        stores = (built.flow, opened.jobs, opened.states, workdir)
         try:
-            report = run_flow(built.flow, store, states, workdir, progress=progress)
+            # until run_flow accepts lock_held (execution/local.py rewrite) it takes the lock
+            # itself: hand it over; afterwards: run_flow(*stores, ..., lock_held=True)
+            if "lock_held" in inspect.signature(run_flow).parameters:
+                report = run_flow(*stores, progress=progress, lock_held=True)
+            else:
+                opened.release_lock()
+                report = run_flow(*stores, progress=progress)
         except KeyboardInterrupt:
             err.print(f"interrupted; run the same command again to resume in {workdir}")
             raise typer.Exit(130) from None
@@ -149,8 +153,8 @@ def status(
 ) -> None:
     """Per-stage job states in a work directory (from the LaunchPad for submitted campaigns)."""
     # lazy: the store layer loads maggma and the stage registry
-    from ctaflow.query import run_info, store_settings_of
     from ctaflow.store import state_store
+    from ctaflow.workdir import run_info, store_settings_of
 
     info = run_info(workdir)
     if info.get("backend") in BACKENDS:
@@ -237,7 +241,7 @@ def rerun(
     """Rerun the failed (FIZZLED) and, with --lost-after, lost jobs of a submitted campaign."""
     # lazy: FireWorks' client and the store layer
     from ctaflow.execution.fireworks import load_launchpad, rerun_failed
-    from ctaflow.query import run_info
+    from ctaflow.workdir import run_info
 
     info = run_info(workdir)
     if info.get("backend") != "fireworks":

@@ -21,7 +21,7 @@ from ctaflow.execution.fireworks import (
 )
 from ctaflow.execution.jobflow_remote import flow_jobs, load_project, submit_to_jobflow_remote
 from ctaflow.flows.campaign import build_campaign_flow
-from ctaflow.query import write_run_info
+from ctaflow.workdir import write_run_info
 
 
 def submit_fireworks(

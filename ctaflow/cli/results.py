@@ -1,4 +1,4 @@
-"""Commands on stored results: query, build, report."""
+"""Commands on stored results: query, build, report, verify."""
 
 from __future__ import annotations
 
@@ -141,3 +141,18 @@ def report(workdir: WorkdirOption = Path("runs/demo")) -> None:
     derived = {item.collection: item.derived for item in builders}
     page = write_report(open_results(workdir), derived, Path(workdir) / "report")
     out.print(f"report: {page.resolve()}")
+
+
+@app.command()
+@user_errors
+def verify(workdir: WorkdirOption = Path("runs/demo")) -> None:
+    """Check a work directory's store: every file, document, blob reference and checksum; one
+    line per problem, then a summary; exit status 1 if anything is wrong. Writes nothing."""
+    from ctaflow.verify import verify_store  # lazy: the store checks load maggma and montydb
+
+    result = verify_store(workdir)
+    for problem in result.problems:
+        out.print(str(problem), markup=False, highlight=False)
+    out.print(result.summary(), markup=False, highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)

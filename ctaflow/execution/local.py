@@ -15,19 +15,18 @@ replace/detour/addition responses) and adds what a campaign needs:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import re
 import shutil
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ctaflow.errors import CtaflowError
+from ctaflow.workdir import workdir_lock
 
 if TYPE_CHECKING:
     from jobflow import Flow, Job, JobStore, Response
@@ -54,31 +53,6 @@ class RunReport:
 
 
 ProgressCallback = Callable[[str, "Job", RunReport], None]
-
-
-@contextlib.contextmanager
-def workdir_lock(workdir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``workdir`` for the duration of a run."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / ".ctaflow.lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            raise CtaflowError(
-                f"another ctaflow run (pid {owner}) is using '{workdir}'; wait for it to finish "
-                "or use another --workdir"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run_flow(

@@ -140,8 +140,6 @@ def hop_in_cell(structure: Structure, hop: Hop, max_length_change: float = 0.15)
         from the recorded hop vector measured in this cell: the two indices then no longer name
         the same kind of hop in this host.
     """
-    from ctaflow.structures.supercell import minimum_image, perpendicular_widths
-
     i, j = hop.start_index, hop.end_index
     lattice = structure.lattice
     start = structure[i].frac_coords
@@ -217,8 +215,6 @@ def concerted_partner(
     minimum image and every moving ion stays more than ``w - span`` from the periodic images of
     the pair, hence the default ``max_span_fraction = 0.5``.
     """
-    from ctaflow.structures.supercell import minimum_image, perpendicular_widths
-
     hop = hop_in_cell(supercell, hop)
     i, j = hop.start_index, hop.end_index
     species = element_symbol(supercell[i].specie)

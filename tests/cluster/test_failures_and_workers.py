@@ -29,7 +29,7 @@ def _setup(tmp_path, mongo_server, database, fingerprint):
 
     from ctaflow.campaign.execution import StoreSettings
     from ctaflow.execution.fireworks import ConfiguredJobStore
-    from ctaflow.query import write_run_info
+    from ctaflow.workdir import write_run_info
 
     lp_file = fw.write_launchpad(tmp_path / "my_launchpad.yaml", mongo_server, database)
     store_file = fw.write_job_store(tmp_path / "jobflow.yaml", mongo_server, database)

@@ -87,9 +87,10 @@ def registered(monkeypatch):
 def test_a_toy_stage_runs_in_the_campaign_flow_and_reaches_the_report(registered, stores, workdir):
     from ctaflow.execution.local import run_flow
     from ctaflow.flows.campaign import build_campaign_flow
-    from ctaflow.query import builders_for, write_run_info
+    from ctaflow.query import builders_for
     from ctaflow.report.build import write_report
     from ctaflow.structures import demo_structure
+    from ctaflow.workdir import write_run_info
 
     campaign = registered.model_validate(
         {
