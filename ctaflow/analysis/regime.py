@@ -248,3 +248,20 @@ def crystallinity_check(
         n_frames=len(frames),
         min_long_range_order=min_long_range_order,
     )
+
+
+def reasons_of(**checks) -> list[str]:
+    """The reasons of every flagged check, prefixed by its name, for :func:`checked_arrhenius`.
+
+    Pass checks by name, e.g. ``reasons_of(md=segment_check, regime=regime_check,
+    crystal=crystallinity_check)``; ``None`` (not checked) is skipped. Works with any object with
+    ``status`` and ``reasons`` (list) or ``reason`` (str).
+    """
+    out = []
+    for name, check in checks.items():
+        if check is None or check.status == "ok":
+            continue
+        found = getattr(check, "reasons", None)
+        found = found if found is not None else [check.reason]
+        out += [f"{name}: {reason}" for reason in found]
+    return out

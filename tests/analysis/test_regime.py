@@ -15,6 +15,7 @@ from ctaflow.analysis.regime import (
     crystallinity_check,
     diffusive_regime,
     hop_length,
+    reasons_of,
     regime_of,
 )
 from ctaflow.analysis.trajectory import MDTrajectory
@@ -273,3 +274,18 @@ def test_crystallinity_check_reports_the_framework_and_its_reason():
         molten.replace(i, crystal[i].species, f)
     bad = crystallinity_check(crystal, molten)
     assert bad.status == "flagged" and "melted or disordered" in bad.reason
+
+
+def test_reasons_of_collects_flagged_checks_by_name():
+    from ctaflow.analysis.md import segment_check
+
+    t = np.linspace(0.01, 10.0, 100)
+    md_ok, md_bad = segment_check(590.0, 600.0), segment_check(518.0, 600.0)
+    regime = diffusive_regime(t, 0.1 * t, 1.0, 10.0, hop_length_a=3.0)
+    crystal = demo_structure()
+    order = crystallinity_check(crystal, crystal)
+    assert reasons_of(md=md_ok, regime=None, crystal=order) == []
+    got = reasons_of(md=md_bad, regime=regime, crystal=order)
+    assert len(got) == 2
+    assert got[0].startswith("md: mean temperature 518 K")
+    assert got[1].startswith("regime: MSD at the end")
