@@ -50,6 +50,9 @@ class MDResult(BaseModel):
     )
     engine: dict[str, Any] = Field(default_factory=dict)
     software: dict[str, str] = Field(default_factory=dict)
+    target_check: SegmentCheck | None = Field(
+        None, description="Whether the segment reached its T (and P) target (check_md_result)."
+    )
 
 
 def md_statistics(arrays: dict[str, np.ndarray], total_mass_amu: float) -> dict[str, Any]:
@@ -353,3 +356,6 @@ def check_md_result(md: MDResult, tolerances: MDTolerances | None = None) -> Seg
         target_pressure_gpa=md.pressure_gpa if npt else None,
         tolerances=tolerances,
     )
+
+
+MDResult.model_rebuild()  # target_check refers to SegmentCheck, defined below MDResult

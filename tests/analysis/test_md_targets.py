@@ -154,3 +154,55 @@ def test_a_100_fs_segment_from_the_lattice_misses_its_target_as_in_the_demo():
     assert long.equilibrated_at_fs is not None and long.equilibrated_at_fs <= 400.0
     after = times >= long.equilibrated_at_fs
     assert abs(temps[after].mean() - 600.0) < 0.1 * 600.0
+
+
+def test_check_md_result_of_a_stored_npt_segment_and_round_trip():
+    from pymatgen.core import Lattice, Structure
+
+    from ctaflow.analysis.chunks import chunk_trajectory
+    from ctaflow.analysis.md import MDResult, check_md_result
+
+    n = 21  # 100 fs, 5-fs frames, as the demo's NPT segments
+    times = np.arange(n) * 5.0
+    temps = 600.0 * (1 - 0.5 * np.exp(-times / 100.0))  # the equipartition dip, recovering
+    stresses = np.zeros((n, 3, 3))
+    stresses[:, [0, 1, 2], [0, 1, 2]] = -1.35  # compressive: P = −tr σ / 3 = +1.35 GPa
+    lattice = Lattice.cubic(9.0)
+    arrays = {
+        "positions_a": np.zeros((n, 1, 3)),
+        "cells_a": np.repeat(lattice.matrix[None], n, axis=0),
+        "temperatures_k": temps,
+        "stresses_gpa": stresses,
+        "times_fs": times,
+    }
+    md = MDResult(
+        segment="equilibrate",
+        ensemble="npt",
+        thermostat="test",
+        temperature_start_k=600.0,
+        temperature_end_k=600.0,
+        pressure_gpa=1e-4,
+        timestep_fs=1.0,
+        n_steps=100,
+        sample_every=5,
+        n_frames=n,
+        duration_ps=0.1,
+        seed=0,
+        mean_temperature_k=float(temps.mean()),
+        std_temperature_k=float(temps.std()),
+        mean_pressure_gpa=1.35,
+        mean_volume_a3=729.0,
+        final_volume_a3=729.0,
+        mean_density_g_per_cm3=1.0,
+        final_structure=Structure(lattice, ["Na"], [[0, 0, 0]]),
+        trajectory=chunk_trajectory(arrays),
+    )
+    check = check_md_result(md)
+    assert check.status == "flagged" and len(check.reasons) == 2
+    assert check.mean_pressure_gpa == pytest.approx(1.35)
+    assert check.std_pressure_gpa == pytest.approx(0.0)
+    assert check.mean_temperature_k == pytest.approx(temps.mean())
+    assert check.equilibrated_at_fs is None  # 100 fs: one window, still in the transient
+    stored = md.model_copy(update={"target_check": check})
+    again = MDResult.model_validate(stored.model_dump())
+    assert again.target_check == check
