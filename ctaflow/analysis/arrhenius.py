@@ -184,3 +184,131 @@ def arrhenius_from_results(
         site_class=site_class,
         **kwargs,
     )
+
+
+# --------------------------------------------------------------------------- checked fits
+#: Fewest temperatures for an activation energy. Two points always lie on a line: the fit has
+#: no degree of freedom left to test Arrhenius behaviour (χ² undefined, so scatter beyond the
+#: error bars cannot inflate the uncertainty). Three is the smallest set with such a test.
+MIN_ARRHENIUS_TEMPERATURES = 3
+
+
+class ExcludedPoint(BaseModel):
+    """A result kept out of an Arrhenius fit, with why."""
+
+    temperature_k: float
+    reasons: list[str]
+
+
+class Extrapolation(BaseModel):
+    """A value extrapolated beyond the fitted temperatures, with its propagated uncertainty."""
+
+    label: str = Field(description="Says that this is an extrapolation, from where to where.")
+    temperature_k: float
+    fitted_range_k: tuple[float, float]
+    value: float = Field(description="D in cm²/s or σ in S/cm (see quantity).")
+    unit: str
+    interval_68: tuple[float, float] = Field(description="exp(ln y ± 1 std), same unit.")
+    ln_std: float = Field(description="Std of ln(value), from the full fit covariance.")
+
+
+class CheckedArrhenius(BaseModel):
+    """An Arrhenius fit over the points that passed their checks (or why there is none)."""
+
+    status: Literal["fitted", "not fitted"]
+    quantity: Literal["diffusivity", "conductivity"]
+    species: str | None = None
+    site_class: str | None = None
+    min_temperatures: int
+    used_temperatures_k: list[float]
+    excluded: list[ExcludedPoint] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list, description="Why not fitted, or caveats.")
+    fit: ArrheniusResult | None = None
+    extrapolation: Extrapolation | None = None
+
+
+def checked_arrhenius(
+    results: Sequence[DiffusionResult],
+    reasons: Sequence[Sequence[str]],
+    quantity: Literal["diffusivity", "conductivity"] = "diffusivity",
+    min_temperatures: int = MIN_ARRHENIUS_TEMPERATURES,
+    extrapolate_to_k: float = 300.0,
+    **kwargs,
+) -> CheckedArrhenius:
+    """:func:`arrhenius_from_results` over the results whose ``reasons`` are empty.
+
+    Parameters
+    ----------
+    results
+        Diffusion results of one species / site class (any number of temperatures).
+    reasons
+        For each result, why it must stay out of the fit (empty: it passed). Collect them from
+        :func:`ctaflow.analysis.regime.diffusive_regime`, the MD segment check and the
+        crystallinity check; a non-positive or non-finite D is added here.
+    min_temperatures
+        Fewest distinct temperatures for an activation energy (default 3, see
+        ``MIN_ARRHENIUS_TEMPERATURES``; 2 gives a line through two points, flagged as such).
+    extrapolate_to_k
+        Temperature of the labelled extrapolation (300 K: room temperature).
+    """
+    if len(results) != len(reasons):
+        raise TransportInputError(f"{len(results)} results but {len(reasons)} lists of reasons.")
+    keys = {(r.species, r.site_class) for r in results}
+    if len(keys) > 1:
+        raise TransportInputError(f"Results mix species / site classes {sorted(map(str, keys))}.")
+    species, site_class = keys.pop() if keys else (None, None)
+    used, excluded = [], []
+    for result, why in zip(results, reasons, strict=True):
+        why = list(why)
+        d, d_std = result.diffusivity_cm2_per_s, result.diffusivity_std_cm2_per_s
+        if not (np.isfinite(d) and np.isfinite(d_std) and d > 0 and d_std > 0):
+            why.append(f"D = {d:.3g} ± {d_std:.3g} cm²/s is not positive and finite")
+        if why:
+            excluded.append(ExcludedPoint(temperature_k=result.temperature_k, reasons=why))
+        else:
+            used.append(result)
+    temps = sorted({r.temperature_k for r in used})
+    out = CheckedArrhenius(
+        status="not fitted",
+        quantity=quantity,
+        species=species,
+        site_class=site_class,
+        min_temperatures=min_temperatures,
+        used_temperatures_k=temps,
+        excluded=excluded,
+    )
+    if len(temps) < max(2, min_temperatures):
+        out.reasons.append(
+            f"{len(temps)} temperature(s) passed the checks, {max(2, min_temperatures)} needed "
+            f"for an activation energy ({len(excluded)} point(s) excluded, see 'excluded')"
+        )
+        return out
+    if len(temps) == 2:
+        out.reasons.append(
+            "two-point fit: the line passes through both points, Arrhenius behaviour untested"
+        )
+    fit = arrhenius_from_results(
+        used, quantity=quantity, extrapolate_to_k=extrapolate_to_k, **kwargs
+    )
+    lo, hi = min(temps), max(temps)
+    value = (
+        fit.extrapolated_diffusivity_cm2_per_s
+        if quantity == "diffusivity"
+        else fit.extrapolated_conductivity_s_per_cm
+    )
+    where = "inside" if lo <= extrapolate_to_k <= hi else "outside"
+    out.status, out.fit = "fitted", fit
+    out.extrapolation = Extrapolation(
+        label=(
+            f"extrapolated from the fit over {lo:g}–{hi:g} K to {extrapolate_to_k:g} K "
+            f"({where} the fitted range); the interval propagates the fit covariance only and "
+            "assumes the same mechanism at all temperatures"
+        ),
+        temperature_k=float(extrapolate_to_k),
+        fitted_range_k=(float(lo), float(hi)),
+        value=float(value),
+        unit="cm²/s" if quantity == "diffusivity" else "S/cm",
+        interval_68=fit.extrapolated_interval_68,
+        ln_std=fit.extrapolated_ln_std,
+    )
+    return out

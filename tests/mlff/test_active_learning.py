@@ -48,9 +48,7 @@ def test_one_round_relabels_selected_frames_and_retrains(stores, tmp_path):
         max_selected=3,
         max_iterations=1,
     )
-    loop = active_learning_job(
-        data.output, fit.output, al.model_dump(mode="json"), spec.model_dump(), hyper
-    )
+    loop = active_learning_job(data.output, fit.output, al, labeller, hyper)
     run_locally(
         Flow([md, data, fit, loop]),
         store=jobs,
