@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from scipy.constants import e as ELEMENTARY_CHARGE_C
 from scipy.constants import k as BOLTZMANN_J_PER_K
 
+from ctaflow.analysis.diffusion import DiffusionResult
 from ctaflow.analysis.trajectory import TransportInputError
-from ctaflow.analysis.transport import DiffusionResult
 
 K_B_EV_PER_K = BOLTZMANN_J_PER_K / ELEMENTARY_CHARGE_C
 

@@ -9,7 +9,7 @@ from ase import units
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
-from ctaflow.analysis.chunks import TrajectoryChunk
+from ctaflow.analysis.chunks import TrajectoryChunk, join_chunks
 
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å³ = 1.66054 g/cm³
 K_B_EV_PER_K = 8.617333262e-5
@@ -361,7 +361,6 @@ def check_segment_arrays(
 
 def check_md_result(md: MDResult, tolerances: MDTolerances | None = None) -> SegmentCheck:
     """:func:`check_segment_arrays` of a stored segment (pressure checked for NPT only)."""
-    from ctaflow.analysis.chunks import join_chunks
 
     arrays = join_chunks(md.trajectory)
     npt = md.ensemble == "npt"

@@ -32,7 +32,9 @@ import numpy as np
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
-from ctaflow.analysis.transport import DiffusionResult, MSDCurve, msd_loglog_exponent
+from ctaflow.analysis.amorphous import bragg_order, network_species
+from ctaflow.analysis.diffusion import DiffusionResult, MSDCurve
+from ctaflow.analysis.transport import msd_loglog_exponent
 
 #: MSD floor (Å²) without a known hop length: the square of a 2 Å hop
 DEFAULT_MIN_MSD_A2 = 4.0
@@ -228,7 +230,6 @@ def crystallinity_check(
     the same order (the MD keeps the order); only fractional coordinates are used, so a changed
     cell (NPT) does not matter.
     """
-    from ctaflow.analysis.amorphous import bragg_order, network_species
 
     chosen = network_species(start, species)
     frames = [final] if isinstance(final, Structure) else list(final)

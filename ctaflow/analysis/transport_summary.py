@@ -12,14 +12,10 @@ from pymatgen.core import Structure
 
 from ctaflow.analysis.arrhenius import ArrheniusResult
 from ctaflow.analysis.chunks import join_chunks
+from ctaflow.analysis.diffusion import DiffusionResult, MSDCurve, SamplingSettings
 from ctaflow.analysis.md import MDResult
 from ctaflow.analysis.trajectory import MDTrajectory
-from ctaflow.analysis.transport import (
-    DiffusionResult,
-    MSDCurve,
-    SamplingSettings,
-    analyse_diffusion_with_msd,
-)
+from ctaflow.analysis.transport import analyse_diffusion_with_msd
 
 
 class TransportSummary(BaseModel):

@@ -15,11 +15,11 @@ from pydantic import BaseModel, Field
 from ctaflow import __version__
 from ctaflow.analysis.amorphous import AmorphousCompositionResult, AmorphousSample
 from ctaflow.analysis.arrhenius import ArrheniusResult
+from ctaflow.analysis.diffusion import DiffusionResult
 from ctaflow.analysis.interfaces import InterfaceResult
 from ctaflow.analysis.mlff import CompositionMetrics, MLFFResult
 from ctaflow.analysis.neb import BarrierResult
 from ctaflow.analysis.relax import RelaxResult
-from ctaflow.analysis.transport import DiffusionResult
 
 #: metadata keys a group shares. ``campaign_fingerprint`` is among them because a stage's
 #: ``settings_hash`` covers only that stage: a transport task of a campaign whose relaxation or MD

@@ -8,8 +8,8 @@ import numpy as np
 from jobflow import Flow
 
 from ctaflow.analysis.arrhenius import arrhenius_from_results
+from ctaflow.analysis.diffusion import DiffusionResult
 from ctaflow.analysis.md import MDResult
-from ctaflow.analysis.transport import DiffusionResult
 from ctaflow.analysis.transport_summary import (
     ArrheniusSummary,
     TransportSummary,

@@ -35,6 +35,7 @@ from ctaflow.structures._common import (
     oxidation_states_for,
     sync_labels,
 )
+from ctaflow.structures.validate import closest_overlap
 
 
 class DefectSettings(BaseModel):
@@ -373,7 +374,6 @@ def _add_interstitials(
 ) -> None:
     """Add ``count`` ions: the given positions, or each time one of the largest empty spheres
     (ties within 0.05 Å, e.g. symmetry-equivalent voids, broken by ``rng``)."""
-    from ctaflow.structures.validate import closest_overlap
 
     given = settings.interstitial_positions
     if given is not None and len(given) < settings.count:

@@ -7,8 +7,9 @@ import pytest
 from scipy.constants import e, k
 
 from ctaflow.analysis.arrhenius import arrhenius_from_results, fit_arrhenius
+from ctaflow.analysis.diffusion import DiffusionResult
 from ctaflow.analysis.trajectory import TransportInputError
-from ctaflow.analysis.transport import DiffusionResult, nernst_einstein_conductivity
+from ctaflow.analysis.transport import nernst_einstein_conductivity
 
 K_EV = k / e  # 8.617333e-5 eV/K
 EA, D0 = 0.25, 1e-3  # eV, cm²/s

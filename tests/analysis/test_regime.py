@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ctaflow.analysis.arrhenius import K_B_EV_PER_K, checked_arrhenius
+from ctaflow.analysis.diffusion import SamplingSettings
 from ctaflow.analysis.regime import (
     DEFAULT_MIN_MSD_A2,
     MIN_CRYSTAL_ORDER,
@@ -19,7 +20,7 @@ from ctaflow.analysis.regime import (
     regime_of,
 )
 from ctaflow.analysis.trajectory import MDTrajectory
-from ctaflow.analysis.transport import SamplingSettings, analyse_diffusion_with_msd
+from ctaflow.analysis.transport import analyse_diffusion_with_msd
 from ctaflow.structures.demo import demo_structure
 
 FAST = SamplingSettings(n_samples=300, n_burn=300, n_walkers=16)

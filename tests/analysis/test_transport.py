@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pymatgen.core.trajectory import Trajectory
 
+from ctaflow.analysis.diffusion import SamplingSettings
 from ctaflow.analysis.trajectory import MDTrajectory, TransportInputError
 from ctaflow.analysis.transport import (
-    SamplingSettings,
     analyse_by_site_class,
     analyse_diffusion,
     analyse_diffusion_with_msd,
