@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from ase.io import read
-from jobflow import Flow, Response
+from jobflow import Flow, Response, job
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -36,7 +36,7 @@ from ctaflow.analysis.mlff import DatasetResult, MLFFResult
 from ctaflow.campaign.stages import ActiveLearningStageSettings
 from ctaflow.engines.base import Engine
 from ctaflow.engines.calculators import mace_calculator
-from ctaflow.jobs import result_job
+from ctaflow.jobs import BULKY_KEYS, result_job
 from ctaflow.makers.mlff import langevin_frames, materialise_model, train_mace_job
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,9 @@ def extend_dataset_job(dataset: DatasetResult | dict, statics: list[dict], itera
     )
 
 
-@result_job(ActiveLearningResult)
+# no output_schema: jobflow gives a replacing job's schema to the job that stores the replacing
+# flow's output, whose input is still a reference when this job replaces itself again
+@job(data=BULKY_KEYS)
 def active_learning_job(
     dataset: DatasetResult | dict,
     fit: MLFFResult | dict,
