@@ -95,6 +95,10 @@ class MinimumCheck(BaseModel):
     )
     symprec_a: float = Field(description="spglib distance tolerance of both space groups, Å.")
 
+    def rattles_text(self) -> str:
+        n = len(self.trial_energies_ev)
+        return f"{n} rattled cop{'y' if n == 1 else 'ies'}"
+
 
 def rattle(
     structure: Structure,
@@ -235,4 +239,68 @@ def assess_minimum(
         symmetry_operations_after=after[2],
         symmetry_lowered=after[2] < before[2],
         symprec_a=symprec_a,
+    )
+
+
+class MinimumSummary(BaseModel):
+    """What the minimum check of one relaxation found, over all its cycles. Units in the names.
+
+    ``first_*`` describe the structure the relaxation itself ended in (before any rattle);
+    ``final_*`` the structure kept: the lowest found, confirmed or not.
+    """
+
+    is_minimum: bool = Field(description="The kept structure passed its last check.")
+    start_was_minimum: bool = Field(
+        description="The relaxation's own end point passed the first check (nothing lower found)."
+    )
+    verdict: str = Field(description="One sentence for reports.")
+    first_energy_ev: float
+    final_energy_ev: float
+    energy_drop_ev: float = Field(description="first − final; > 0: a lower structure was found.")
+    energy_drop_mev_per_atom: float
+    space_group_first: str
+    space_group_final: str
+    n_cycles: int
+    checks: list[MinimumCheck] = Field(description="One per cycle, in order.")
+
+
+def summarise_minimum(
+    checks: list[MinimumCheck], first_energy_ev: float, final_energy_ev: float
+) -> MinimumSummary:
+    """The summary of a finished minimum search (``checks``: one per cycle; the last decides)."""
+    if not checks:
+        raise ValueError("a minimum search has at least one check")
+    first, last = checks[0], checks[-1]
+    drop = float(first_energy_ev - final_energy_ev)
+    n_atoms = first.n_atoms
+    found = last.space_group_after if not last.is_minimum else last.space_group_before
+    if first.is_minimum:
+        verdict = (
+            f"a minimum: {first.rattles_text()} relaxed back within {first.tolerance_ev:g} eV "
+            f"({first.space_group_before})"
+        )
+    elif last.is_minimum:
+        verdict = (
+            f"not a minimum: rattled copies relaxed {1000 * drop / n_atoms:.3g} meV/atom "
+            f"({drop:.3g} eV) lower, {first.space_group_before} -> {found}; the lower structure "
+            f"is confirmed after {len(checks)} cycles and kept"
+        )
+    else:
+        verdict = (
+            f"no minimum confirmed: still {last.energy_drop_ev:.3g} eV lower after "
+            f"{len(checks)} cycles ({drop:.3g} eV below the relaxation in all); the lowest "
+            "structure found is kept"
+        )
+    return MinimumSummary(
+        is_minimum=last.is_minimum,
+        start_was_minimum=first.is_minimum,
+        verdict=verdict,
+        first_energy_ev=float(first_energy_ev),
+        final_energy_ev=float(final_energy_ev),
+        energy_drop_ev=drop,
+        energy_drop_mev_per_atom=1000.0 * drop / n_atoms,
+        space_group_first=first.space_group_before,
+        space_group_final=found,
+        n_cycles=len(checks),
+        checks=checks,
     )

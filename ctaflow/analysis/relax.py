@@ -8,6 +8,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
+from ctaflow.analysis.minimum import MinimumSummary
+
 
 class RelaxResult(BaseModel):
     """Summary of one relaxation. Energies in eV, forces in eV/Å, lengths in Å, volumes in Å³."""
@@ -28,6 +30,9 @@ class RelaxResult(BaseModel):
     engine: dict[str, Any] = Field(description="Engine description (kind, model, versions).")
     structure_provenance: dict[str, Any] = Field(default_factory=dict)
     software: dict[str, str] = Field(default_factory=dict)
+    minimum: MinimumSummary | None = Field(
+        None, description="The minimum check (rattle and re-relax), when it ran."
+    )
 
 
 def max_force(forces: Any) -> float:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ctaflow.engines.params import NEBParams, RelaxParams
+from ctaflow.engines.params import MinimumCheckParams, NEBParams, RelaxParams
 from ctaflow.settings import Strict
 
 
@@ -210,15 +210,23 @@ class AmorphousStageSettings(StageSettings):
     elemental_references: bool = Field(
         True, description="Relax elemental references with the same engine for formation energies."
     )
+    minimum: MinimumCheckParams = Field(
+        default_factory=MinimumCheckParams,
+        description="Minimum check of each crystalline reference (rattle and re-relax).",
+    )
     seed: int = 0
 
-    def relax_settings(self, relax_cell: bool = True) -> RelaxParams:
-        """The relaxation settings of the crystalline reference, the glasses and the elements."""
+    def relax_settings(self, relax_cell: bool = True, check: bool = False) -> RelaxParams:
+        """The relaxation settings of the crystalline reference (``check``: with the minimum
+        check, whose search is ``minimum``), the glasses and the elements (without: a glass is
+        one of many local minima, and the elements only give formation energies)."""
+        minimum = self.minimum if check else self.minimum.model_copy(update={"enabled": False})
         return RelaxParams(
             fmax_ev_per_a=self.fmax_ev_per_a,
             max_steps=self.max_steps,
             relax_cell=relax_cell,
             optimizer=self.optimizer,
+            minimum=minimum,
         )
 
     @model_validator(mode="after")
@@ -266,14 +274,20 @@ class NEBStageSettings(StageSettings, NEBParams):
         "so a relaxation cannot stay on a symmetric saddle; 0 = off.",
     )
     seed: int = Field(0, description="Seed of the end-point rattle.")
+    minimum: MinimumCheckParams = Field(
+        default_factory=MinimumCheckParams,
+        description="Minimum check of the hosts and of every band end point: a barrier is "
+        "valid only between checked minima.",
+    )
 
     def endpoint_relax(self) -> RelaxParams:
-        """Fixed-cell relaxation settings of the band end points."""
+        """Fixed-cell relaxation settings of the band end points, with their minimum check."""
         return RelaxParams(
             fmax_ev_per_a=self.endpoint_fmax_ev_per_a,
             max_steps=self.endpoint_max_steps,
             relax_cell=False,
             optimizer="FIRE",
+            minimum=self.minimum,
         )
 
 
@@ -329,6 +343,10 @@ class InterfaceStageSettings(StageSettings):
         False, description="Also relax the interface cell's length along the normal."
     )
     seed: int = Field(0, description="Seed of MD velocities and Langevin forces.")
+    minimum: MinimumCheckParams = Field(
+        default_factory=MinimumCheckParams,
+        description="Minimum check of the bulk references and of each relaxed interface.",
+    )
 
     @field_validator("vacuum_a")
     @classmethod
@@ -350,12 +368,18 @@ class InterfaceStageSettings(StageSettings):
     def relax(
         self, relax_cell: bool = False, max_steps: int | None = None, reference: bool = False
     ) -> RelaxParams:
-        """Relaxation settings of the interface (``reference``: of a bulk reference)."""
+        """Relaxation settings of the interface (``reference``: of a bulk reference), with the
+        minimum check; a single point (``max_steps=1``: the as-built energy, a given metal
+        lattice) is not checked."""
+        single_point = max_steps == 1
         return RelaxParams(
             fmax_ev_per_a=self.reference_fmax_ev_per_a if reference else self.fmax_ev_per_a,
             max_steps=max_steps or self.max_steps,
             relax_cell=relax_cell,
             optimizer=self.optimizer,
+            minimum=self.minimum.model_copy(update={"enabled": False})
+            if single_point
+            else self.minimum,
         )
 
 

@@ -30,6 +30,8 @@ class Engine(MSONable, ABC):
     spec_class: ClassVar[type[BaseModel]]
     #: short name used in job metadata and reports, e.g. ``"mlip:CHGNet-0.3.0"``
     label: str
+    #: relaxations end with the minimum check unless it is switched off (cheap engines: on)
+    checks_minimum_by_default: ClassVar[bool] = True
 
     def __init__(self, spec: BaseModel) -> None:
         self.spec = spec

@@ -12,7 +12,41 @@ from typing import Literal
 
 from pydantic import Field
 
+from ctaflow.analysis.minimum import (
+    CHECK_FMAX_EV_PER_A,
+    MAX_CYCLES,
+    MINIMUM_TOLERANCE_EV,
+    RATTLE_AMPLITUDE_A,
+    RATTLES_PER_CYCLE,
+)
 from ctaflow.settings import Strict
+
+
+class MinimumCheckParams(Strict):
+    """Whether a relaxation ends in a minimum: rattle the relaxed structure (seeded), relax each
+    copy again, continue from the lowest while the energy drops by more than the tolerance (see
+    :mod:`ctaflow.analysis.minimum`, whose measured defaults these are)."""
+
+    enabled: bool | None = Field(
+        None,
+        description="None: the engine's default (on for MLIP engines; off for VASP, where each "
+        "check costs rattles × cycles more relaxations).",
+    )
+    rattle_a: float = Field(
+        RATTLE_AMPLITUDE_A, gt=0, description="Gaussian rattle amplitude per component, Å."
+    )
+    rattles: int = Field(RATTLES_PER_CYCLE, ge=1, description="Rattled copies per cycle.")
+    max_cycles: int = Field(MAX_CYCLES, ge=1, description="Cycles before giving up.")
+    tolerance_ev: float = Field(
+        MINIMUM_TOLERANCE_EV, gt=0, description="Largest drop (whole cell, eV) of a minimum."
+    )
+    fmax_ev_per_a: float = Field(
+        CHECK_FMAX_EV_PER_A,
+        gt=0,
+        description="Force criterion of the checked relaxation and of every re-relaxation "
+        "(the tighter of this and the relaxation's own), eV/Å.",
+    )
+    seed: int = Field(0, description="Seed of the rattles.")
 
 
 class RelaxParams(Strict):
@@ -22,6 +56,10 @@ class RelaxParams(Strict):
     max_steps: int = Field(300, gt=0, description="Maximum number of optimiser steps.")
     relax_cell: bool = Field(True, description="Relax the cell as well as positions.")
     optimizer: Literal["FIRE", "BFGS", "LBFGS"] = "FIRE"
+    minimum: MinimumCheckParams = Field(
+        default_factory=MinimumCheckParams,
+        description="Check that the relaxation ends in a minimum (rattle and re-relax).",
+    )
 
     def relax_params(self, **update) -> RelaxParams:
         """Just the relaxation parameters (a subclass's extra fields dropped), with updates."""

@@ -38,6 +38,8 @@ class VaspEngine(Engine):
     """Production VASP (PBE PAW) with the study preset; see :mod:`ctaflow.engines.vasp_inputs`."""
 
     spec_class = VaspEngineSpec
+    #: every check costs rattles × cycles more DFT relaxations: asked for, not by default
+    checks_minimum_by_default = False
 
     def __init__(self, spec: VaspEngineSpec) -> None:
         super().__init__(spec)

@@ -261,7 +261,9 @@ class AmorphousStageMaker(Maker):
         outputs = []
         for k, (member, x) in enumerate(members):
             tag = "" if x is None else f" x={x:g}"
-            crystal = RelaxStageMaker(engine=self.engine, settings=st.relax_settings()).make(member)
+            crystal = RelaxStageMaker(
+                engine=self.engine, settings=st.relax_settings(check=True)
+            ).make(member)
             crystal.name = f"crystalline reference{tag}"
             melt = md(
                 MDSegment("melt", "nvt", hot, hot, st.melt_ps),

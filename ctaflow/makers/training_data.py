@@ -123,7 +123,13 @@ class TrainingDataMaker(Maker):
             starts, fractions = [], []
             n = self.series.n_compositions
             for i in range(n):
-                relax = RelaxStageMaker(engine=self.engine, settings=self.relax_settings).make(
+                # no minimum check: the member only starts the labelling MD
+                unchecked = self.relax_settings.model_copy(
+                    update={
+                        "minimum": self.relax_settings.minimum.model_copy(update={"enabled": False})
+                    }
+                )
+                relax = RelaxStageMaker(engine=self.engine, settings=unchecked).make(
                     series.output.members[i].structure
                 )
                 relax.name = f"relax member {i}"
