@@ -1,0 +1,167 @@
+"""Row 7: ctaflow's local runner with worker processes vs jobflow's ``run_locally``.
+
+The flow: ``jobs`` independent CPU-bound jobs (a fixed amount of pure-Python integer arithmetic,
+:data:`ITERATIONS` steps, about 2 s of CPU each on the benchmark machine) and one job gathering
+their results. Both sides run the same flow (same uuids) into a fresh embedded store in a work
+directory of their own, from this process; pairs alternate which side runs first. The speed-up is
+the mean over pairs of (run_locally wall time) / (run_flow wall time), with its standard error.
+The runner's time includes starting its worker processes (each imports jobflow); that fixed cost
+is measured apart, as the extra wall time of the runner on the same flow with no work in the jobs.
+The jobs live in this module (importable), so that the workers can load them.
+
+Run alone: ``python -m benchmarks.parallel_runner [--pairs 3] [--jobs 8] [--workers 2]``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from jobflow import Flow, job
+
+from benchmarks.report import Row, markdown_table
+
+#: iterations of a CPU-bound job: 2.0 s of CPU on the benchmark machine (0.087 s per million)
+ITERATIONS = 23_000_000
+_CPU_S: list[float] = []  # CPU seconds of each run_locally run (all its jobs run in-process)
+
+
+@job
+def burn(seed: int, iterations: int) -> int:
+    """A linear congruential walk: pure-Python CPU work whose result depends on every step."""
+    x = seed
+    for i in range(iterations):
+        x = (x * 1103515245 + 12345 + i) % 2147483648
+    return x
+
+
+@job
+def gather(values: list[int]) -> int:
+    return sum(values) % 2147483648
+
+
+def fan_out(jobs: int, iterations: int) -> Flow:
+    """``jobs`` independent burns and their gather, with the same uuids every time."""
+    from ctaflow.flows.uids import deterministic_uids
+
+    with deterministic_uids(f"bench-fan-out-{jobs}-{iterations}"):
+        burns = [burn(seed, iterations) for seed in range(jobs)]
+        total = gather([b.output for b in burns])
+        flow = Flow([*burns, total], output=total.output)
+    flow.update_metadata({"stage": "bench", "campaign": "bench"})
+    return flow
+
+
+def _time_run_locally(flow: Flow, folder: Path) -> tuple[float, int]:
+    from jobflow import run_locally
+
+    from ctaflow.store import job_store
+
+    store = job_store(None, folder)
+    start, cpu = time.perf_counter(), time.process_time()
+    run_locally(flow, store=store, log=False, root_dir=folder, ensure_success=True)
+    seconds = time.perf_counter() - start
+    _CPU_S.append(time.process_time() - cpu)
+    return seconds, store.get_output(flow.output.uuid)
+
+
+def _time_run_flow(flow: Flow, folder: Path, workers: int) -> tuple[float, int]:
+    from ctaflow.execution.local import run_flow
+    from ctaflow.store import job_store, state_store
+
+    store, states = job_store(None, folder), state_store(None, folder)
+    start = time.perf_counter()
+    report = run_flow(flow, store, states, folder, workers=workers)
+    seconds = time.perf_counter() - start
+    if not report.ok:
+        raise RuntimeError(f"run_flow failed: {report.failed}")
+    return seconds, store.get_output(flow.output.uuid)
+
+
+def _pair(jobs: int, iterations: int, workers: int, runner_first: bool) -> tuple[float, float]:
+    """(run_locally s, run_flow s) on fresh stores; their results must agree."""
+    with tempfile.TemporaryDirectory(prefix="ctaflow-bench-runner-") as tmp:
+        sides = [
+            lambda: _time_run_locally(fan_out(jobs, iterations), Path(tmp, "jobflow")),
+            lambda: _time_run_flow(fan_out(jobs, iterations), Path(tmp, "ctaflow"), workers),
+        ]
+        if runner_first:
+            (t_runner, out_runner), (t_local, out_local) = sides[1](), sides[0]()
+        else:
+            (t_local, out_local), (t_runner, out_runner) = sides[0](), sides[1]()
+    if out_local != out_runner:
+        raise RuntimeError(f"different results: run_locally {out_local}, run_flow {out_runner}")
+    return t_local, t_runner
+
+
+def rows(
+    pairs: int = 3, jobs: int = 8, workers: int = 2, iterations: int = ITERATIONS
+) -> list[Row]:
+    """The speed-up row (mean ± standard error over ``pairs``)."""
+    from benchmarks.md_cost import standard_error
+
+    load_before = os.getloadavg()[0]
+    zero_local, zero_runner = _pair(jobs, 0, workers, runner_first=False)
+    _CPU_S.clear()
+    times = [_pair(jobs, iterations, workers, runner_first=k % 2 == 1) for k in range(pairs)]
+    cpu_per_job = sum(_CPU_S) / len(_CPU_S) / jobs  # the gather job costs nothing
+    ratios = [t_local / t_runner for t_local, t_runner in times]
+    mean = sum(ratios) / len(ratios)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    per_pair = "; ".join(f"{a:.1f} s / {b:.1f} s" for a, b in times)
+    details = (
+        f"{jobs} independent jobs of {iterations / 1e6:g} M pure-Python steps "
+        f"({cpu_per_job:.1f} s CPU each, measured in run_locally) + a gather job, embedded "
+        f"store, {pairs} alternating pairs "
+        f"(run_locally / run_flow wall time: {per_pair}); run_flow's fixed cost (worker start, "
+        f"same flow without work): {zero_runner - zero_local:+.1f} s; {cores} usable cores, "
+        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other "
+        "processes share the cores); the goal is the issue's for the demo campaign"
+    )
+    return [
+        Row(
+            "7",
+            f"local runner, {workers} worker processes vs jobflow run_locally: speed-up",
+            mean,
+            "×",
+            (">=", 1.8),
+            details,
+            {
+                "pairs_s": times,
+                "ratios": ratios,
+                "no_work_s": [zero_local, zero_runner],
+                "run_locally_cpu_s": list(_CPU_S),
+                "jobs": jobs,
+                "iterations": iterations,
+                "workers": workers,
+                "cores": cores,
+            },
+            standard_error(ratios),
+        )
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.parallel_runner")
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--iterations", type=int, default=ITERATIONS)
+    args = parser.parse_args(argv)
+    print(markdown_table(rows(args.pairs, args.jobs, args.workers, args.iterations)))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from benchmarks.parallel_runner import main as _main  # jobs from the importable module
+
+    sys.exit(_main(sys.argv[1:]))
