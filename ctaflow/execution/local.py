@@ -105,6 +105,7 @@ def run_flow(
     workdir: str | Path,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    worker_output: str | Path | None = None,
 ) -> RunReport:
     """Run ``flow`` in ``workdir``, reusing every job already completed in ``store``.
 
@@ -127,7 +128,12 @@ def run_flow(
         job runs in this process, one after the other in ``run_locally``'s order. With more,
         jobs whose inputs are ready run in as many spawned worker processes, in that order of
         priority; a job that cannot be pickled or that asks for the store (``expose_store``)
-        runs in this process. Only this process writes ``store`` and ``states``.
+        runs in this process. Only this process writes ``store`` and ``states``. Workers
+        start with this process's environment (``OMP_NUM_THREADS``, ``CTAFLOW_MODEL_CACHE``,
+        ...) and send their log records to its handlers.
+    worker_output
+        File receiving the workers' standard output and error, appended (None: this
+        process's); keeps a terminal progress display readable.
     """
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
@@ -142,7 +148,7 @@ def run_flow(
         else:
             from ctaflow.execution.workers import WorkerPool, store_layout
 
-            with WorkerPool(workers, store_layout(store)) as pool:
+            with WorkerPool(workers, store_layout(store), worker_output) as pool:
                 _Run(store, states, workdir, report, progress, pool).execute(flow)
     return report
 

@@ -143,14 +143,20 @@ class _PipeQueue:
         self.send(("log", record))
 
 
-def worker_main(conn: Any, runner_pid: int, log_level: int) -> None:
-    """Entry point of a worker process: run jobs received on ``conn`` until told to stop.
+def worker_main(conn: Any, runner_pid: int, log_level: int, output: str | None = None) -> None:
+    """Entry point of a worker process: run jobs received on ``conn`` until told to stop;
+    ``output``: file its standard output and error are appended to (None: the runner's).
 
     Messages in: ``("job", task_id, pickled job, job_dir, store layout)``; None or the end of
     the pipe: stop.
     Messages out: ``("ready",)`` once started, then ``("log", LogRecord)`` and
     ``("result", task_id, outcome)``.
     """
+    if output is not None:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
     lock = threading.Lock()
 
     def send(message: tuple) -> None:
@@ -183,10 +189,12 @@ def worker_main(conn: Any, runner_pid: int, log_level: int) -> None:
             os.chdir(home)
             try:
                 send(("result", task_id, outcome))
-            except (pickle.PicklingError, TypeError, AttributeError) as exc:
-                message = f"the job's response could not be sent to the runner: {exc!r}"
+            except OSError:
+                raise
+            except Exception as exc:  # pickling its documents or response failed
+                message = f"the job's results could not be sent to the runner: {exc!r}"
                 send(("result", task_id, ("error", message, traceback.format_exc())))
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+    except (EOFError, OSError, KeyboardInterrupt):
         return  # the runner stopped or was interrupted: the job stays unfinished
 
 
@@ -209,17 +217,21 @@ class _Worker:
 
 
 class WorkerPool:
-    """Up to ``size`` spawned worker processes, started when jobs need them.
+    """Up to ``size`` spawned worker processes, started when jobs need them; ``output``: file
+    receiving their standard output and error (None: this process's).
 
     Use as a context manager: on exit every worker is stopped (SIGINT, then SIGKILL after
     :data:`STOP_GRACE_S` seconds when the run ends with an exception, e.g. Ctrl-C).
     """
 
-    def __init__(self, size: int, layout: tuple[list[str], Any]) -> None:
+    def __init__(
+        self, size: int, layout: tuple[list[str], Any], output: str | Path | None = None
+    ) -> None:
         import multiprocessing
 
         self.size = size
         self.layout = layout
+        self.output = None if output is None else str(Path(output).resolve())
         self._context = multiprocessing.get_context("spawn")
         self._idle: list[_Worker] = []
         self._busy: dict[int, _Worker] = {}
@@ -307,7 +319,7 @@ class WorkerPool:
         here, there = self._context.Pipe()
         process = self._context.Process(
             target=worker_main,
-            args=(there, os.getpid(), logging.getLogger().getEffectiveLevel()),
+            args=(there, os.getpid(), logging.getLogger().getEffectiveLevel(), self.output),
             name="ctaflow-worker",
         )
         process.start()

@@ -180,6 +180,17 @@ def test_job_a_worker_cannot_import_runs_in_the_runner_process(
     assert states.query_one({"uuid": tripled.uuid})["pid"] == os.getpid()
 
 
+def test_worker_output_goes_to_the_file_asked_for(stores, workdir, ledger, tmp_path, capfd):
+    jobs, states = stores
+    with deterministic_uids("shout"):
+        flow = Flow([toyjobs.shout("hello from a worker")])
+    out = tmp_path / "workers.log"
+    assert run_flow(flow, jobs, states, workdir, workers=2, worker_output=out).ok
+    text = out.read_text()
+    assert "stdout: hello from a worker" in text and "stderr: hello from a worker" in text
+    assert "hello from a worker" not in "".join(capfd.readouterr())
+
+
 def test_second_run_on_a_locked_workdir_is_refused(stores, workdir, ledger):
     jobs, states = stores
     with workdir_lock(workdir), pytest.raises(CtaflowError, match="another ctaflow run"):

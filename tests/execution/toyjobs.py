@@ -101,6 +101,14 @@ def detour_and_addition(value: float) -> Response:
 
 
 @job
+def shout(text: str) -> str:
+    """Prints ``text`` to standard output and error."""
+    print(f"stdout: {text}", flush=True)
+    print(f"stderr: {text}", file=sys.stderr, flush=True)
+    return text
+
+
+@job
 def stopper(value: float) -> Response:
     _ledger("stopper")
     return Response(output=value, stop_children=True)
