@@ -425,9 +425,9 @@ def _stage(job: Job) -> str:
 def _job_dir(workdir: Path, job: Job) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", job.name).strip("_")[:60] or "job"
     path = workdir / "jobs" / _stage(job) / f"{slug}-{job.uuid[:8]}-{job.index}"
-    if path.exists():  # leftovers of an interrupted attempt
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    if path.exists():  # leftovers of an interrupted attempt (a dying worker may still write)
+        shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 

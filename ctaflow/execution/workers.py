@@ -13,9 +13,10 @@ Why this shape (see :func:`ctaflow.execution.local.run_flow`):
   (measured: a half-written ``monty.storage.cfg`` when two processes connect at once, "no such
   table" when two create a collection at once), and a worker killed mid-job can never leave a
   partial document.
-* **no orphans**: a worker checks every :data:`PARENT_CHECK_S` seconds that the runner is alive;
-  when the runner died (``kill -9``) it interrupts its job like Ctrl-C and exits. A worker that
-  dies (e.g. out-of-memory killer) is reported by :meth:`WorkerPool.wait` with its exit status.
+* **no orphans**: when the runner dies (``kill -9``) a worker interrupts its job like Ctrl-C and
+  exits: on Linux the kernel signals it at once (``PR_SET_PDEATHSIG``), and every worker checks
+  every :data:`PARENT_CHECK_S` seconds that the runner is alive. A worker that dies (e.g.
+  out-of-memory killer) is reported by :meth:`WorkerPool.wait` with its exit status.
 
 Jobs and responses are pickled with :func:`dumps`, which also handles plain functions decorated
 with jobflow's ``@job`` (stdlib pickle refuses them: the module attribute is the decorator's
@@ -168,6 +169,7 @@ def worker_main(conn: Any, runner_pid: int, log_level: int, output: str | None =
     root.handlers = [logging.handlers.QueueHandler(_PipeQueue(send))]
     root.setLevel(log_level)
     logging.captureWarnings(True)  # as the CLI does: warnings go to the runner's log
+    _interrupt_when_parent_dies()
     threading.Thread(target=_watch_runner, args=(runner_pid,), daemon=True).start()
     home = os.getcwd()
     try:
@@ -196,6 +198,16 @@ def worker_main(conn: Any, runner_pid: int, log_level: int, output: str | None =
                 send(("result", task_id, ("error", message, traceback.format_exc())))
     except (EOFError, OSError, KeyboardInterrupt):
         return  # the runner stopped or was interrupted: the job stays unfinished
+
+
+def _interrupt_when_parent_dies() -> None:
+    """Linux: have the kernel send SIGINT to this worker the moment the runner dies (the
+    thread of :func:`_watch_runner` covers other systems and a runner that died earlier)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGINT))
 
 
 def _watch_runner(runner_pid: int) -> None:
