@@ -15,7 +15,10 @@ Sections (issue #13), each measured side by side in this run on this machine:
 4. the VASP stand-in path vs the MLIP called directly, per ionic step;
 5. store: chunked 1,000-frame, 400-atom trajectory written and read (MB/s), largest document
    (< 16 MB), query latency over 10,000 task documents (1,000 in quick mode);
-6. a finished demo campaign's wall time per stage, read from ``--demo-workdir``.
+6. a finished demo campaign's wall time per stage, read from ``--demo-workdir``;
+7. the local runner with 2 worker processes vs jobflow's ``run_locally`` on a fan-out of
+   CPU-bound toy jobs (8 jobs of ~2 s, 3 pairs; quick: 4 jobs of ~1 s, 2 pairs), and of jobs
+   that sleep as long (the runner's own limit when other sessions hold the cores): speed-ups.
 
 Writes ``RESULTS.md`` and ``results.json`` next to this file (``--out`` to change). A measurement
 that fails becomes a row saying so and makes the exit status 1; a missed goal does not.
@@ -34,7 +37,7 @@ from benchmarks.report import Row, machine_info, markdown_table, write_results
 HERE = Path(__file__).resolve().parent
 
 #: settings per mode: MD step counts of row 1, sizes of row 2, extra sizes of row 3, timed
-#: seconds per block and blocks per model/size case, task documents of row 5
+#: seconds per block and blocks per model/size case, task documents of row 5, row 7's flow
 MODES = {
     "quick": {
         "md_steps": [50],
@@ -43,6 +46,7 @@ MODES = {
         "budget_s": 0.5,
         "repeats": 2,
         "docs": 1000,
+        "runner": {"pairs": 2, "jobs": 4, "iterations": 11_500_000, "sleep_s": 1.0},
     },
     "full": {
         "md_steps": [2000],
@@ -51,6 +55,7 @@ MODES = {
         "budget_s": 1.5,
         "repeats": 3,
         "docs": 10_000,
+        "runner": {"pairs": 3, "jobs": 8},
     },
 }
 
@@ -59,7 +64,7 @@ Measurement = tuple[str, str, Callable[[], list[Row]]]
 
 def measurements(mode: str, demo_workdir: str | None, mace_model: str | None) -> list[Measurement]:
     """(section, title, function returning rows) for every section, in table order."""
-    from benchmarks import demo_stages, md_cost, standin_overhead, store_choice
+    from benchmarks import demo_stages, md_cost, parallel_runner, standin_overhead, store_choice
 
     m = MODES[mode]
     if mace_model is None and demo_workdir is not None:
@@ -80,6 +85,7 @@ def measurements(mode: str, demo_workdir: str | None, mace_model: str | None) ->
         ("4", "VASP stand-in overhead", standin_overhead.rows),
         ("5", "store", lambda: store_choice.rows(m["docs"])),
         ("6", "demo campaign", lambda: demo_stages.rows(demo_workdir)),
+        ("7", "parallel local runner", lambda: parallel_runner.rows(**m["runner"])),
     ]
 
 

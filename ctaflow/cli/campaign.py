@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import sys
@@ -66,6 +65,13 @@ def run(
     workdir: Annotated[
         Path | None, typer.Option("--workdir", "-w", help="Work directory [runs/<name>].")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Jobs run at the same time, each in its own process [one per core]; 1 runs "
+            "every job in this process, one after the other."
+        ),
+    ] = None,
 ) -> None:
     """Run a campaign locally; finished jobs in WORKDIR are reused (resume)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -109,21 +115,23 @@ def run(
         task = bar.add_task(settings.name, total=built.n_jobs, current="")
 
         def progress(event, job, report):
-            stage = (job.metadata or {}).get("stage", "")
-            if event == "start":
-                bar.update(task, total=report.n_total, current=f"{stage}: {job.name}")
-            else:
-                bar.update(task, total=report.n_total, advance=1, current=f"{event} {job.name}")
+            running = ", ".join(
+                f"{(j.metadata or {}).get('stage', '')}: {j.name}" for j in report.running
+            )
+            advance = 0 if event == "start" else 1
+            bar.update(task, total=report.n_total, advance=advance, current=running)
 
-        stores = (built.flow, opened.jobs, opened.states, workdir)
         try:
-            # until run_flow accepts lock_held (execution/local.py rewrite) it takes the lock
-            # itself: hand it over; afterwards: run_flow(*stores, ..., lock_held=True)
-            if "lock_held" in inspect.signature(run_flow).parameters:
-                report = run_flow(*stores, progress=progress, lock_held=True)
-            else:
-                opened.release_lock()
-                report = run_flow(*stores, progress=progress)
+            report = run_flow(
+                built.flow,
+                opened.jobs,
+                opened.states,
+                workdir,
+                progress=progress,
+                workers=workers,
+                worker_output=workdir / "workers.log",
+                lock_held=True,
+            )
         except KeyboardInterrupt:
             err.print(f"interrupted; run the same command again to resume in {workdir}")
             raise typer.Exit(130) from None

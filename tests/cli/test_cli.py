@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -103,7 +104,8 @@ def test_run_resumes_after_sigkill_and_is_queryable(tmp_path):
 
     # rerun in place: everything reused, nothing recomputed
     again = ctaflow("run", str(campaign), "-w", str(reference))
-    assert "0 jobs run, 3 reused" in again.stdout
+    # structure, relax, its summary and the minimum check (which replaced itself by its search)
+    assert "0 jobs run, 4 reused" in again.stdout
 
     # kill a run while the relaxation is running, then resume
     killed = tmp_path / "killed"
@@ -122,7 +124,8 @@ def test_run_resumes_after_sigkill_and_is_queryable(tmp_path):
     status = ctaflow("status", "-w", str(killed)).stdout
     assert "RUNNING" in status
     resumed = ctaflow("run", str(campaign), "-w", str(killed))
-    assert "1 reused" in resumed.stdout  # the structure job finished before the kill
+    # what finished before the kill (it depends on when, with two workers) is reused
+    assert re.search(r"[1-9]\d* jobs run, \d+ reused from the store, 0 failed", resumed.stdout)
     result = _relax_result(killed)
     assert result["energy_ev"] == pytest.approx(expected["energy_ev"], abs=1e-5)
     assert result["volume_a3"] == pytest.approx(expected["volume_a3"], rel=1e-6)

@@ -4,10 +4,12 @@ tests can count how often a job really executed."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from jobflow import Flow, Response, job
 
 from ctaflow.flows.uids import deterministic_uids
@@ -62,7 +64,100 @@ def chain(seed: str = "toy", sleep_s: float = 0.0) -> Flow:
     return flow
 
 
-if __name__ == "__main__":  # used by the kill test: run the chain in a child process
+@job
+def rendezvous(name: str, other: str, folder: str, timeout_s: float = 120.0) -> str:
+    """Marks its start, then waits for ``other`` to start: it can only succeed when both jobs
+    run at the same time."""
+    _ledger(name)
+    Path(folder, name).touch()
+    deadline = time.monotonic() + timeout_s
+    while not Path(folder, other).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{other} did not start while {name} was running")
+        time.sleep(0.05)
+    return name
+
+
+@job(data=["squares"])
+def square_table(n: int) -> dict:
+    """An output with an array saved in the job store's ``data`` store."""
+    _ledger("table")
+    return {"n": n, "squares": np.arange(n, dtype=float) ** 2}
+
+
+@job
+def gather(values: list) -> float:
+    _ledger("gather")
+    return float(sum(np.sum(v) for v in values))
+
+
+@job
+def detour_and_addition(value: float) -> Response:
+    """A dynamic job with a detour (+1) and an addition (+2)."""
+    _ledger("diverge")
+    detour = named_add(value, 1, "detour-add")
+    addition = named_add(value, 2, "addition-add")
+    return Response(output=value, detour=Flow([detour]), addition=Flow([addition]))
+
+
+@job
+def shout(text: str) -> str:
+    """Prints ``text`` to standard output and error."""
+    print(f"stdout: {text}", flush=True)
+    print(f"stderr: {text}", file=sys.stderr, flush=True)
+    return text
+
+
+@job
+def stopper(value: float) -> Response:
+    _ledger("stopper")
+    return Response(output=value, stop_children=True)
+
+
+@job
+def die(value: float) -> float:
+    """Kills the process running it, as the out-of-memory killer would."""
+    _ledger("die")
+    os.kill(os.getpid(), signal.SIGKILL)
+    return value
+
+
+def fanout(seed: str = "fan", n: int = 4) -> Flow:
+    """Independent additions, a data-store output, a replace and a detour/addition, gathered:
+    every kind of job the runner handles."""
+    with deterministic_uids(seed):
+        leaves = [named_add(i, 10 * i, f"leaf{i}") for i in range(n)]
+        table = square_table(n)
+        table.name = "table"
+        grown = grow(leaves[0].output)
+        diverged = detour_and_addition(leaves[1].output)
+        extra = [grown.output, diverged.output, table.output["n"], table.output["squares"]]
+        total = gather([leaf.output for leaf in leaves] + extra)
+        total.name = "gather"
+        flow = Flow([*leaves, table, grown, diverged, total], output=total.output)
+    flow.update_metadata({"stage": "toy", "campaign": "toy"})
+    return flow
+
+
+def fanout_total(n: int = 4) -> float:
+    """The hand sum of :func:`fanout`'s result."""
+    leaves = [11 * i for i in range(n)]
+    grown = leaves[0] + 10 + 100
+    return sum(leaves) + grown + leaves[1] + n + sum(i * i for i in range(n))
+
+
+def pair(sleep_s: float = 0.0) -> Flow:
+    """Two independent sleeping additions and their sum (1 + 2) + (3 + 4) = 10."""
+    with deterministic_uids("pair"):
+        a = named_add(1, 2, "p1", sleep_s=sleep_s)
+        b = named_add(3, 4, "p2", sleep_s=sleep_s)
+        total = named_add(a.output, b.output, "ptotal")
+        flow = Flow([a, b, total], output=total.output)
+    flow.update_metadata({"stage": "toy", "campaign": "toy"})
+    return flow
+
+
+if __name__ == "__main__":  # used by the kill tests: WORKDIR SLEEP_S [WORKERS [chain|pair]]
     import signal
 
     from ctaflow.execution.local import run_flow
@@ -72,9 +167,12 @@ if __name__ == "__main__":  # used by the kill test: run the chain in a child pr
     from ctaflow.store import job_store, state_store
 
     workdir = Path(sys.argv[1])
+    workers = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    build = pair if len(sys.argv) > 4 and sys.argv[4] == "pair" else chain
     run_flow(
-        chain(sleep_s=float(sys.argv[2])),
+        build(sleep_s=float(sys.argv[2])),
         job_store(None, workdir),
         state_store(None, workdir),
         workdir,
+        workers=workers,
     )
