@@ -140,6 +140,8 @@ def run(
         f"{settings.name}: {report.n_ran} jobs run, {report.n_reused} reused from the store, "
         f"{len(report.failed)} failed, {len(report.skipped)} skipped; results in {workdir}"
     )
+    for line in report.rerun:
+        err.print(f"[yellow]rerun[/] {line}", highlight=False)
     for failure in report.failed:
         err.print(f"[red]failed[/] {failure['stage']}/{failure['name']}: {failure['error']}")
     if not report.ok:

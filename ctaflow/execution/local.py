@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from ctaflow.errors import CtaflowError
 from ctaflow.execution.workers import WorkerPool, dumps, store_layout
+from ctaflow.verify import check_job_outputs
 from ctaflow.workdir import workdir_lock
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class RunReport:
     running: list[Job] = field(default_factory=list)
     #: how many jobs may run at the same time
     workers: int = 1
+    #: finished jobs run again because their stored outputs failed the check, with the reason
+    rerun: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -237,7 +240,7 @@ class _Run:
             _set_state(self.states, job, SKIPPED, error="a job it depends on failed")
             self._notify("skipped", job)
             self._finish(node, ok=False)
-        elif _is_completed(self.states, self.store, job):
+        elif _is_completed(self.states, self.store, job, self.report):
             self.report.n_reused += 1
             self._notify("reused", job)
             self._finish(node, ok=True)
@@ -406,11 +409,19 @@ def _job_dir(workdir: Path, job: Job) -> Path:
     return path
 
 
-def _is_completed(states: Store, store: JobStore, job: Job) -> bool:
+def _is_completed(states: Store, store: JobStore, job: Job, report: RunReport) -> bool:
+    """Recorded COMPLETED and its outputs intact (document and blobs readable, checksums
+    right, output valid): then it is reused; a damaged one runs again, and the report says why."""
     doc = states.query_one({"uuid": job.uuid, "index": job.index})
     if not doc or doc.get("state") != COMPLETED:
         return False
-    return store.query_one({"uuid": job.uuid}, properties=["uuid"]) is not None
+    problems = check_job_outputs(store, job.uuid)
+    if problems:
+        why = "; ".join(p.what for p in problems)
+        logger.warning("rerunning %s (%s): %s", job.name, job.uuid, why)
+        report.rerun.append(f"{job.name}: {why}")
+        return False
+    return True
 
 
 def _set_state(

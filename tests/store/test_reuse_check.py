@@ -97,9 +97,28 @@ def test_verify_store_lists_every_fault_once(store, work):
     data.remove_docs({"blob_uuid": _blob(store, SEGMENT, "trajectory", 0)})
     data.remove_docs({"blob_uuid": _blob(store, MODEL, "model", 3)})
     report = verify_store(work)
-    assert [str(p).split(": blob ")[0] for p in report.problems] == [
-        "outputs_data: segment (68a37006): trajectory chunk 0 (frames 0–2)",
+    # sorted: the pristine run's two independent jobs finish in either order (two workers)
+    assert sorted(str(p).split(": blob ")[0] for p in report.problems) == [
         "outputs_data: model file (ed53ffb5): toy.model part 4 of 4",
+        "outputs_data: segment (68a37006): trajectory chunk 0 (frames 0–2)",
     ]
     assert not report.ok and report.n_jobs == 3 and report.n_blobs == 8
     assert report.summary().startswith(f"{work}: 2 problems found; 3 job outputs and 8 blobs")
+
+
+def test_the_runner_reruns_a_job_whose_stored_outputs_fail_the_check(store, work):
+    """A missing trajectory chunk: ``run`` does not reuse the segment but runs it again, says
+    why, and reuses the two intact jobs."""
+    from ctaflow.execution.local import run_flow
+    from ctaflow.store import state_store
+    from tests.store.jobs import toy_flow
+
+    data = store.additional_stores["data"]
+    data.remove_docs({"blob_uuid": _blob(store, SEGMENT, "trajectory", 3)})
+    assert check_job_outputs(store, SEGMENT, 1) != []
+    report = run_flow(toy_flow(), store, state_store(None, work), work, workers=1)
+    assert report.ok
+    assert report.n_ran == 1 and report.n_reused == 2
+    (line,) = report.rerun
+    assert line.startswith("segment: trajectory chunk 3 (frames 9–11): blob ")
+    assert check_job_outputs(store, SEGMENT, 1) == []  # stored again, whole
