@@ -54,3 +54,12 @@ def subprocess_env() -> dict[str, str]:
     env.pop("PMG_VASP_PSP_DIR", None)  # tests never use real potentials
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     return env
+
+
+def stored_output(store, uuid: str) -> dict:
+    """A job's output as stored (a dict). jobflow resolves the output of a job that replaced
+    itself (e.g. a relaxation with its minimum check) into the model object: serialise it back."""
+    from monty.json import jsanitize
+
+    output = store.get_output(uuid, load=True)
+    return output if isinstance(output, dict) else jsanitize(output, strict=True, enum_values=True)

@@ -31,6 +31,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
+from ctaflow.analysis.minimum import MinimumSummary
+
 
 class BarrierProfile(BaseModel):
     """Energy profile and barriers of one band. Units in the field names."""
@@ -161,46 +163,6 @@ class NEBRun(BaseModel):
     n_steps: int | None = None
     elapsed_s: float
     engine: dict[str, Any] = Field(default_factory=dict)
-
-
-class BarrierResult(BaseModel):
-    """One NEB band of the campaign: what moved, and its barrier. Units in the field names."""
-
-    species: str = Field(description="Element of the moving ions.")
-    host_species: str = Field(description="Mobile species of the structure before any swap.")
-    mechanism: str = Field(description="'vacancy' (one ion) or 'concerted' (two ions).")
-    hop_label: int = Field(description="Symmetry-distinct hop class, 0 = shortest.")
-    hop_length_a: float
-    hop_multiplicity: int
-    path_sites: list[int] = Field(description="Supercell sites along the path ([k,] i, j).")
-    moving_indices: list[int] = Field(description="Indices of the moving ions in the images.")
-    displacement_a: list[float] = Field(description="Straight distance each moving ion travels.")
-    composition: str
-    n_atoms: int
-    supercell_scaling: list[int]
-    forward_barrier_ev: float
-    backward_barrier_ev: float
-    reaction_energy_ev: float
-    converged: bool
-    endpoints_converged: bool
-    ends_are_lowest: bool = Field(description="No image below the end points (see profile).")
-    end_from_symmetry: bool = Field(
-        description="End point = symmetry image of the relaxed start (equivalent minima)."
-    )
-    profile: BarrierProfile
-    images: list[Structure] = Field(description="Final band incl. the relaxed end points.")
-    neb_elapsed_s: float | None = None
-    settings: dict[str, Any]
-    engine: dict[str, Any]
-    software: dict[str, str] = Field(default_factory=dict)
-
-
-class BarrierTable(BaseModel):
-    """All bands of the NEB stage, ready for the report."""
-
-    rows: list[dict[str, Any]]
-    engine: dict[str, Any]
-    settings: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- band validity
@@ -393,3 +355,66 @@ def images_for_path(
             f"max_images={max_images}; raise max_images or lower images_per_a"
         )
     return n
+
+
+# --------------------------------------------------------------------------- stage documents
+class HostSummary(BaseModel):
+    """The host a band was cut from: the supercell relaxed (cell and positions) with its minimum
+    check. Energies in eV."""
+
+    formula: str
+    n_atoms: int
+    energy_per_atom_ev: float
+    minimum: MinimumSummary | None = Field(
+        None, description="What the minimum check found (None: not run)."
+    )
+
+
+class BarrierResult(BaseModel):
+    """One NEB band of the campaign: what moved, its verdict and its barrier. Units in the field
+    names. ``barrier_ev`` and the forward/backward barriers are None unless the band passed
+    every check of :func:`assess_band` (``status`` and ``reasons`` say why not)."""
+
+    species: str = Field(description="Element of the moving ions.")
+    host_species: str = Field(description="Mobile species of the structure before any swap.")
+    mechanism: str = Field(description="'vacancy' (one ion) or 'concerted' (two ions).")
+    hop_label: int = Field(description="Symmetry-distinct hop class, 0 = shortest.")
+    hop_length_a: float = Field(description="Minimum-image length of the hop i -> j, Å.")
+    hop_multiplicity: int
+    path_sites: list[int] = Field(description="Supercell sites along the path ([k,] i, j).")
+    moving_indices: list[int] = Field(description="Indices of the moving ions in the images.")
+    displacement_a: list[float] = Field(description="Straight distance each moving ion travels.")
+    composition: str
+    n_atoms: int
+    supercell_scaling: list[int]
+    status: Literal["valid", "flagged", "excluded"]
+    reasons: list[str] = Field(default_factory=list)
+    kind: Literal["single", "sequential"] = "single"
+    barrier_ev: float | None = None
+    forward_barrier_ev: float | None = None
+    backward_barrier_ev: float | None = None
+    reaction_energy_ev: float | None = None
+    converged: bool = Field(description="Engine converged and climbing-image force ≤ fmax.")
+    endpoints_converged: bool
+    ends_are_lowest: bool = Field(description="No image below the end points (see profile).")
+    start_minimum: MinimumSummary | None = None
+    end_minimum: MinimumSummary | None = None
+    end_from_symmetry: bool = Field(
+        description="End point = symmetry image of the relaxed start (equivalent minima)."
+    )
+    host: HostSummary | None = None
+    verdict: BandVerdict
+    profile: BarrierProfile
+    images: list[Structure] = Field(description="Final band incl. the relaxed end points.")
+    neb_elapsed_s: float | None = None
+    settings: dict[str, Any]
+    engine: dict[str, Any]
+    software: dict[str, str] = Field(default_factory=dict)
+
+
+class BarrierTable(BaseModel):
+    """All bands of the NEB stage, ready for the report."""
+
+    rows: list[dict[str, Any]]
+    engine: dict[str, Any]
+    settings: dict[str, Any]

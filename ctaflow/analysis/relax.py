@@ -33,6 +33,9 @@ class RelaxResult(BaseModel):
     minimum: MinimumSummary | None = Field(
         None, description="The minimum check (rattle and re-relax), when it ran."
     )
+    minimum_trial: bool = Field(
+        False, description="A rattled copy relaxed by a minimum check, not a stage result."
+    )
 
 
 def max_force(forces: Any) -> float:

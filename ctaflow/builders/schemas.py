@@ -89,21 +89,38 @@ class RelaxDoc(DerivedDoc):
     initial_volume_a3: float | None = None
     volume_a3: float | None = None
     lattice_abc_a: tuple[float, float, float] | None = None
+    is_minimum: bool | None = Field(None, description="The minimum check's verdict (None: off).")
+    minimum_verdict: str | None = None
+    minimum_energy_drop_mev_per_atom: float | None = Field(
+        None, description="How much lower the kept structure is than the relaxation's own end."
+    )
+    space_groups: str | None = Field(None, description="'relaxed -> kept' (spglib, 0.1 Å).")
     engine_description: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def from_output(cls, out: RelaxResult) -> dict[str, Any]:
         """This document's own fields from one relax-stage result (the builder adds the rest)."""
         notes = []
+        check = out.minimum
         if not out.converged:
             notes.append(
                 f"not converged: max force {out.max_force_ev_per_a:.3g} eV/Å > "
                 f"{out.fmax_target_ev_per_a:.3g} eV/Å"
             )
+        if check is not None and not check.start_was_minimum:
+            notes.append(f"{out.formula}: the relaxed structure was {check.verdict}")
         initial = None if out.initial_energy_ev is None else out.initial_energy_ev / out.n_atoms
         return {
             **out.model_dump(include=_own_fields(cls, out)),
             "initial_energy_per_atom_ev": initial,
+            "is_minimum": None if check is None else check.is_minimum,
+            "minimum_verdict": None if check is None else check.verdict,
+            "minimum_energy_drop_mev_per_atom": (
+                None if check is None else check.energy_drop_mev_per_atom
+            ),
+            "space_groups": (
+                None if check is None else f"{check.space_group_first} -> {check.space_group_final}"
+            ),
             "engine_description": out.engine,
             "notes": notes,
         }
@@ -195,8 +212,9 @@ class TransportDoc(DerivedDoc):
 
 class BarrierDoc(DerivedDoc):
     """One NEB band per (group, moving species, mechanism, hop class): the most recent task.
-    Energies in eV, lengths in Å, forces in eV/Å. Unconverged bands are kept, with
-    ``converged`` False and a note, so tables show them rather than hide them."""
+    Energies in eV, lengths in Å, forces in eV/Å. Every band is kept with its ``status``
+    (valid / flagged / excluded) and ``reasons``; ``barrier_ev`` is None unless the band passed
+    every check (see :func:`ctaflow.analysis.neb.assess_band`)."""
 
     species: str | None = Field(None, description="Element of the moving ions.")
     host_species: str | None = Field(None, description="Mobile species before any swap.")
@@ -206,6 +224,10 @@ class BarrierDoc(DerivedDoc):
     band_composition: str | None = Field(None, description="Reduced formula of the NEB cell.")
     n_atoms: int | None = None
     n_images: int | None = None
+    status: str | None = Field(None, description="valid, flagged or excluded.")
+    reasons: list[str] = Field(default_factory=list)
+    kind: str | None = Field(None, description="'single' or 'sequential' (two maxima).")
+    barrier_ev: float | None = None
     forward_barrier_ev: float | None = None
     backward_barrier_ev: float | None = None
     reaction_energy_ev: float | None = None
@@ -215,31 +237,45 @@ class BarrierDoc(DerivedDoc):
     converged: bool | None = None
     endpoints_converged: bool | None = None
     ends_are_lowest: bool | None = None
+    start_is_minimum: bool | None = None
+    end_is_minimum: bool | None = None
+    host_formula: str | None = None
+    host_n_atoms: int | None = None
+    host_minimum_verdict: str | None = Field(
+        None, description="What the host supercell's minimum check found."
+    )
+    host_energy_drop_mev_per_atom: float | None = None
+    host_space_groups: str | None = Field(None, description="'first -> final'.")
     neb_elapsed_s: float | None = None
     engine_description: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def from_output(cls, out: BarrierResult) -> dict[str, Any]:
-        """This document's own fields from one NEB band, with notes on what makes it doubtful."""
+        """This document's own fields from one NEB band; its reasons also become notes."""
         prof = out.profile
-        notes = []
-        if not out.converged:
-            notes.append(
-                f"not converged: climbing-image force {prof.max_force_highest_image_ev_per_a:.3g} "
-                f"eV/Å (criterion {prof.fmax_ev_per_a:.3g}), engine converged: "
-                f"{prof.engine_converged}"
-            )
-        if not out.ends_are_lowest:
-            notes.append(
-                f"an image lies {prof.image_below_ends_ev:.3g} eV below the end points: "
-                "they are not the minima this band connects"
-            )
+        host_min = out.host.minimum if out.host is not None else None
         return {
             **out.model_dump(include=_own_fields(cls, out)),
-            **prof.model_dump(include=_own_fields(cls, prof) - {"converged"}),
+            "spline_forward_barrier_ev": prof.spline_forward_barrier_ev,
+            "max_force_highest_image_ev_per_a": prof.max_force_highest_image_ev_per_a,
+            "fmax_ev_per_a": prof.fmax_ev_per_a,
+            "n_images": prof.n_images,
             "band_composition": out.composition,
+            "start_is_minimum": out.verdict.start_is_minimum,
+            "end_is_minimum": out.verdict.end_is_minimum,
+            "host_formula": None if out.host is None else out.host.formula,
+            "host_n_atoms": None if out.host is None else out.host.n_atoms,
+            "host_minimum_verdict": None if host_min is None else host_min.verdict,
+            "host_energy_drop_mev_per_atom": (
+                None if host_min is None else host_min.energy_drop_mev_per_atom
+            ),
+            "host_space_groups": (
+                None
+                if host_min is None
+                else f"{host_min.space_group_first} -> {host_min.space_group_final}"
+            ),
             "engine_description": out.engine,
-            "notes": notes,
+            "notes": [f"{out.species} {out.mechanism}: {r}" for r in out.reasons],
         }
 
 

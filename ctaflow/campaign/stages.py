@@ -258,7 +258,22 @@ class NEBStageSettings(StageSettings, NEBParams):
     min_image_distance_a: float = Field(
         8.0, gt=0, description="Supercell face width: periodic images of a moving ion, Å."
     )
-    images: int = Field(5, ge=1, description="Intermediate images of each band.")
+    images: int | None = Field(
+        None,
+        ge=1,
+        description="Intermediate images of each band; None: from the path length "
+        "(images_per_a × the summed displacement of the moving ions, odd, ≥ min_images).",
+    )
+    images_per_a: float = Field(
+        1.5, gt=0, description="Images per Å of path when images is None (1/Å)."
+    )
+    min_images: int = Field(3, ge=1, description="Fewest intermediate images when images is None.")
+    grow_cell_for_concerted: bool = Field(
+        True,
+        description="Grow the NEB supercell until every concerted two-ion chain spans less than "
+        "half of it (a real simultaneous move, not one that reaches its own periodic image); "
+        "off: a chain that does not fit stops its bands with the width it needs.",
+    )
     interpolation: Literal["idpp", "linear"] = "idpp"
     min_atom_distance_a: float = Field(
         1.0, gt=0, description="Interpolated images may not bring two atoms closer, Å."

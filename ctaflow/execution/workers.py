@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ctaflow.errors import CtaflowError
+
 logger = logging.getLogger(__name__)
 
 #: seconds between a worker's checks that the runner process is still alive
@@ -369,8 +371,6 @@ class WorkerPool:
 
 def _check_started(worker: _Worker) -> None:
     """A worker that died before it was ready means no worker can run here: stop the run."""
-    from ctaflow.errors import CtaflowError
-
     if not worker.ready:
         raise CtaflowError(
             f"a worker process could not start (exit status {worker.process.exitcode}; its "

@@ -2,16 +2,25 @@
 two-ion moves, for the host's mobile species and for swapped species, each as a climbing-image
 NEB on any engine, analysed into a barrier table.
 
-Graph of one (species, hop) pair::
+Graph::
 
-    band_ends ─► relax start (fixed cell) ─► end point ─► relax end ─► interpolate ─►
-                 (per mechanism)                                 engine NEB ─► barrier analysis
+    NEB supercell (wide enough for the concerted chain) ─► relax host (cell and positions,
+    minimum check) ─► [swap species ─► relax swapped host (minimum check)] ─►
+    per (species, hop): band_ends ─► relax start (fixed cell, minimum check) ─► per mechanism:
+    end point ─► relax end (minimum check) ─► interpolate ─► engine NEB ─► barrier analysis
     all bands ─► barrier table
 
-End points are rattled (seeded) before relaxing so a relaxation cannot stay on a symmetric saddle.
-When an operation of the perfect crystal maps the start configuration onto the end one (any
-symmetric hop), the end point is the symmetry image of the *relaxed* start, so both ends are the
-same minimum by construction; otherwise the end relaxes on its own.
+The hosts are relaxed as supercells because the symmetric prototype may be a saddle that only a
+larger cell can leave (the demo's cubic Na3OCl tilts to Pnma in its 2×2×2 cell, 11 meV/atom
+lower with CHGNet). End points are rattled (seeded) before relaxing and checked by rattling and
+re-relaxing (:mod:`ctaflow.makers.relax`). When an operation of the relaxed host maps the start
+configuration onto the end one (any symmetric hop), the end point is the symmetry image of the
+*relaxed* start, so both ends are the same minimum by construction; it is still relaxed and
+checked. A barrier is reported only when the band passes every check of
+:func:`ctaflow.analysis.neb.assess_band` (converged climbing image, both ends checked minima, no
+image below the ends, an interior maximum); otherwise the band is stored with ``barrier_ev``
+None and the reasons. The number of images follows from the length of the path
+(``images_per_a``, odd, at least ``min_images``) unless ``images`` is given.
 
 The graph is static (built before anything runs, so resume and uuids are deterministic); which
 hop a band uses is decided at run time by :func:`band_ends` from the (relaxed) host.
@@ -22,11 +31,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from jobflow import Flow, Maker, job
 from pymatgen.core import Structure
 
-from ctaflow.analysis.neb import BarrierResult, BarrierTable, barrier_profile
+from ctaflow.analysis.neb import (
+    BarrierResult,
+    BarrierTable,
+    HostSummary,
+    assess_band,
+    barrier_profile,
+    images_for_path,
+)
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.analysis.relax import RelaxResult
 from ctaflow.campaign.stages import NEBStageSettings, RelaxStageSettings
@@ -39,7 +54,9 @@ from ctaflow.structures.neb_paths import (
     PathEnds,
     check_cell_for_path,
     concerted_hop,
+    concerted_partner,
     find_mappings,
+    hop_in_cell,
     interpolate_band,
     select_hops,
     symmetric_end,
@@ -70,6 +87,31 @@ def swap_mobile_species(host: Structure, species: str, by: str) -> Structure:
 
 
 @job
+def neb_supercell(host: Structure, settings: dict[str, Any]) -> Structure:
+    """The supercell of the NEB hosts: faces ``min_image_distance_a`` apart, grown (when
+    ``grow_cell_for_concerted``) until the straight two-ion chain of every concerted band spans
+    less than half of it (:func:`~ctaflow.structures.neb_paths.concerted_partner`)."""
+    width = settings["min_image_distance_a"]
+    cell = make_supercell(host, width)
+    grown_from = None
+    if "concerted" in settings["mechanisms"] and settings["grow_cell_for_concerted"]:
+        check_cell_for_path(cell, settings["max_hop_length_a"])
+        for hop in select_hops(
+            cell, settings["species"], settings["max_hop_length_a"], settings["n_hops"]
+        ):
+            geometry = concerted_partner(cell, hop, settings["max_hop_length_a"])
+            if not geometry.fits and geometry.width_needed_a > width:
+                grown_from, width = width, geometry.width_needed_a
+        if grown_from is not None:
+            cell = make_supercell(host, width)
+    cell.properties = {
+        **(cell.properties or {}),
+        "neb_cell": {"min_width_a": width, "grown_for_concerted_from_a": grown_from},
+    }
+    return cell
+
+
+@job
 def band_ends(
     host: Structure, reference: Structure | None, settings: dict[str, Any]
 ) -> dict[str, Any]:
@@ -90,15 +132,7 @@ def band_ends(
     operations = symmetry_operations(supercell)
     out: dict[str, Any] = {"scaling": list(scaling), "bands": []}
     for hop in chosen:
-        i = supercell[hop.start_index].frac_coords
-        j = supercell[hop.end_index].frac_coords + np.array(hop.end_image)
-        hop_here = hop.model_copy(  # the same hop, measured in this host (a swap changes cells)
-            update={
-                "start_frac": tuple(float(x) for x in i),
-                "end_frac": tuple(float(x) for x in j),
-                "length_a": float(np.linalg.norm(supercell.lattice.get_cartesian_coords(j - i))),
-            }
-        )
+        hop_here = hop_in_cell(supercell, hop)  # measured in this host (a swap changes cells)
         ends = {}
         for mech in settings["mechanisms"]:
             path = (
@@ -107,11 +141,15 @@ def band_ends(
                 else concerted_hop(supercell, hop_here, settings["max_hop_length_a"])
             )
             ops = find_mappings(path.start, path.end, operations)
+            n_images = settings["images"] or images_for_path(
+                sum(path.displacement_a), settings["images_per_a"], settings["min_images"]
+            )
             ends[mech] = {
                 "path": _rattled(path, settings["endpoint_rattle_a"], settings["seed"]).model_copy(
                     update={"end_operations": ops}
                 ),
                 "end_sites": path.end,
+                "n_images": n_images,
             }
         out["bands"].append(ends)
     return out
@@ -140,12 +178,15 @@ def end_point(start: RelaxResult, band: dict[str, Any]) -> Structure:
 
 
 @job
-def interpolate_job(start: Structure, end: Structure, settings: dict[str, Any]) -> list[Structure]:
-    """The band between the relaxed end points (IDPP or linear, distance-checked)."""
+def interpolate_job(
+    start: Structure, end: Structure, band: dict[str, Any], settings: dict[str, Any]
+) -> list[Structure]:
+    """The band between the relaxed end points (IDPP or linear, distance-checked), with the
+    number of images ``band_ends`` chose for it."""
     return interpolate_band(
         start,
         end,
-        settings["images"],
+        band["n_images"],
         method=settings["interpolation"],
         min_distance_a=settings["min_atom_distance_a"],
     )
@@ -157,6 +198,7 @@ def barrier_job(
     band: int,
     mechanism: str,
     host_species: str,
+    host: RelaxResult,
     start: RelaxResult,
     end: RelaxResult,
     structures: list[Structure],
@@ -167,9 +209,11 @@ def barrier_job(
     engine: dict[str, Any],
     elapsed_s: float | None = None,
 ) -> BarrierResult:
-    """Barrier analysis of one finished band (pure: see :mod:`ctaflow.analysis.neb`)."""
+    """Barrier analysis and verdict of one finished band (pure: see
+    :mod:`ctaflow.analysis.neb`)."""
     path = PathEnds.model_validate(ends["bands"][band][mechanism]["path"])
     start, end = RelaxResult.model_validate(start), RelaxResult.model_validate(end)
+    host = RelaxResult.model_validate(host)
     images = [start.structure, *structures, end.structure]
     profile = barrier_profile(
         images,
@@ -178,6 +222,11 @@ def barrier_job(
         settings["fmax_ev_per_a"],
         climb=settings["climb"],
         engine_converged=engine_converged,
+    )
+    verdict = assess_band(
+        profile,
+        None if start.minimum is None else start.minimum.is_minimum,
+        None if end.minimum is None else end.minimum.is_minimum,
     )
     species = element_symbol(images[0][path.moving[0]].specie)
     return BarrierResult(
@@ -193,11 +242,24 @@ def barrier_job(
         composition=images[0].composition.reduced_formula,
         n_atoms=len(images[0]),
         supercell_scaling=ends["scaling"],
-        forward_barrier_ev=profile.forward_barrier_ev,
-        backward_barrier_ev=profile.backward_barrier_ev,
-        reaction_energy_ev=profile.reaction_energy_ev,
+        status=verdict.status,
+        reasons=verdict.reasons,
+        kind=verdict.kind,
+        barrier_ev=verdict.barrier_ev,
+        forward_barrier_ev=verdict.forward_barrier_ev,
+        backward_barrier_ev=verdict.backward_barrier_ev,
+        reaction_energy_ev=verdict.reaction_energy_ev,
         converged=profile.converged,
         endpoints_converged=start.converged and end.converged,
+        start_minimum=start.minimum,
+        end_minimum=end.minimum,
+        host=HostSummary(
+            formula=host.formula,
+            n_atoms=host.n_atoms,
+            energy_per_atom_ev=host.energy_per_atom_ev,
+            minimum=host.minimum,
+        ),
+        verdict=verdict,
         ends_are_lowest=profile.ends_are_lowest,
         end_from_symmetry=bool(path.end_operations),
         profile=profile,
@@ -217,6 +279,10 @@ def barrier_table(results: list[BarrierResult], settings: dict, engine: dict) ->
         "mechanism",
         "hop_label",
         "hop_length_a",
+        "status",
+        "reasons",
+        "kind",
+        "barrier_ev",
         "forward_barrier_ev",
         "backward_barrier_ev",
         "reaction_energy_ev",
@@ -252,18 +318,22 @@ class NEBStageMaker(Maker):
     def make(self, host: Structure) -> Flow:
         s = {**self.settings.model_dump(mode="json"), "species": self.species}
         describe = self.engine.describe()
-        jobs, results = [], []
+        cell = neb_supercell(host, s)
+        cell.name = "neb supercell"
+        relax = RelaxStageMaker(self.engine, self.host_relax, name=f"relax {self.species} host")
+        base = relax.make(cell.output)
+        jobs, results = [cell, base], []
         endpoint_relax = RelaxStageMaker(self.engine, self.settings.endpoint_relax())
         for variant in [self.species, *self.settings.swap]:
-            variant_host, reference = host, None
+            variant_host, reference = base.output, None
             if variant != self.species:
-                swap = swap_mobile_species(host, self.species, variant)
+                swap = swap_mobile_species(base.output.structure, self.species, variant)
                 swap.name = f"swap {self.species}->{variant}"
                 relax = RelaxStageMaker(self.engine, self.host_relax, name=f"relax {variant} host")
                 relaxed = relax.make(swap.output)
                 jobs += [swap, relaxed]
-                variant_host, reference = relaxed.output.structure, host
-            ends = band_ends(variant_host, reference, s)
+                variant_host, reference = relaxed.output, base.output.structure
+            ends = band_ends(variant_host.structure, reference, s)
             ends.name = f"band ends {variant}"
             jobs.append(ends)
             for band in range(self.settings.n_hops):
@@ -273,11 +343,14 @@ class NEBStageMaker(Maker):
                 jobs.append(start)
                 for mech in self.settings.mechanisms:
                     tag = f"{variant} hop {band} {mech}"
-                    point = end_point(start.output, ends.output["bands"][band][mech])
+                    band_ref = ends.output["bands"][band][mech]
+                    point = end_point(start.output, band_ref)
                     point.name = f"end point {tag}"
                     end = endpoint_relax.make(point.output)
                     end.name = f"relax end {tag}"
-                    images = interpolate_job(start.output.structure, end.output.structure, s)
+                    images = interpolate_job(
+                        start.output.structure, end.output.structure, band_ref, s
+                    )
                     images.name = f"interpolate {tag}"
                     neb = self.engine.neb_maker(self.settings).make(images.output)
                     neb.name = f"neb {tag}"
@@ -287,6 +360,7 @@ class NEBStageMaker(Maker):
                         band,
                         mech,
                         self.species,
+                        variant_host,
                         start.output,
                         end.output,
                         refs["structures"],

@@ -40,9 +40,10 @@ def relax_summary(
     engine: dict[str, Any],
     initial_energy_ev: float | None = None,
     n_steps: int | None = None,
+    minimum_trial: bool = False,
 ) -> RelaxResult:
     """Job wrapper around :func:`summarise_relaxation`."""
-    return summarise_relaxation(
+    result = summarise_relaxation(
         initial,
         final,
         energy_ev,
@@ -53,6 +54,7 @@ def relax_summary(
         n_steps=n_steps,
         software=software_versions(),
     )
+    return result.model_copy(update={"minimum_trial": minimum_trial}) if minimum_trial else result
 
 
 @dataclass
@@ -94,8 +96,11 @@ def minimum_check_on(engine: Engine, params: RelaxParams) -> bool:
     return engine.checks_minimum_by_default if enabled is None else enabled
 
 
-def single_relaxation(engine: Engine, params: RelaxParams, structure: Structure) -> list:
-    """The engine's relax job and its summary job (output: :class:`RelaxResult`)."""
+def single_relaxation(
+    engine: Engine, params: RelaxParams, structure: Structure, trial: bool = False
+) -> list:
+    """The engine's relax job and its summary job (output: :class:`RelaxResult`; ``trial``:
+    marked as a minimum check's rattled copy)."""
     calc = engine.relax_maker(params).make(structure)
     refs = engine.relax_outputs(calc)
     summary = relax_summary(
@@ -107,6 +112,7 @@ def single_relaxation(engine: Engine, params: RelaxParams, structure: Structure)
         engine.describe(),
         initial_energy_ev=refs.get("initial_energy_ev"),
         n_steps=refs.get("n_steps"),
+        minimum_trial=trial,
     )
     summary.name = "relax summary"
     return [calc, summary]
@@ -128,7 +134,7 @@ def minimum_search(
     jobs, trials = [], []
     for k in range(m.rattles):
         start = rattle(reference.structure, m.rattle_a, seed=m.seed + 1000 * cycle + k)
-        trial = single_relaxation(engine, params, start)
+        trial = single_relaxation(engine, params, start, trial=True)
         for j in trial:
             j.name = f"minimum check {cycle}.{k} {j.name}"
         jobs += trial

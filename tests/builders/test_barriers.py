@@ -1,5 +1,6 @@
 """BarrierBuilder on real NEB-stage outputs (barrier_job on a band whose energies and forces are
-known in closed form): one document per (species, mechanism, hop), unconverged bands kept."""
+known in closed form, between end points checked to be minima): one document per (species,
+mechanism, hop); a band that fails a check is kept, without a barrier, with its reasons."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from jobflow import Flow, job
 from pymatgen.core import Lattice, Structure
 
+from ctaflow.analysis.minimum import MinimumSummary
 from ctaflow.analysis.relax import summarise_relaxation
 from ctaflow.builders import BarrierBuilder, run_builder
 from ctaflow.makers.neb import barrier_job
@@ -36,8 +38,15 @@ def _inputs(mechanism: str, height_ev: float, y_force: float):
         displacement_a=[D], start=_image(0.0), end=_image(D),
     )  # fmt: skip
     ends = {"scaling": [1, 1, 1], "bands": [{mechanism: {"path": path, "end_sites": path.end}}]}
+    checked = MinimumSummary(
+        is_minimum=True, start_was_minimum=True, verdict="a minimum", first_energy_ev=0.0,
+        final_energy_ev=0.0, energy_drop_ev=0.0, energy_drop_mev_per_atom=0.0,
+        space_group_first="P4/mmm", space_group_final="P4/mmm", n_cycles=1, checks=[],
+    )  # fmt: skip
     relaxed = [
-        summarise_relaxation(s, s, 0.0, np.zeros((2, 3)), 0.05, {"engine": ENGINE_A})
+        summarise_relaxation(s, s, 0.0, np.zeros((2, 3)), 0.05, {"engine": ENGINE_A}).model_copy(
+            update={"minimum": checked}
+        )
         for s in (path.start, path.end)
     ]
     forces = [
@@ -46,6 +55,7 @@ def _inputs(mechanism: str, height_ev: float, y_force: float):
     ]
     return {
         "ends": ends,
+        "host": relaxed[0],
         "start": relaxed[0],
         "end": relaxed[1],
         "structures": [_image(x) for x in xs],
@@ -59,8 +69,8 @@ def _band(mechanism: str, height_ev: float, y_force: float = 0.0) -> Flow:
     o = inputs.output
     settings = {"fmax_ev_per_a": 0.05, "climb": True}
     analysis = barrier_job(
-        o["ends"], 0, mechanism, "Na", o["start"], o["end"], o["structures"], o["energies"],
-        o["forces"], True, settings, {"engine": ENGINE_A},
+        o["ends"], 0, mechanism, "Na", o["host"], o["start"], o["end"], o["structures"],
+        o["energies"], o["forces"], True, settings, {"engine": ENGINE_A},
     )  # fmt: skip
     return Flow([inputs, analysis])
 
@@ -75,14 +85,15 @@ def test_barrier_documents_carry_the_band_barriers_and_flag_unconverged(workdir)
     docs = {d["mechanism"]: d for d in derived_docs(workdir, "barriers")}
     assert set(docs) == {"vacancy", "concerted"}
     vac, conc = docs["vacancy"], docs["concerted"]
-    assert vac["forward_barrier_ev"] == pytest.approx(A)
+    assert vac["status"] == "valid" and vac["reasons"] == [] and vac["notes"] == []
+    assert vac["barrier_ev"] == vac["forward_barrier_ev"] == pytest.approx(A)
     assert vac["reaction_energy_ev"] == pytest.approx(0.0)
-    assert vac["converged"] and vac["notes"] == []
-    assert conc["forward_barrier_ev"] == pytest.approx(0.5)
-    # a perpendicular force of 0.2 eV/Å on the climbing image: kept, but said
-    assert conc["converged"] is False
+    assert vac["converged"] and vac["start_is_minimum"] and vac["end_is_minimum"]
+    # a perpendicular force of 0.2 eV/Å on the climbing image: kept, no barrier, the reason said
+    assert conc["status"] == "excluded" and conc["converged"] is False
+    assert conc["barrier_ev"] is None and conc["forward_barrier_ev"] is None
     assert conc["max_force_highest_image_ev_per_a"] == pytest.approx(0.2)
-    assert conc["notes"] == [
-        "not converged: climbing-image force 0.2 eV/Å (criterion 0.05), engine converged: True"
-    ]
+    (reason,) = conc["reasons"]
+    assert reason.startswith("the climbing image keeps a force of 0.200 eV/Å > fmax 0.05")
+    assert conc["notes"] == [f"Na concerted: {reason}"]
     assert run_builder(make_builder(BarrierBuilder, workdir)).n_groups_built == 0  # nothing new

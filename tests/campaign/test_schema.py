@@ -44,7 +44,7 @@ def test_good_campaign_has_defaults_filled(tmp_path):
 def test_unknown_key_names_line_key_and_allowed_keys(tmp_path):
     msg = _error(tmp_path, GOOD.replace("max_steps: 50", "max_steps: 50, colour: red"))
     assert "c.yaml:6: stages.relax.colour: unknown key 'colour'" in msg
-    assert "allowed keys here: enabled, engine, fmax_ev_per_a, max_steps, optimizer" in msg
+    assert "allowed keys here: enabled, engine, fmax_ev_per_a, max_steps, minimum, optimizer" in msg
 
 
 def test_unknown_key_inside_named_engine(tmp_path):

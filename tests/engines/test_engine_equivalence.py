@@ -11,13 +11,14 @@ from ctaflow.engines import get_engine
 from ctaflow.engines.specs import MLIPEngineSpec, VaspStandinEngineSpec
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.structures import demo_structure
+from tests.conftest import stored_output
 
 
 def _relax(stores, engine, settings):
     jobs, _ = stores
     flow = RelaxStageMaker(engine=engine, settings=settings).make(demo_structure())
     run_locally(flow, store=jobs, log=False, ensure_success=True)
-    return jobs.get_output(flow.output.uuid, load=True), jobs.get_output(flow.jobs[0].uuid)
+    return stored_output(jobs, flow.output.uuid), jobs.get_output(flow.jobs[0].uuid)
 
 
 def test_vasp_standin_and_mlip_relax_to_the_same_energy(stores):
@@ -55,7 +56,7 @@ def test_vasp_md_segment_gives_the_same_md_document_as_the_mlip_engine(stores, t
     run_locally(
         flow, store=jobs, log=False, ensure_success=True, create_folders=True, root_dir=tmp_path
     )
-    out = jobs.get_output(flow.output.uuid, load=True)
+    out = stored_output(jobs, flow.output.uuid)
     frames = join_chunks(out["trajectory"])
     assert (
         out["n_frames"] == 20

@@ -10,6 +10,7 @@ from ctaflow.engines import get_engine
 from ctaflow.engines.specs import MLIPEngineSpec
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.structures import demo_structure
+from tests.conftest import stored_output
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def _relax(stores, engine, structure, **settings):
     jobs, _ = stores
     flow = RelaxStageMaker(engine=engine, settings=RelaxStageSettings(**settings)).make(structure)
     run_locally(flow, store=jobs, log=False, ensure_success=True)
-    return jobs.get_output(flow.output.uuid, load=True)
+    return stored_output(jobs, flow.output.uuid)
 
 
 def test_cell_relaxation_reaches_a_minimum_and_keeps_symmetry(stores, engine):

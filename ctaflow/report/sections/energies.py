@@ -85,10 +85,14 @@ BARRIER_FIELDS = (
     "species",
     "host_species",
     "mechanism",
+    "kind",
     "hop_label",
     "hop_length_a",
     "n_atoms",
     "n_images",
+    "status",
+    "reasons",
+    "barrier_ev",
     "forward_barrier_ev",
     "backward_barrier_ev",
     "reaction_energy_ev",
@@ -98,6 +102,13 @@ BARRIER_FIELDS = (
     "converged",
     "endpoints_converged",
     "ends_are_lowest",
+    "start_is_minimum",
+    "end_is_minimum",
+    "host_formula",
+    "host_n_atoms",
+    "host_minimum_verdict",
+    "host_energy_drop_mev_per_atom",
+    "host_space_groups",
     "neb_elapsed_s",
     "settings_hash",
     "notes",
@@ -111,14 +122,31 @@ def barrier_records(data: ReportData) -> Records:
     ]
 
 
+def host_lines(rows: Records) -> list[str]:
+    """One line per NEB host: was the symmetric start a minimum, and how much lower is the
+    relaxed host."""
+    seen, lines = set(), []
+    for row in rows:
+        key = (row.get("host_formula"), row.get("host_n_atoms"), row.get("engine"))
+        if row.get("host_minimum_verdict") is None or key in seen:
+            continue
+        seen.add(key)
+        lines.append(
+            f"host {row['host_formula']} ({row['host_n_atoms']} atoms, {row['engine']}): "
+            f"{row['host_minimum_verdict']}"
+        )
+    return lines
+
+
 def neb_figures(rows: Records, data: ReportData) -> dict[str, bytes]:
     profiles = []
     for doc in data.outputs("neb", BarrierResult):
         out = doc["output"]
         prof = out["profile"]
         label = f"{out['species']} {out['mechanism']} hop {out['hop_label']}"
-        if not out["converged"]:
-            label += " (not converged)"
+        status = out.get("status", "valid" if out["converged"] else "excluded")
+        if status != "valid":
+            label += f" ({status})"
         profiles.append(
             {
                 "label": label,
@@ -138,18 +166,18 @@ BARRIERS = ReportSection(
     columns=(
         "species",
         "mechanism",
+        "kind",
         "hop_length_a",
         "engine",
         "n_atoms",
         "n_images",
-        "forward_barrier_ev",
+        "status",
+        "barrier_ev",
         "backward_barrier_ev",
         "reaction_energy_ev",
         "max_force_highest_image_ev_per_a",
-        "converged",
-        "ends_are_lowest",
         "neb_elapsed_s",
     ),
-    notes=notes_of,
+    notes=lambda rows: [*host_lines(rows), *notes_of(rows)],
     figures=neb_figures,
 )

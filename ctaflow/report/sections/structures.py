@@ -64,7 +64,12 @@ RELAX_FIELDS = (
     "n_steps",
     "initial_volume_a3",
     "volume_a3",
+    "is_minimum",
+    "minimum_verdict",
+    "minimum_energy_drop_mev_per_atom",
+    "space_groups",
     "settings_hash",
+    "notes",
 )
 
 
@@ -86,9 +91,12 @@ RELAXATIONS = ReportSection(
         "energy_per_atom_ev",
         "max_force_ev_per_a",
         "converged",
+        "is_minimum",
+        "space_groups",
         "initial_volume_a3",
         "volume_a3",
     ),
+    notes=lambda rows: [r["minimum_verdict"] for r in rows if r.get("minimum_verdict")],
     always=True,
 )
 
