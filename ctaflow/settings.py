@@ -34,3 +34,11 @@ def relative_to_campaign(path: Path, info: ValidationInfo) -> Path:
     if base is not None and not path.is_absolute():
         return Path(base) / path
     return path
+
+
+class TrustWindow(Strict):
+    """The committee force deviation window (eV/Å): below ``lower`` the model is trusted, at or
+    above ``upper`` it has left what it was trained on."""
+
+    lower_ev_per_a: float
+    upper_ev_per_a: float

@@ -13,11 +13,14 @@ the window [lower, upper) are candidates for relabelling, at most ``max_selected
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from pydantic import BaseModel, Field
 
 from ctaflow.analysis.blobs import BlobPart
-from ctaflow.analysis.mlff import MDSanity
+from ctaflow.analysis.mlff import MDSanity, PrecisionCheck
+from ctaflow.settings import TrustWindow
 
 
 def force_deviation(forces_by_member: np.ndarray) -> float:
@@ -51,13 +54,96 @@ def select_in_window(deviations, lower: float, upper: float, cap: int, seed: int
     return sorted(int(i) for i in inside)
 
 
+class UseCondition(BaseModel):
+    """An MD condition a stage runs the campaign-trained model at (the study's protocol: NPT
+    equilibration, cooling, production; melt, hold, quench). The labeller's MD and the
+    committee's exploration cover these conditions. Temperatures in K, times in ps and fs."""
+
+    name: str = Field(description="e.g. 'md production 600 K', 'amorphous quench'.")
+    stage: str
+    temperature_start_k: float
+    temperature_end_k: float
+    duration_ps: float = Field(description="How long the stage runs it.")
+    timestep_fs: float = 1.0
+    follows: str | None = Field(
+        None, description="The condition whose end state it starts from (a protocol's order)."
+    )
+    label_ramp: bool = Field(
+        False,
+        description="The labeller also runs this ramp (continuing from its run at the start "
+        "temperature): a quench from a melt makes states no isothermal run visits.",
+    )
+
+    @property
+    def isothermal(self) -> bool:
+        return self.temperature_start_k == self.temperature_end_k
+
+
+class TrustCheck(BaseModel):
+    """The committee force deviation along a stored trajectory (sampled frames) and whether it
+    stayed inside the trust window. σ_F in eV/Å."""
+
+    n_frames: int = Field(description="Frames evaluated by the committee.")
+    committee_size: int
+    deviation_mean_ev_per_a: float
+    deviation_max_ev_per_a: float
+    fraction_above_lower: float
+    fraction_above_upper: float
+    window: TrustWindow
+    status: Literal["valid", "flagged"]
+    reasons: list[str] = Field(default_factory=list)
+
+
+def trust_check(deviations, window: TrustWindow, committee_size: int) -> TrustCheck:
+    """Judge a trajectory by its frames' σ_F: flagged when any frame reached the upper bound
+    (the model was used where it has no labels), with the number and the largest σ_F."""
+    d = np.asarray(deviations, dtype=float)
+    if d.size == 0:
+        raise ValueError("no frame to judge: the trajectory stored no frames")
+    above_upper = d >= window.upper_ev_per_a
+    reasons = []
+    if above_upper.any():
+        reasons.append(
+            f"the trajectory left the force field's trust window: {int(above_upper.sum())} of "
+            f"{d.size} frames have a committee force deviation ≥ {window.upper_ev_per_a:g} eV/Å "
+            f"(max {d.max():.3g} eV/Å)"
+        )
+    return TrustCheck(
+        n_frames=int(d.size),
+        committee_size=committee_size,
+        deviation_mean_ev_per_a=float(d.mean()),
+        deviation_max_ev_per_a=float(d.max()),
+        fraction_above_lower=float((d >= window.lower_ev_per_a).mean()),
+        fraction_above_upper=float(above_upper.mean()),
+        window=window,
+        status="flagged" if reasons else "valid",
+        reasons=reasons,
+    )
+
+
 class ExploredFrame(BaseModel):
     """One frame of the exploratory MD with its committee deviation."""
 
     composition: str
+    condition: str = Field("", description="The condition of use explored.")
     step: int
     deviation_ev_per_a: float = Field(description="σ_F, eV/Å.")
     selected: bool = False
+
+
+class ConditionStats(BaseModel):
+    """One condition of use in one exploration: how its frames fall in the trust window."""
+
+    condition: str
+    n_frames: int
+    n_accurate: int
+    n_candidate: int
+    n_failed: int
+    fraction_above_lower: float
+    deviation_mean_ev_per_a: float
+    deviation_max_ev_per_a: float
+    n_selected: int
+    converged: bool = Field(description="fraction_above_lower < stop_fraction.")
 
 
 class ALIterationStats(BaseModel):
@@ -77,6 +163,9 @@ class ALIterationStats(BaseModel):
     test_rmse_force_mev_per_a: float = Field(description="Member 0 on the fixed test split.")
     test_rmse_energy_mev_per_atom: float
     frames: list[ExploredFrame]
+    conditions: list[ConditionStats] = Field(
+        default_factory=list, description="The same numbers per condition of use."
+    )
 
 
 class ActiveLearningResult(BaseModel):
@@ -89,14 +178,25 @@ class ActiveLearningResult(BaseModel):
     trust_lower_ev_per_a: float
     trust_upper_ev_per_a: float
     stop_fraction: float
-    explore_temperature_k: float
+    explore_temperature_k: float | None = Field(
+        None, description="The single exploration temperature, when no conditions were given."
+    )
+    conditions: list[UseCondition] = Field(
+        default_factory=list, description="The conditions of use explored."
+    )
     labeller: str
     n_added_frames: int = Field(description="Frames relabelled and added to training, in all.")
     model: list[BlobPart] = Field(description="Final model file (data store).")
     model_sha256: str
+    committee: list[list[BlobPart]] = Field(
+        default_factory=list, description="The final committee's other members (data store)."
+    )
     rmse_force_mev_per_a: float = Field(description="Final model, test split.")
     rmse_energy_mev_per_atom: float
     md_sanity: MDSanity | None = Field(None, description="MD check of the final model.")
+    precision: PrecisionCheck | None = Field(
+        None, description="float32 against float64 of the final model on the test split."
+    )
 
 
 def stop_reason(
@@ -115,6 +215,89 @@ def stop_reason(
         )
     if iteration >= max_iterations:
         return f"reached max_iterations = {max_iterations}"
+    if n_selected == 0:
+        return "no frame inside the trust window (all above the upper bound): nothing to label"
+    return None
+
+
+def select_by_condition(
+    deviations, conditions: list[str], lower, upper, cap: int, seed: int
+) -> list[int]:
+    """Frames to relabel: those in their window ``[lower, upper)`` (numbers, or one per frame
+    when compositions have their own windows), at most ``cap``, shared among the conditions that
+    have candidates (round robin in the order given, each condition's own candidates drawn with
+    the seed), so one poorly described condition cannot take every label."""
+    d = np.asarray(deviations, dtype=float)
+    lo, hi = np.broadcast_to(lower, d.shape), np.broadcast_to(upper, d.shape)
+    if not np.all((lo >= 0) & (lo < hi)):
+        raise ValueError("a trust window needs 0 <= lower < upper")
+    rng = np.random.default_rng(seed)
+    pools: dict[str, list[int]] = {}
+    for i, name in enumerate(conditions):
+        if lo[i] <= d[i] < hi[i]:
+            pools.setdefault(name, []).append(i)
+    for name in pools:
+        pools[name] = [int(i) for i in rng.permutation(pools[name])]
+    picked: list[int] = []
+    order = [c for c in dict.fromkeys(conditions) if c in pools]
+    while len(picked) < cap and any(pools[c] for c in order):
+        for c in order:
+            if pools[c] and len(picked) < cap:
+                picked.append(pools[c].pop(0))
+    return sorted(picked)
+
+
+def condition_stats(
+    deviations, conditions: list[str], selected: list[int], lower, upper, stop_fraction: float
+) -> list[ConditionStats]:
+    """Per condition (in order of first appearance): counts in the window (``lower``/``upper``:
+    numbers or one per frame) and whether its fraction at or above the lower bound is below
+    ``stop_fraction``."""
+    d = np.asarray(deviations, dtype=float)
+    lo, hi = np.broadcast_to(lower, d.shape), np.broadcast_to(upper, d.shape)
+    names = np.asarray(conditions)
+    chosen = set(selected)
+    out = []
+    for name in dict.fromkeys(conditions):
+        idx = np.flatnonzero(names == name)
+        counts = trust_classes(d[idx], lo[idx], hi[idx])
+        above = (counts["candidate"] + counts["failed"]) / len(idx)
+        out.append(
+            ConditionStats(
+                condition=name,
+                n_frames=len(idx),
+                n_accurate=counts["accurate"],
+                n_candidate=counts["candidate"],
+                n_failed=counts["failed"],
+                fraction_above_lower=above,
+                deviation_mean_ev_per_a=float(d[idx].mean()),
+                deviation_max_ev_per_a=float(d[idx].max()),
+                n_selected=sum(1 for i in idx if int(i) in chosen),
+                converged=above < stop_fraction,
+            )
+        )
+    return out
+
+
+def stop_reason_by_condition(
+    stats: list[ConditionStats],
+    n_selected: int,
+    stop_fraction: float,
+    iteration: int,
+    max_iterations: int,
+) -> str | None:
+    """Why the loop ends after exploration ``iteration``: every condition below the stop
+    fraction (converged), ``max_iterations`` reached (which conditions are not), or nothing to
+    label; None to relabel and retrain."""
+    open_ = [s for s in stats if not s.converged]
+    if not open_:
+        return (
+            f"converged: every condition below {100 * stop_fraction:.1f} % of frames at or above "
+            "the lower trust bound"
+        )
+    if iteration >= max_iterations:
+        worst = ", ".join(f"{s.condition} {100 * s.fraction_above_lower:.0f} %" for s in open_)
+        return f"reached max_iterations = {max_iterations}; not converged: {worst}"
     if n_selected == 0:
         return "no frame inside the trust window (all above the upper bound): nothing to label"
     return None

@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from pymatgen.core import Composition, Structure
 
+from ctaflow.analysis.active_learning import TrustCheck
 from ctaflow.structures.validate import closest_distance, closest_overlap
 
 SampleStatus = Literal["ok", "not melted", "not amorphous", "unstable", "failed"]
@@ -81,6 +82,11 @@ class AmorphousSample(BaseModel):
     volume_per_atom_a3: float | None = None
     structure: Structure | None = Field(None, description="Relaxed amorphous cell.")
     checks: MeltQuenchChecks | None = None
+    trust: TrustCheck | None = Field(
+        None,
+        description="Committee force deviation over the melt, hold and quench (the worst "
+        "segment), when the engine has a committee.",
+    )
 
 
 class DeltaEStats(BaseModel):
@@ -324,6 +330,9 @@ class AmorphousCompositionResult(BaseModel):
     n_atoms: int | None = None
     crystal_energy_per_atom_ev: float | None = None
     crystal_converged: bool | None = None
+    crystal_is_minimum: bool | None = Field(
+        None, description="The crystalline reference passed its minimum check (None: not run)."
+    )
     crystal_volume_per_atom_a3: float | None = None
     samples: list[AmorphousSample]
     n_requested: int
@@ -339,3 +348,9 @@ class AmorphousCompositionResult(BaseModel):
     melt: dict[str, Any] = Field(description="Melt–quench settings used (K, ps, K/ps).")
     engine: dict[str, Any] = Field(default_factory=dict)
     software: dict[str, str] = Field(default_factory=dict)
+
+
+def worst_trust(checks: Sequence[TrustCheck | None]) -> TrustCheck | None:
+    """Of a sample's MD segments, the check that strayed furthest (largest σ_F; None: none)."""
+    known = [c for c in checks if c is not None]
+    return max(known, key=lambda c: c.deviation_max_ev_per_a) if known else None

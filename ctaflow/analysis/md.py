@@ -9,6 +9,7 @@ from ase import units
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
+from ctaflow.analysis.active_learning import TrustCheck
 from ctaflow.analysis.chunks import TrajectoryChunk, join_chunks
 
 AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660  # 1 amu/Å³ = 1.66054 g/cm³
@@ -53,6 +54,11 @@ class MDResult(BaseModel):
     software: dict[str, str] = Field(default_factory=dict)
     target_check: SegmentCheck | None = Field(
         None, description="Whether the segment reached its T (and P) target (check_md_result)."
+    )
+    uncertainty: TrustCheck | None = Field(
+        None,
+        description="Committee force deviation along the stored frames and whether they stayed "
+        "in the force field's trust window (a campaign-trained model with a committee only).",
     )
 
 

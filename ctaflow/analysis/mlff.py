@@ -17,6 +17,9 @@ class DatasetResult(BaseModel):
 
     n_frames: dict[str, int] = Field(description="Frames per split (train/valid/test).")
     n_frames_by_composition: dict[str, int]
+    n_test_by_composition: dict[str, int] = Field(
+        default_factory=dict, description="Test frames per composition."
+    )
     n_duplicates_removed: int
     labeller: str
     sources: dict[str, int] = Field(description="Frames per source (e.g. md 1000 K, relaxation).")
@@ -29,6 +32,57 @@ class CompositionMetrics(BaseModel):
     n_frames: int
     rmse_energy_mev_per_atom: float
     rmse_force_mev_per_a: float
+
+
+class PrecisionCheck(BaseModel):
+    """The same model evaluated in float32 and float64 on the test split: the largest differences
+    and whether float32 is safe for MD (both differences below ``max_fraction`` of the model's
+    own test error). Energies in meV/atom, forces in meV/Å (components)."""
+
+    n_frames: int
+    max_energy_diff_mev_per_atom: float
+    max_force_diff_mev_per_a: float
+    rms_force_diff_mev_per_a: float
+    max_fraction: float
+    float32_ok: bool
+    reason: str
+
+
+def precision_check(
+    rows64: list[dict], rows32: list[dict], rmse_energy_mev_per_atom: float,
+    rmse_force_mev_per_a: float, max_fraction: float = 0.01,
+) -> PrecisionCheck:  # fmt: skip
+    """Compare float32 with float64 predictions of the same frames (``evaluate`` rows)."""
+    if len(rows64) != len(rows32) or not rows64:
+        raise ValueError(f"{len(rows64)} float64 and {len(rows32)} float32 rows: not one set")
+    de = np.array(
+        [abs(a["energy_pred_ev"] - b["energy_pred_ev"]) / a["n_atoms"] for a, b in zip(
+            rows64, rows32, strict=True)]
+    )  # fmt: skip
+    df = np.concatenate(
+        [np.ravel(np.subtract(a["forces_pred_ev_per_a"], b["forces_pred_ev_per_a"]))
+         for a, b in zip(rows64, rows32, strict=True)]
+    )  # fmt: skip
+    max_e, max_f = 1000 * float(de.max()), 1000 * float(np.abs(df).max())
+    ok = max_e <= max_fraction * rmse_energy_mev_per_atom and max_f <= (
+        max_fraction * rmse_force_mev_per_a
+    )
+    reason = (
+        f"float32 differs from float64 by at most {max_e:.2g} meV/atom and {max_f:.2g} meV/Å on "
+        f"the {len(rows64)} test frames, "
+        + ("below" if ok else "not below")
+        + f" {100 * max_fraction:g} % of the test errors ({rmse_energy_mev_per_atom:.3g} meV/atom, "
+        f"{rmse_force_mev_per_a:.3g} meV/Å)"
+    )
+    return PrecisionCheck(
+        n_frames=len(rows64),
+        max_energy_diff_mev_per_atom=max_e,
+        max_force_diff_mev_per_a=max_f,
+        rms_force_diff_mev_per_a=1000 * float(np.sqrt(np.mean(df**2))),
+        max_fraction=max_fraction,
+        float32_ok=ok,
+        reason=reason,
+    )
 
 
 class MDSanity(BaseModel):
@@ -119,6 +173,9 @@ class MLFFResult(BaseModel):
     training_time_s: float
     labeller: str
     md_sanity: MDSanity | None = Field(None, description="Short MD with the trained model.")
+    precision: PrecisionCheck | None = Field(
+        None, description="float32 against float64 on the test split (is float32 safe for MD?)."
+    )
     initial_model_sha256: str | None = Field(
         None, description="Model the training started from (warm start); None: from scratch."
     )

@@ -131,6 +131,9 @@ class MLFFDoc(DerivedDoc):
     Energies in meV/atom, forces in meV/Å (force components)."""
 
     test_composition: str | None = Field(None, description="Reduced formula of the frames.")
+    model_stage: str | None = Field(
+        None, description="The stage that trained the model (mlff, or active_learning: final)."
+    )
     n_test_frames: int | None = None
     rmse_energy_mev_per_atom: float | None = None
     rmse_force_mev_per_a: float | None = None
@@ -292,6 +295,8 @@ class FormationEnergyDoc(DerivedDoc):
     n_atoms: int | None = None
     crystal_energy_per_atom_ev: float | None = None
     crystal_converged: bool | None = None
+    status: str | None = Field(None, description="valid, flagged or excluded (see reasons).")
+    reasons: list[str] = Field(default_factory=list)
     n_samples: int = Field(0, description="Samples in the statistics.")
     n_requested: int | None = None
     n_failed: int | None = Field(None, description="Samples excluded (with reasons in notes).")
@@ -319,7 +324,10 @@ class FormationEnergyDoc(DerivedDoc):
         stage's warnings as notes."""
         stats = out.delta_e
         by_li = out.substitution is not None and out.substitution.endswith("->Li")
+        status, reasons = formation_status(out)
         return {
+            "status": status,
+            "reasons": reasons,
             **out.model_dump(include=_own_fields(cls, out) - {"samples"}),
             "li_fraction": out.x if by_li else None,
             "n_samples": stats.n_samples,
@@ -332,6 +340,35 @@ class FormationEnergyDoc(DerivedDoc):
             "engine_description": out.engine,
             "notes": list(out.warnings),
         }
+
+
+#: fewest glasses for a ΔE with a standard error worth the name (the study: several samples)
+MIN_GLASSES = 3
+
+
+def formation_status(out: AmorphousCompositionResult) -> tuple[str, list[str]]:
+    """Whether ΔE(amorphous − crystalline) of one composition is a result: excluded without a
+    usable glass; flagged with fewer than three, an unconverged or unchecked-as-minimum
+    crystalline reference, or glasses that left the force field's trust window."""
+    n = out.delta_e.n_samples
+    if n == 0:
+        return "excluded", [
+            f"no usable glass: {out.n_failed} of {out.n_requested} samples failed the melt–quench "
+            "checks (see the notes)"
+        ]
+    reasons = []
+    if n < MIN_GLASSES:
+        reasons.append(f"only {n} usable glass(es): the mean and its error need ≥ {MIN_GLASSES}")
+    if out.crystal_converged is False:
+        reasons.append("the crystalline reference did not reach its force criterion")
+    if out.crystal_is_minimum is False:
+        reasons.append("the crystalline reference is not a confirmed minimum")
+    strayed = [
+        s.index for s in out.samples if s.status == "ok" and s.trust and s.trust.status == "flagged"
+    ]
+    if strayed:
+        reasons.append(f"glasses {strayed} left the force field's trust window")
+    return ("flagged" if reasons else "valid"), reasons
 
 
 def _sample_row(sample: AmorphousSample) -> dict[str, Any]:
@@ -347,6 +384,9 @@ def _sample_row(sample: AmorphousSample) -> dict[str, Any]:
         "melt_msd_a2": None if checks is None else checks.melt_msd_a2,
         "long_range_order": None if checks is None else checks.long_range_order,
         "closest_pair_a": None if checks is None else checks.closest_pair_a,
+        "max_force_deviation_ev_per_a": (
+            None if sample.trust is None else sample.trust.deviation_max_ev_per_a
+        ),
     }
 
 

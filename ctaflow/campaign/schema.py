@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import Field, create_model, model_validator
 
+from ctaflow.analysis.active_learning import UseCondition
 from ctaflow.campaign.execution import ExecutionSettings, StoreSettings
 from ctaflow.campaign.sources import (
     DemoStructureSource,
@@ -117,6 +118,16 @@ class CampaignSettings(Strict):
             for name in CONFIGURABLE
             if getattr(self.stages, name).enabled
         }
+
+    def model_conditions(self) -> list[UseCondition]:
+        """The MD conditions of every enabled stage that runs on the model this campaign trains
+        (what its training data and active learning must cover), in pipeline order."""
+        return [
+            condition
+            for name, stage in self.enabled_stages().items()
+            if self.uses_trained_model(name) and CONFIGURABLE[name].conditions is not None
+            for condition in CONFIGURABLE[name].conditions(stage)
+        ]
 
     def uses_trained_model(self, stage_name: str) -> bool:
         """Whether a stage runs on the MACE model this campaign trains (no ``model_path``)."""

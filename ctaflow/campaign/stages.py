@@ -56,17 +56,37 @@ class MDStageSettings(StageSettings):
 
 
 class TrainingDataStageSettings(StageSettings):
-    """High-temperature MD with the labeller, frames collected into a dataset (study: AIMD of
-    small cells at high temperature for every composition of the series)."""
+    """MD with the labeller, frames collected into a dataset (study: AIMD of small cells at high
+    temperature for every composition of the series, plus the relaxation trajectories).
+
+    By default the labelling covers the conditions the trained model will be used at: an
+    isothermal run at every temperature of the md and amorphous stages that run on it (their
+    equilibration, production and melt temperatures), and the quench from the melt as a ramp
+    continuing from the run at the melt temperature (see
+    :func:`ctaflow.makers.training_data.labelling_plan`)."""
 
     supercell_min_width_a: float = Field(8.0, gt=0, description="Cell size for the MD, Å.")
-    temperatures_k: list[float] = Field(default_factory=lambda: [1000.0], min_length=1)
+    temperatures_k: list[float] | None = Field(
+        None,
+        min_length=1,
+        description="Isothermal labelling temperatures, K; None: every temperature the trained "
+        "model is used at (1000 K when no stage uses it).",
+    )
+    ramps: bool = Field(
+        True, description="Also label the ramps of the conditions of use (the melt's quench)."
+    )
     md_ps: float = Field(1.0, gt=0, description="Length of each labelling MD, ps.")
     timestep_fs: float = Field(1.0, gt=0)
     sample_every: int = Field(10, ge=1, description="Steps between dataset frames.")
     dedupe_tol_a: float = Field(0.01, ge=0, description="Frames closer than this are duplicates.")
     split: tuple[float, float, float] = Field(
         (0.8, 0.1, 0.1), description="train / valid / test fractions."
+    )
+    min_test_frames_per_composition: int = Field(
+        10,
+        ge=1,
+        description="Fewest test frames of each composition (the split is stratified by "
+        "composition and source, so every composition's test error rests on this many).",
     )
     seed: int = 0
 
@@ -104,29 +124,67 @@ class MLFFStageSettings(Strict):
         )
 
 
+class TrustWindowSettings(Strict):
+    """A committee force deviation window, eV/Å."""
+
+    lower_ev_per_a: float = Field(ge=0)
+    upper_ev_per_a: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TrustWindowSettings:
+        if self.lower_ev_per_a >= self.upper_ev_per_a:
+            raise ValueError("lower_ev_per_a must be below upper_ev_per_a")
+        return self
+
+
 class ActiveLearningStageSettings(Strict):
     """Committee active learning after the mlff stage: the mlff stage trains ``committee_size``
-    models (other seeds), member 0 explores by NVT MD from each composition's first training
-    frame, frames whose committee force deviation lies in [trust_lower, trust_upper) are
-    relabelled by the training-data labeller (at most ``max_selected``), added to the training
-    split (valid/test stay fixed, so errors stay comparable) and the committee is retrained;
-    repeated until the fraction of explored frames at or above the lower bound falls below
-    ``stop_fraction`` or after ``max_iterations`` relabellings. Later stages that use the
-    campaign-trained model get member 0 of the last committee."""
+    models (other seeds); member 0 explores by Langevin MD every condition the trained model will
+    be used at (the md and amorphous stages' temperatures, ramps and their order: the melt's
+    quench starts where the melt ended), from each composition's first training frame; frames
+    whose committee force deviation lies in the trust window are relabelled by the training-data
+    labeller (at most ``max_selected``, shared among the conditions), added to the training split
+    (valid/test stay fixed, so errors stay comparable) and the committee is retrained; repeated
+    until every condition's fraction of frames at or above the lower bound falls below
+    ``stop_fraction``, or after ``max_iterations`` relabellings. Later stages that use the
+    campaign-trained model get member 0 of the last committee, and the committee judges their
+    trajectories."""
 
     enabled: bool = True
     committee_size: int = Field(3, ge=2, le=8, description="Models in the committee (K).")
     explore_temperature_k: float | None = Field(
-        None, gt=0, description="Exploration MD temperature, K; default: hottest labelling T."
+        None,
+        gt=0,
+        description="Explore one isothermal condition at this temperature, K, instead of the "
+        "conditions of use (default; with none, the hottest labelling temperature).",
     )
-    explore_steps: int = Field(200, ge=1, description="MD steps per composition and iteration.")
+    explore_steps: int | None = Field(
+        None,
+        ge=1,
+        description="MD steps of every condition and composition per exploration; None: each "
+        "condition as long as its stage runs it, at most max_explore_ps.",
+    )
+    max_explore_ps: float = Field(
+        1.0, gt=0, description="Longest exploration of one condition when explore_steps is None."
+    )
     explore_sample_every: int = Field(10, ge=1, description="Steps between judged frames.")
-    timestep_fs: float = Field(1.0, gt=0, le=5, description="Exploration time step, fs.")
+    timestep_fs: float = Field(
+        1.0,
+        gt=0,
+        le=5,
+        description="Exploration time step of the isothermal explore_temperature_k, fs (the "
+        "conditions of use run at their stages' time steps).",
+    )
     trust_lower_ev_per_a: float = Field(
         0.05, ge=0, description="Lower bound of the committee force deviation window, eV/Å."
     )
     trust_upper_ev_per_a: float = Field(
         0.25, gt=0, description="Upper bound: frames at or above it are not labelled, eV/Å."
+    )
+    trust_by_composition: dict[str, TrustWindowSettings] = Field(
+        default_factory=dict,
+        description="Windows of particular compositions (reduced formula, e.g. Li3ClO), where "
+        "their force scales differ; the others use trust_lower/upper.",
     )
     max_selected: int = Field(20, ge=1, description="Frames relabelled per iteration, at most.")
     max_iterations: int = Field(3, ge=1, description="Relabel-and-retrain rounds, at most.")

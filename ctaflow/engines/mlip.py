@@ -213,15 +213,40 @@ class MaceEngine(MLIPEngine):
             },
         }
 
-    def with_model(self, path) -> MaceEngine:
-        """The same engine with a concrete model file."""
-        return MaceEngine(self.spec.model_copy(update={"model_path": path}))
+    def with_model(
+        self, path, committee=(), trust: dict | None = None, float32_ok: bool = False
+    ) -> MaceEngine:
+        """The same engine with a concrete model file (and its committee's other members, trust
+        windows ``{"default": window, composition: window}``, and whether its precision check
+        allows float32 MD: then ``md_dtype: auto`` becomes float32)."""
+        update: dict[str, Any] = {"model_path": path, "committee": list(committee)}
+        if self.spec.md_dtype == "auto":
+            update["md_dtype"] = "float32" if float32_ok else self.spec.dtype
+        if trust:
+            update["trust_window"] = trust["default"]
+            update["trust_by_composition"] = {k: v for k, v in trust.items() if k != "default"}
+        return MaceEngine(self.spec.model_copy(update=update))
+
+    def md_maker(self, segment: MDSegment, n_steps: int, seed: int, controls: MDControls) -> Maker:
+        """The MLIP engine's MD segment, judged by the committee when there is one."""
+        maker = super().md_maker(segment, n_steps, seed, controls)
+        md_dtype = self.spec.dtype if self.spec.md_dtype == "auto" else self.spec.md_dtype
+        maker.calculator_kwargs = {**maker.calculator_kwargs, "dtype": md_dtype}
+        maker.engine_description = {**maker.engine_description, "md_dtype": md_dtype}
+        if self.spec.committee:
+            maker.committee = [str(path) for path in self.spec.committee]
+            maker.trust_windows = {
+                "default": self.spec.trust_window.model_dump(),
+                **{k: w.model_dump() for k, w in self.spec.trust_by_composition.items()},
+            }
+        return maker
 
     def describe(self) -> dict[str, Any]:
         return {
             "engine": self.label,
             "kind": "mace",
             "model_path": str(self.spec.model_path) if self.spec.model_path else "trained",
+            "committee_size": 1 + len(self.spec.committee),
             "device": self.spec.device,
             "dtype": self.spec.dtype,
             "threads": self.spec.threads,

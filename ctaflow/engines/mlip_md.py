@@ -26,10 +26,13 @@ from ase.md.nose_hoover_chain import MTKNPT
 from atomate2.forcefields.md import ForceFieldMDMaker
 from pymatgen.core import Structure
 
+from ctaflow.analysis.active_learning import TrustCheck
 from ctaflow.analysis.chunks import chunk_trajectory
 from ctaflow.analysis.md import MDResult, final_structure, md_statistics, voigt_to_matrix
 from ctaflow.analysis.provenance import software_versions
+from ctaflow.engines.committee import trajectory_trust
 from ctaflow.jobs import result_job
+from ctaflow.settings import TrustWindow
 
 
 class RampedMTKNPT(MTKNPT):
@@ -55,6 +58,10 @@ class MLIPMDMaker(ForceFieldMDMaker):
     sample_every: int = 10
     max_chunk_mb: float = 8.0
     engine_description: dict = field(default_factory=dict)
+    #: other committee members' model files and the trust window per composition (MACE):
+    #: the stored frames are judged by the committee (see ctaflow.engines.committee)
+    committee: list[str] = field(default_factory=list)
+    trust_windows: dict = field(default_factory=dict)
 
     @result_job(MDResult)
     def make(self, structure: Structure, prev_dir: str | None = None) -> MDResult:
@@ -72,7 +79,10 @@ class MLIPMDMaker(ForceFieldMDMaker):
             self.dynamics = RampedMTKNPT  # the class, set at run time: the job stays serialisable
         self.ionic_step_data = None
         result = self._run_ase_safe(structure, prev_dir=prev_dir)
-        return summarise_md_run(self, structure, result.trajectory)
+        summary = summarise_md_run(self, structure, result.trajectory)
+        if self.committee:
+            summary.uncertainty = judge_with_committee(self, summary, result.trajectory)
+        return summary
 
 
 def trajectory_arrays(traj, time_step_fs: float, sample_every: int) -> dict[str, np.ndarray]:
@@ -121,4 +131,23 @@ def summarise_md_run(maker: MLIPMDMaker, initial: Structure, traj) -> MDResult:
         trajectory=chunk_trajectory(arrays, maker.max_chunk_mb),
         engine=maker.engine_description,
         software=software_versions(),
+    )
+
+
+def judge_with_committee(maker: MLIPMDMaker, summary: MDResult, traj) -> TrustCheck:
+    """The committee force deviation of the run's stored frames (see
+    :mod:`ctaflow.engines.committee`), judged by the trust window of its composition."""
+    arrays = trajectory_arrays(traj, maker.time_step, maker.sample_every)
+    formula = summary.final_structure.composition.reduced_formula
+    window = TrustWindow.model_validate(
+        maker.trust_windows.get(formula) or maker.trust_windows["default"]
+    )
+    kwargs = maker.calculator_kwargs or {}
+    return trajectory_trust(
+        arrays,
+        [site.specie.symbol for site in summary.final_structure],
+        maker.committee,
+        window,
+        device=kwargs.get("device", "cpu"),
+        dtype=kwargs.get("dtype", "float64"),
     )

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from ctaflow.settings import Strict, relative_to_campaign
+from ctaflow.settings import Strict, TrustWindow, relative_to_campaign
 
 #: versions of each universal MLIP whose weights ship inside its pip package; first = default
 MLIP_MODEL_VERSIONS: dict[str, tuple[str, ...]] = {
@@ -137,13 +137,46 @@ class MaceEngineSpec(Strict):
     kind: Literal["mace"] = "mace"
     model_path: Path | None = Field(None, description="MACE .model file; None: trained here.")
     device: Literal["cpu", "cuda"] = "cpu"
-    dtype: Literal["float32", "float64"] = "float64"
+    dtype: Literal["float32", "float64"] = Field(
+        "float64", description="Precision of relaxations, NEB and static evaluations."
+    )
+    md_dtype: Literal["auto", "float32", "float64"] = Field(
+        "auto",
+        description="Precision of MD (production, melt–quench, exploration). auto: float32 for "
+        "the campaign-trained model when its test split gives the same energies and forces in "
+        "float32 and float64 (within 1 % of its test error; the mlff stage checks it), else "
+        "dtype. float64 forces it.",
+    )
     threads: int = Field(1, ge=1, description="torch CPU threads.")
+    committee: list[Path] = Field(
+        default_factory=list,
+        description="Model files of the other members of a committee (model_path is member 0): "
+        "every MD run then stores the committee force deviation of its frames and whether they "
+        "stayed in the trust window. The campaign-trained model gets its active-learning "
+        "committee here by itself.",
+    )
+    trust_window: TrustWindow = Field(
+        default_factory=lambda: TrustWindow(lower_ev_per_a=0.05, upper_ev_per_a=0.25),
+        description="Committee force deviation window, eV/Å (frames at or above the upper "
+        "bound left the model's trust window).",
+    )
+    trust_by_composition: dict[str, TrustWindow] = Field(
+        default_factory=dict, description="Windows of particular compositions (reduced formula)."
+    )
 
     @field_validator("model_path")
     @classmethod
     def _resolve(cls, path: Path | None, info: ValidationInfo) -> Path | None:
         return None if path is None else relative_to_campaign(path, info)
+
+    @field_validator("committee")
+    @classmethod
+    def _resolve_all(cls, paths: list[Path], info: ValidationInfo) -> list[Path]:
+        return [relative_to_campaign(path, info) for path in paths]
+
+    def window_for(self, composition: str) -> TrustWindow:
+        """The trust window of a composition (its own, else the default)."""
+        return self.trust_by_composition.get(composition, self.trust_window)
 
 
 EngineSpec = Annotated[

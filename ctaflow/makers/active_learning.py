@@ -25,9 +25,11 @@ from ctaflow.analysis.active_learning import (
     ActiveLearningResult,
     ALIterationStats,
     ExploredFrame,
+    UseCondition,
+    condition_stats,
     force_deviation,
-    select_in_window,
-    stop_reason,
+    select_by_condition,
+    stop_reason_by_condition,
     trust_classes,
 )
 from ctaflow.analysis.blobs import pack_file, unpack_file
@@ -38,6 +40,7 @@ from ctaflow.engines.base import Engine
 from ctaflow.engines.calculators import mace_calculator
 from ctaflow.jobs import BULKY_KEYS, result_job
 from ctaflow.makers.mlff import langevin_frames, materialise_model, train_mace_job
+from ctaflow.settings import TrustWindow
 
 logger = logging.getLogger(__name__)
 
@@ -128,9 +131,11 @@ def active_learning_job(
     iteration: int = 0,
     history: list[dict] | None = None,
     n_added: int = 0,
+    conditions: list[UseCondition] | None = None,
 ):
     """Explore with the committee of ``fit``; end the loop or replace this job by the next
-    relabel → retrain → explore round (see the module docstring). ``sanity``: the MD check of
+    relabel → retrain → explore round (see the module docstring). ``conditions``: the conditions
+    of use to explore (see :func:`exploration_conditions`); ``sanity``: the MD check of
     :func:`ctaflow.makers.mlff.train_mace_job`, repeated on every retrained member 0."""
     st = settings
     ds = dataset if isinstance(dataset, DatasetResult) else DatasetResult.model_validate(dataset)
@@ -142,30 +147,42 @@ def active_learning_job(
             f"(committee_size {st.committee_size}); rerun the mlff stage"
         )
     paths = [materialise_model(parts) for parts in members]
-    temperature = st.explore_temperature_k
-    if temperature is None:  # the campaign fills in the hottest labelling temperature
-        raise ValueError("active learning needs explore_temperature_k (K) to explore")
+    conds = exploration_conditions(st, conditions)
+    starts = exploration_starts(unpack_file(ds.files["train"]).decode())
     frames, meta = [], []
-    for k, (comp, start) in enumerate(exploration_starts(unpack_file(ds.files["train"]).decode())):
-        sampled, steps, _ = langevin_frames(
-            paths[0],
-            start,
-            temperature,
-            st.explore_steps,
-            st.explore_sample_every,
-            st.timestep_fs,
-            seed=st.seed + 1000 * iteration + 10 * k,
-        )
-        frames += sampled
-        meta += [(comp, step) for step in steps]
+    for k, (comp, start) in enumerate(starts):
+        ends: dict[str, Any] = {}  # condition -> its last frame (the next one starts there)
+        for c, cond in enumerate(conds):
+            n_steps = exploration_steps(st, cond)
+            sampled, steps, _ = langevin_frames(
+                paths[0],
+                ends.get(cond.follows, start),
+                cond.temperature_start_k,
+                n_steps,
+                st.explore_sample_every,
+                cond.timestep_fs,
+                seed=st.seed + 1000 * iteration + 100 * k + c,
+                end_temperature_k=cond.temperature_end_k,
+                dtype="float32" if fit.precision and fit.precision.float32_ok else "float64",
+            )
+            ends[cond.name] = sampled[-1]
+            frames += sampled
+            meta += [(comp, cond.name, step) for step in steps]
     deviations = [force_deviation(f) for f in committee_forces(paths, frames)]
-    lo, hi = st.trust_lower_ev_per_a, st.trust_upper_ev_per_a
+    windows = [trust_window(st, comp) for comp, _, _ in meta]
+    lo = np.array([w.lower_ev_per_a for w in windows])
+    hi = np.array([w.upper_ev_per_a for w in windows])
+    names = [name for _, name, _ in meta]
+    picked = select_by_condition(deviations, names, lo, hi, st.max_selected, st.seed + iteration)
+    by_condition = condition_stats(deviations, names, picked, lo, hi, st.stop_fraction)
     counts = trust_classes(deviations, lo, hi)
-    picked = select_in_window(deviations, lo, hi, st.max_selected, st.seed + iteration)
     above = (counts["candidate"] + counts["failed"]) / len(frames)
-    reason = stop_reason(above, len(picked), st.stop_fraction, iteration, st.max_iterations)
+    reason = stop_reason_by_condition(
+        by_condition, len(picked), st.stop_fraction, iteration, st.max_iterations
+    )
     if reason is not None:
         picked = []
+        by_condition = [c.model_copy(update={"n_selected": 0}) for c in by_condition]
     stats = ALIterationStats(
         iteration=iteration,
         n_frames=len(frames),
@@ -180,9 +197,16 @@ def active_learning_job(
         test_rmse_force_mev_per_a=fit.rmse_force_mev_per_a,
         test_rmse_energy_mev_per_atom=fit.rmse_energy_mev_per_atom,
         frames=[
-            ExploredFrame(composition=c, step=s, deviation_ev_per_a=d, selected=i in picked)
-            for i, ((c, s), d) in enumerate(zip(meta, deviations, strict=True))
+            ExploredFrame(
+                composition=comp,
+                condition=name,
+                step=step,
+                deviation_ev_per_a=d,
+                selected=i in picked,
+            )
+            for i, ((comp, name, step), d) in enumerate(zip(meta, deviations, strict=True))
         ],
+        conditions=by_condition,
     )
     logger.info(
         "active learning %d: %d frames, %d accurate, %d in the window, %d above; %d selected",
@@ -200,17 +224,20 @@ def active_learning_job(
             converged=reason.startswith("converged"),
             stop_reason=reason,
             committee_size=len(members),
-            trust_lower_ev_per_a=lo,
-            trust_upper_ev_per_a=hi,
+            trust_lower_ev_per_a=st.trust_lower_ev_per_a,
+            trust_upper_ev_per_a=st.trust_upper_ev_per_a,
             stop_fraction=st.stop_fraction,
-            explore_temperature_k=temperature,
+            explore_temperature_k=st.explore_temperature_k,
+            conditions=conds,
             labeller=ds.labeller,
             n_added_frames=n_added,
             model=fit.model,
             model_sha256=fit.model_sha256,
+            committee=[m.model for m in fit.committee],
             rmse_force_mev_per_a=fit.rmse_force_mev_per_a,
             rmse_energy_mev_per_atom=fit.rmse_energy_mev_per_atom,
             md_sanity=fit.md_sanity,
+            precision=fit.precision,
         )
     statics = []
     for n, i in enumerate(picked):
@@ -239,10 +266,59 @@ def active_learning_job(
         iteration + 1,
         history,
         n_added + len(picked),
+        conditions,
     )
     follow.name = f"active learning {iteration + 1}"
     return Response(
         replace=Flow([*statics, grown, retrain, follow], output=follow.output, name="al round")
+    )
+
+
+def exploration_conditions(
+    settings: ActiveLearningStageSettings, conditions: list[UseCondition] | None
+) -> list[UseCondition]:
+    """The conditions explored: one isothermal run at ``explore_temperature_k`` when it is set,
+    else the conditions of use."""
+    if settings.explore_temperature_k is not None:
+        t = settings.explore_temperature_k
+        steps = settings.explore_steps or 200
+        return [
+            UseCondition(
+                name=f"explore {t:g} K",
+                stage="active_learning",
+                temperature_start_k=t,
+                temperature_end_k=t,
+                duration_ps=steps * settings.timestep_fs / 1000.0,
+                timestep_fs=settings.timestep_fs,
+            )
+        ]
+    if not conditions:
+        raise ValueError(
+            "active learning needs conditions to explore: explore_temperature_k (K), or a stage "
+            "that runs on the trained model (md, amorphous)"
+        )
+    return list(conditions)
+
+
+def exploration_steps(settings: ActiveLearningStageSettings, condition: UseCondition) -> int:
+    """MD steps of one condition's exploration: ``explore_steps``, or as long as the stage runs
+    it (at most ``max_explore_ps``), a multiple of the sampling interval."""
+    every = settings.explore_sample_every
+    if settings.explore_steps is not None:
+        raw = settings.explore_steps
+    else:
+        ps = min(condition.duration_ps, settings.max_explore_ps)
+        raw = round(ps * 1000.0 / condition.timestep_fs)
+    return max(every, raw - raw % every)
+
+
+def trust_window(settings: ActiveLearningStageSettings, composition: str) -> TrustWindow:
+    """The trust window of a composition (its own, else the stage's)."""
+    own = settings.trust_by_composition.get(composition)
+    if own is not None:
+        return TrustWindow(lower_ev_per_a=own.lower_ev_per_a, upper_ev_per_a=own.upper_ev_per_a)
+    return TrustWindow(
+        lower_ev_per_a=settings.trust_lower_ev_per_a, upper_ev_per_a=settings.trust_upper_ev_per_a
     )
 
 

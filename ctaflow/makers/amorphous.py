@@ -27,6 +27,7 @@ from ctaflow.analysis.amorphous import (
     ground_state_warning,
     network_species,
     sample_status,
+    worst_trust,
 )
 from ctaflow.analysis.chunks import join_chunks
 from ctaflow.analysis.provenance import software_versions
@@ -58,8 +59,10 @@ def amorphous_sample(
     index: int,
     seed: int,
     settings: dict,
+    quench: Any = None,
 ) -> AmorphousSample:
-    """Checks and energy of one sample; a failed or skipped run arrives as None."""
+    """Checks and energy of one sample; a failed or skipped run arrives as None. The committee's
+    judgement of the melt, hold and quench (when the engine has one) travels with it."""
     if crystal is None or melt is None or hold is None or glass is None:
         missing = [
             name
@@ -101,6 +104,7 @@ def amorphous_sample(
         volume_per_atom_a3=glass.volume_a3 / glass.n_atoms,
         structure=glass.structure,
         checks=checks,
+        trust=worst_trust([getattr(md, "uncertainty", None) for md in (melt, hold, quench)]),
     )
 
 
@@ -141,6 +145,14 @@ def amorphous_composition(
         warnings.append(
             f"{len(excluded)} of {len(samples)} samples excluded: "
             + "; ".join(f"#{s.index} {s.status} ({s.reason})" for s in excluded)
+        )
+    strayed = [s for s in good if s.trust is not None and s.trust.status == "flagged"]
+    if strayed:
+        worst = max(s.trust.deviation_max_ev_per_a for s in strayed)
+        warnings.append(
+            f"samples {[s.index for s in strayed]} left the force field's trust window during the "
+            f"melt–quench (committee force deviation up to {worst:.3g} eV/Å ≥ "
+            f"{strayed[0].trust.window.upper_ev_per_a:g}): their ΔE is flagged"
         )
     unconverged = [s.index for s in good if s.relax_converged is False]
     if unconverged:
@@ -185,6 +197,9 @@ def amorphous_composition(
         n_atoms=None if crystal is None else crystal.n_atoms,
         crystal_energy_per_atom_ev=None if crystal is None else crystal.energy_per_atom_ev,
         crystal_converged=None if crystal is None else crystal.converged,
+        crystal_is_minimum=(
+            None if crystal is None or crystal.minimum is None else crystal.minimum.is_minimum
+        ),
         crystal_volume_per_atom_a3=None if crystal is None else crystal.volume_a3 / crystal.n_atoms,
         samples=samples,
         n_requested=len(samples),
@@ -289,7 +304,14 @@ class AmorphousStageMaker(Maker):
                     quench.output.final_structure
                 )
                 check = amorphous_sample(
-                    crystal.output, melt.output, hold.output, glass.output, s, seed, settings
+                    crystal.output,
+                    melt.output,
+                    hold.output,
+                    glass.output,
+                    s,
+                    seed,
+                    settings,
+                    quench=quench.output,
                 )
                 for step, j in (
                     ("hold", hold),

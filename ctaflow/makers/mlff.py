@@ -30,6 +30,7 @@ from ctaflow.analysis.mlff import (
     MDSanity,
     MLFFResult,
     md_sanity,
+    precision_check,
     validation_metrics,
 )
 from ctaflow.analysis.provenance import software_versions
@@ -84,11 +85,15 @@ def langevin_frames(
     every: int,
     timestep_fs: float = 1.0,
     seed: int = 0,
+    end_temperature_k: float | None = None,
+    dtype: str = "float64",
 ) -> tuple[list, list[int], list[float]]:
     """Langevin NVT with the model from ``start`` (ASE atoms): copies of the atoms every
-    ``every`` steps, their step numbers and instantaneous temperatures (K)."""
+    ``every`` steps, their step numbers and instantaneous temperatures (K). With
+    ``end_temperature_k`` the thermostat target ramps linearly to it (set every ``every``
+    steps); ``dtype``: the model's precision."""
     atoms = start.copy()
-    atoms.calc = mace_calculator(str(model_path))
+    atoms.calc = mace_calculator(str(model_path), dtype=dtype)
     MaxwellBoltzmannDistribution(
         atoms, temperature_K=temperature_k, rng=np.random.default_rng(seed)
     )
@@ -99,8 +104,10 @@ def langevin_frames(
         friction=0.01 / units.fs,
         rng=np.random.default_rng(seed + 1),
     )
+    end = temperature_k if end_temperature_k is None else end_temperature_k
     frames, steps, temps = [], [], []
     for done in range(every, n_steps + 1, every):
+        dyn.set_temperature(temperature_K=temperature_k + (end - temperature_k) * done / n_steps)
         dyn.run(every)
         frame = atoms.copy()
         frame.calc = None
@@ -144,7 +151,8 @@ def train_one(
     )
     elapsed = time.perf_counter() - start
     model_path = folder / "ctaflow_mace.model"
-    metrics = validation_metrics(json.loads((folder / "evaluation.json").read_text())["test"])
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    metrics = validation_metrics(evaluation["test"])
     model = pack_file(model_path.read_bytes(), "ctaflow_mace.model")
     result = MLFFResult(
         model=model,
@@ -158,6 +166,16 @@ def train_one(
         training_time_s=elapsed,
         labeller=ds.labeller,
         initial_model_sha256=start_from,
+        precision=(
+            precision_check(
+                evaluation["test"],
+                evaluation["test_float32"],
+                metrics["rmse_energy_mev_per_atom"],
+                metrics["rmse_force_mev_per_a"],
+            )
+            if "test_float32" in evaluation
+            else None
+        ),
         software=software_versions(("ctaflow", "mace-torch", "torch", "e3nn", "ase")),
     )
     return result, model_path
@@ -236,9 +254,29 @@ def materialise_model(parts: list, cache_dir: str | Path | None = None) -> Path:
 
 
 @job
-def run_on_trained_model(model: list, maker: Maker, args: list) -> Response:
-    """Write the model the campaign trained (``model``: its stored parts) to the model cache,
-    then replace this job by ``maker.make(*args)`` on it. ``maker`` is a stage maker whose
-    ``engine`` is a MACE engine without a model file (the campaign-trained model)."""
-    path = materialise_model(model)
-    return Response(replace=replace(maker, engine=maker.engine.with_model(path)).make(*args))
+def run_on_trained_model(
+    trained: Any, maker: Maker, args: list, trust: dict | None = None
+) -> Response:
+    """Write the model the campaign trained to the model cache, then replace this job by
+    ``maker.make(*args)`` on it. ``trained`` is the output of the stage that trained it (mlff or
+    active learning: the model's stored parts and its committee's); ``maker`` is a stage maker
+    whose ``engine`` is a MACE engine without a model file. With a committee, the engine judges
+    every MD run by it, against ``trust`` (``{"default": window, composition: window}``)."""
+    model, committee, float32_ok = trained_model_parts(trained)
+    engine = maker.engine.with_model(
+        materialise_model(model),
+        [materialise_model(parts) for parts in committee],
+        trust,
+        float32_ok,
+    )
+    return Response(replace=replace(maker, engine=engine).make(*args))
+
+
+def trained_model_parts(trained: Any) -> tuple[list, list[list], bool]:
+    """Member 0's stored parts, the other members' (mlff result: committee of
+    :class:`CommitteeMember`; active-learning result: committee of parts) and whether its
+    precision check allows float32 MD."""
+    data = trained if isinstance(trained, dict) else trained.model_dump()
+    committee = [m["model"] if isinstance(m, dict) else m for m in data.get("committee") or []]
+    precision = data.get("precision") or {}
+    return data["model"], committee, bool(precision.get("float32_ok"))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from jobflow import Flow, Maker
 from pymatgen.core import Structure
 
+from ctaflow.analysis.active_learning import UseCondition
 from ctaflow.analysis.blobs import pack_file
 from ctaflow.analysis.chunks import join_chunks
 from ctaflow.analysis.dataset import (
@@ -16,7 +18,7 @@ from ctaflow.analysis.dataset import (
     deduplicate,
     frames_from_arrays,
     frames_from_ionic_steps,
-    split_indices,
+    stratified_split,
     to_extxyz,
 )
 from ctaflow.analysis.md import MDResult
@@ -63,10 +65,12 @@ def dataset_job(
     li_fractions: list[float | None] | None = None,
     relaxations: list[list] | None = None,
     relax_fractions: list[float | None] | None = None,
+    min_test_per_composition: int = 10,
 ) -> DatasetResult:
     """Collect MD frames, and the ionic steps of the labeller's ``relaxations`` (see
-    ``Engine.relax_outputs``), into a deduplicated, split dataset (extxyz files in the data
-    store)."""
+    ``Engine.relax_outputs``), into a deduplicated dataset split by composition and source (at
+    least ``min_test_per_composition`` test frames each: :func:`stratified_split`), as extxyz
+    files in the data store."""
     frames: list[LabelledFrame] = []
     fractions = li_fractions or [None] * len(md_results)
     for md, x in zip(md_results, fractions, strict=True):
@@ -77,13 +81,15 @@ def dataset_job(
             steps, li_fraction=x, source="relaxation", labeller=labeller
         )
     unique = deduplicate(frames, dedupe_tol_a)
-    parts = split_indices(len(unique), tuple(split), seed)
+    strata = [(f.composition, f.source) for f in unique]
+    parts = stratified_split(strata, tuple(split), seed, min_test_per_composition)
     files = {
         name: pack_file(to_extxyz([unique[i] for i in idx]).encode(), f"{name}.extxyz")
         for name, idx in parts.items()
     }
     return DatasetResult(
         n_frames={name: len(idx) for name, idx in parts.items()},
+        n_test_by_composition=dict(Counter(unique[i].composition for i in parts["test"])),
         n_frames_by_composition=dict(Counter(f.composition for f in unique)),
         n_duplicates_removed=len(frames) - len(unique),
         labeller=labeller,
@@ -93,6 +99,25 @@ def dataset_job(
     )
 
 
+#: labelling temperature when no stage uses the trained model and none is given, K
+DEFAULT_LABELLING_K = 1000.0
+
+
+def labelling_plan(
+    settings: TrainingDataStageSettings, conditions: list[UseCondition]
+) -> tuple[list[float], list[UseCondition]]:
+    """The labelling MD of every composition: isothermal runs at ``settings.temperatures_k``, or
+    by default at every temperature the model will be used at (the isothermal ``conditions``; 1000
+    K when no stage uses the model), and the ramps of the conditions that ask for one (a quench
+    from a melt), each continuing from the run at its start temperature (added if missing)."""
+    given = settings.temperatures_k
+    isothermal = {c.temperature_start_k for c in conditions if c.isothermal}
+    temperatures = sorted(given if given else (isothermal or {DEFAULT_LABELLING_K}))
+    ramps = [c for c in conditions if c.label_ramp] if settings.ramps else []
+    temperatures = sorted({*temperatures, *(c.temperature_start_k for c in ramps)})
+    return temperatures, ramps
+
+
 @dataclass
 class TrainingDataMaker(Maker):
     """Labelling MD at each temperature on a supercell, then the dataset job.
@@ -100,13 +125,15 @@ class TrainingDataMaker(Maker):
     With a substitution ``series`` the supercell is substituted first and every member is relaxed
     (cell and positions, ``relax_settings``) with the labeller before its labelling MD; frames
     carry the member's x. ``settings`` are the ``training_data`` stage settings; ``engine`` is the
-    labeller (VASP on clusters, the embedded universal MLIP here).
+    labeller (VASP on clusters, the embedded universal MLIP here). ``conditions`` are the
+    conditions of use of the model the data will train (:func:`labelling_plan`).
     """
 
     engine: Engine = field(default_factory=default_engine)
     settings: TrainingDataStageSettings = field(default_factory=TrainingDataStageSettings)
     series: SeriesSettings | None = None
     relax_settings: RelaxParams = field(default_factory=RelaxParams)
+    conditions: list[UseCondition] = field(default_factory=list)
     name: str = "training data"
 
     def make(self, structure: Structure) -> Flow:
@@ -139,17 +166,30 @@ class TrainingDataMaker(Maker):
                 relax_steps.append(self.engine.relax_outputs(relax.jobs[0]).get("ionic_steps"))
         controls = MDControls(timestep_fs=st.timestep_fs, sample_every=st.sample_every)
         steps = steps_for(st.md_ps, st.timestep_fs, st.sample_every)
+        temperatures, ramps = labelling_plan(st, self.conditions)
         runs, run_fractions = [], []
         for k, (start, x) in enumerate(zip(starts, fractions, strict=True)):
-            for i, temperature in enumerate(st.temperatures_k):
+            suffix = "" if x is None else f" x={x:g}"
+            at: dict[float, Any] = {}  # temperature -> the labelling run there
+            for i, temperature in enumerate(temperatures):
                 segment = MDSegment(
                     f"label {temperature:g} K", "nvt", temperature, temperature, st.md_ps
                 )
                 md = self.engine.md_maker(segment, steps, st.seed + 100 * k + i, controls).make(
                     start
                 )
-                suffix = "" if x is None else f" x={x:g}"
                 md.name = f"labelling md {temperature:g} K{suffix}"
+                runs.append(md)
+                run_fractions.append(x)
+                at[temperature] = md
+            for r, ramp in enumerate(ramps):
+                t0, t1 = ramp.temperature_start_k, ramp.temperature_end_k
+                segment = MDSegment(f"label {t0:g} -> {t1:g} K", "nvt", t0, t1, st.md_ps)
+                seed = st.seed + 100 * k + 50 + r
+                md = self.engine.md_maker(segment, steps, seed, controls).make(
+                    at[t0].output.final_structure
+                )
+                md.name = f"labelling md {t0:g} -> {t1:g} K{suffix}"
                 runs.append(md)
                 run_fractions.append(x)
         data = dataset_job(
@@ -162,6 +202,7 @@ class TrainingDataMaker(Maker):
             [r for r in relax_steps if r is not None],
             # only series members are relaxed here (the base structure by the relax stage)
             [x for x, r in zip(fractions, relax_steps, strict=False) if r is not None],
+            min_test_per_composition=st.min_test_frames_per_composition,
         )
         data.name = "dataset"
         return Flow([*jobs, *runs, data], output=data.output, name="training data")

@@ -102,6 +102,8 @@ def main(config_path: str) -> None:
     if not model.is_file():
         raise SystemExit(f"MACE finished without writing {model}")
     result = evaluate(model, folder / "test.extxyz", config["hyper"]["default_dtype"])
+    if config["hyper"]["default_dtype"] == "float64":  # is float32 as good? (MD may use it)
+        result["test_float32"] = evaluate(model, folder / "test.extxyz", "float32")["test"]
     (folder / "evaluation.json").write_text(json.dumps(result))
 
 

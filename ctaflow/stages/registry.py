@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobflow import Flow
 
-from ctaflow.analysis.active_learning import ActiveLearningResult
+from ctaflow.analysis.active_learning import ActiveLearningResult, UseCondition
 from ctaflow.analysis.amorphous import AmorphousCompositionResult
 from ctaflow.analysis.exchange import ExchangeResult
 from ctaflow.analysis.interfaces import InterfaceResult
@@ -39,7 +39,7 @@ from ctaflow.makers.mlff import train_mace_job
 from ctaflow.makers.neb import NEBStageMaker
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.makers.structure import StructureRecordMaker
-from ctaflow.makers.training_data import TrainingDataMaker
+from ctaflow.makers.training_data import TrainingDataMaker, labelling_plan
 from ctaflow.makers.transport import transport_flow
 from ctaflow.report import sections
 from ctaflow.stages.spec import BASE, MODEL, StageContext, StageSpec
@@ -64,6 +64,7 @@ def _training_data(ctx: StageContext, st: settings.TrainingDataStageSettings) ->
         settings=st,
         series=ctx.campaign.series,
         relax_settings=ctx.campaign.stages.relax,
+        conditions=ctx.campaign.model_conditions(),
     )
     return maker.make(ctx.start)
 
@@ -71,7 +72,7 @@ def _training_data(ctx: StageContext, st: settings.TrainingDataStageSettings) ->
 def _sanity(campaign: CampaignSettings) -> dict[str, float]:
     """The MD check of every trained model: at the hottest labelling temperature by default."""
     ml = campaign.stages.mlff
-    hottest = max(campaign.stages.training_data.temperatures_k)
+    hottest = max(labelling_plan(campaign.stages.training_data, campaign.model_conditions())[0])
     return {"temperature_k": ml.sanity_md_temperature_k or hottest, "n_steps": ml.sanity_md_steps}
 
 
@@ -96,9 +97,11 @@ def _active_learning(ctx: StageContext, al: settings.ActiveLearningStageSettings
     retrain["max_num_epochs"] = al.retrain_epochs or (
         max(2, ml.max_num_epochs // 3) if al.warm_start else ml.max_num_epochs
     )
-    explore = al.model_copy(
-        update={"explore_temperature_k": al.explore_temperature_k or max(td.temperatures_k)}
-    )
+    conditions = campaign.model_conditions()
+    explore = al
+    if al.explore_temperature_k is None and not conditions:  # no stage uses the model
+        hottest = max(labelling_plan(td, conditions)[0])
+        explore = al.model_copy(update={"explore_temperature_k": hottest})
     loop = active_learning_job(
         ctx.flows["training_data"].output,
         ctx.flows["mlff"].output,
@@ -107,6 +110,7 @@ def _active_learning(ctx: StageContext, al: settings.ActiveLearningStageSettings
         retrain,
         ml.threads,
         _sanity(campaign),
+        conditions=conditions,
     )
     loop.name = "active learning 0"
     return Flow([loop], output=loop.output, name="active_learning")
@@ -204,6 +208,60 @@ def _preview_md(engine: Engine, st: settings.MDStageSettings):
     return engine.md_maker(segment, steps, st.seed, controls)
 
 
+def md_conditions(st: settings.MDStageSettings) -> list[UseCondition]:
+    """The production protocol's conditions: NPT equilibration, cooling to and NVT production at
+    each temperature."""
+    hot = st.equilibrate_temperature_k
+    eq = f"md equilibrate {hot:g} K"
+    out = [UseCondition(name=eq, stage="md", temperature_start_k=hot, temperature_end_k=hot,
+                        duration_ps=st.equilibrate_ps, timestep_fs=st.timestep_fs)]  # fmt: skip
+    for t in st.temperatures_k:
+        before = eq
+        if t != hot:
+            before = f"md cool {hot:g} -> {t:g} K"
+            out.append(
+                UseCondition(
+                    name=before,
+                    stage="md",
+                    temperature_start_k=hot,
+                    temperature_end_k=t,
+                    duration_ps=st.cool_ps,
+                    timestep_fs=st.timestep_fs,
+                    follows=eq,
+                )
+            )
+        out.append(
+            UseCondition(
+                name=f"md production {t:g} K",
+                stage="md",
+                temperature_start_k=t,
+                temperature_end_k=t,
+                duration_ps=st.production_ps,
+                timestep_fs=st.timestep_fs,
+                follows=before,
+            )
+        )
+    return out
+
+
+def amorphous_conditions(st: settings.AmorphousStageSettings) -> list[UseCondition]:
+    """Melt (with the hold at the same temperature) and the quench from it."""
+    hot, cold = st.melt_temperature_k, st.quench_end_temperature_k
+    melt = f"amorphous melt {hot:g} K"
+    return [
+        UseCondition(
+            name=melt, stage="amorphous", temperature_start_k=hot, temperature_end_k=hot,
+            duration_ps=st.melt_ps + st.hold_ps, timestep_fs=st.timestep_fs,
+        ),
+        UseCondition(
+            name=f"amorphous quench {hot:g} -> {cold:g} K", stage="amorphous",
+            temperature_start_k=hot, temperature_end_k=cold,
+            duration_ps=(hot - cold) / st.quench_rate_k_per_ps, timestep_fs=st.timestep_fs,
+            follows=melt, label_ramp=True,
+        ),
+    ]  # fmt: skip
+
+
 def _mace_label(ctx: StageContext, _: Any) -> str:
     return "mace"
 
@@ -267,7 +325,7 @@ STAGES: dict[str, StageSpec] = {
                 "training_data": "stages.mlff needs training data: enable stages.training_data"
             },
             provides="model",
-            provided=lambda flow: flow.output.model,
+            provided=lambda flow: flow.output,
             label=_mace_label,
             seed_extra=lambda c: {"committee_seeds": _committee(c)} if _committee(c) else {},
             output_schema=MLFFResult,
@@ -285,7 +343,7 @@ STAGES: dict[str, StageSpec] = {
                 "frames)"
             },
             provides="model",
-            provided=lambda flow: flow.output.model,
+            provided=lambda flow: flow.output,
             label=_mace_label,
             output_schema=ActiveLearningResult,
             no_builder="one document per loop holds every iteration; the report reads it as stored",
@@ -299,6 +357,7 @@ STAGES: dict[str, StageSpec] = {
             no_builder="per-segment statistics are in the MD documents; the report reads them",
             report=sections.MD,
             preview=_preview_md,
+            conditions=md_conditions,
         ),
         StageSpec(
             name="transport",
@@ -319,6 +378,7 @@ STAGES: dict[str, StageSpec] = {
             build=_amorphous,
             uses_series=True,
             output_schema=AmorphousCompositionResult,
+            conditions=amorphous_conditions,
             builder=FormationEnergyBuilder,
             report=sections.FORMATION_ENERGIES,
         ),

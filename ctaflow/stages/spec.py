@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from pymatgen.core import Structure
 
+    from ctaflow.analysis.active_learning import UseCondition
     from ctaflow.builders.base import StageBuilder
     from ctaflow.campaign.schema import CampaignSettings
     from ctaflow.engines.base import Engine
@@ -74,6 +75,9 @@ class StageSpec:
         ``seed_extra(campaign)``: more data for the stage's uuid seed.
     preview
         ``preview(engine, settings)``: the engine maker ``ctaflow validate`` shows.
+    conditions
+        ``conditions(settings)``: the MD conditions the stage runs (for a stage that may run on
+        the campaign-trained model: what its training data and active learning must cover).
     root
         The stage every campaign has (the structure record).
     on_by_default
@@ -98,6 +102,7 @@ class StageSpec:
     check: Callable[[CampaignSettings], None] | None = None
     seed_extra: Callable[[CampaignSettings], dict[str, Any]] | None = None
     preview: Callable[[Engine, Any], Maker | None] | None = None
+    conditions: Callable[[Any], list[UseCondition]] | None = None
     root: bool = False
     on_by_default: bool = False
 
@@ -111,7 +116,8 @@ class StageContext:
 
     ``structure`` is the validated starting structure; ``start`` what later stages start from (the
     relaxed structure once the relax stage is built, an output reference); ``flows`` the flows of
-    the stages built so far; ``model`` a reference to the campaign-trained model's stored parts.
+    the stages built so far; ``model`` a reference to the output of the stage that trained the
+    campaign's model last (mlff, or active learning: the model's and its committee's parts).
     """
 
     campaign: CampaignSettings
@@ -124,12 +130,27 @@ class StageContext:
         """The engine a stage's settings name."""
         return get_engine(self.campaign.engines[stage_settings.engine])
 
+    def trust(self) -> dict[str, dict[str, float]] | None:
+        """The trust windows of active learning (``{"default": window, composition: window}``;
+        None without active learning)."""
+        al = self.campaign.stages.active_learning
+        if not al.enabled:
+            return None
+        default = {
+            "lower_ev_per_a": al.trust_lower_ev_per_a,
+            "upper_ev_per_a": al.trust_upper_ev_per_a,
+        }
+        return {
+            "default": default,
+            **{k: w.model_dump() for k, w in al.trust_by_composition.items()},
+        }
+
     def make(self, stage: str, maker: Maker, *args: Any) -> Flow:
         """``maker.make(*args)``, or, when the maker's engine is the model this campaign trains
         (known only at run time), a one-job flow that makes it then (see
         :func:`ctaflow.makers.mlff.run_on_trained_model`)."""
         if not maker.engine.needs_trained_model:
             return maker.make(*args)
-        launcher = run_on_trained_model(self.model, replace(maker), list(args))
+        launcher = run_on_trained_model(self.model, replace(maker), list(args), self.trust())
         launcher.name = f"{stage} with trained mace"
         return Flow([launcher], output=launcher.output, name=stage)

@@ -18,6 +18,8 @@ FORMATION_FIELDS = (
     "n_atoms",
     "crystal_energy_per_atom_ev",
     "crystal_converged",
+    "status",
+    "reasons",
     "n_samples",
     "n_requested",
     "n_failed",
@@ -39,12 +41,13 @@ FORMATION_FIELDS = (
 def formation_records(data: ReportData) -> Records:
     docs = data.derived("formation_energies")
     docs = sorted(docs, key=lambda d: (str(d["campaign"]), str(d["engine"]), d["x"] or 0))
-    return [{k: doc[k] for k in FORMATION_FIELDS} for doc in docs]
+    return [{k: doc.get(k) for k in FORMATION_FIELDS} for doc in docs]
 
 
 def formation_notes(rows: Records) -> list[str]:
     notes = []
     for row in rows:
+        notes += [f"{row['formula']}: {row['status']}: {r}" for r in row.get("reasons") or []]
         notes += [f"{row['formula']}: {n}" for n in row["notes"]]
         notes.append(f"{row['formula']}: formation energies {row['formation_energy_note']}")
     return notes
@@ -64,6 +67,7 @@ FORMATION_ENERGIES = ReportSection(
         "li_fraction",
         "engine",
         "n_atoms",
+        "status",
         "n_samples",
         "n_failed",
         "delta_e_amorphous_minus_crystalline_mev_per_atom",
