@@ -137,17 +137,20 @@ def build(
 @user_errors
 def report(workdir: WorkdirOption = Path("runs/demo")) -> None:
     """Update the derived collections (as ``ctaflow build``), then write
-    WORKDIR/report/{index.html, report.md, report.json} from them and the stored results."""
+    WORKDIR/report/{index.html, report.md, report.json} from them and the stored results
+    (with the experimental reference values the campaign file declares, if any)."""
     # lazy: builders, the registry and matplotlib
     from ctaflow.builders import run_builder
     from ctaflow.query import builders_for, open_results
     from ctaflow.report import write_report
+    from ctaflow.report.reference import reference_of
 
     builders = builders_for(workdir)
     for item in builders:
         run_builder(item)
     derived = {item.collection: item.derived for item in builders}
-    page = write_report(open_results(workdir), derived, Path(workdir) / "report")
+    reference = reference_of(workdir)
+    page = write_report(open_results(workdir), derived, Path(workdir) / "report", reference)
     out.print(f"report: {page.resolve()}")
 
 
