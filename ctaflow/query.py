@@ -70,7 +70,7 @@ def build_criteria(
 
 #: identifying columns of an output row, in this order, then the verdict
 ID_FIELDS = ("stage", "name", "composition", "engine", "campaign", "uuid", "completed_at")
-VERDICT_FIELDS = ("status", "reasons")
+VERDICT_FIELDS = ("status", "reasons", "field_verdicts")
 #: builder bookkeeping left out of compact derived rows (ask for it with ``fields``)
 DERIVED_BOOKKEEPING = ("group_id", "builder", "state", "error", "skipped", "ctaflow_version")
 _SCALAR = (int, float, str, bool)

@@ -8,7 +8,8 @@ the job states, when the stage ran, and what its results are worth.
 * Times: first start (``started_at``) to last end (``updated_at`` of the finished jobs).
 * Results: the stage's result documents (the registry's ``output_schema``) and, when they carry
   a ``status``, how many are valid / flagged / excluded: a stage whose jobs all COMPLETED can
-  still have no usable result, and this is where that shows.
+  still have no usable result, and this is where that shows. Results without a status of their
+  own show the statuses of the items they hold (e.g. "samples: 6 unstable").
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class StageStatus:
     ended: datetime | None = None
     n_results: int = 0
     verdicts: Counter = field(default_factory=Counter)
+    items: Counter = field(default_factory=Counter)  # (list field, status) of held items
 
     @property
     def took_s(self) -> float | None:
@@ -79,6 +81,11 @@ class StageStatus:
             if unknown:
                 parts.append(f"{unknown} without a status")
             text += ": " + ", ".join(parts)
+        by_field: dict[str, list[str]] = {}
+        for (name, status), n in sorted(self.items.items()):
+            by_field.setdefault(name, []).append(f"{n} {status}")
+        for name, counts in by_field.items():
+            text += f"; {name}: {', '.join(counts)}"
         return text
 
 
@@ -93,7 +100,7 @@ def _time(value: Any) -> datetime | None:
 
 def stage_statuses(
     states: Iterable[Mapping[str, Any]],
-    results: Iterable[tuple[str, Any]],
+    results: Iterable[tuple[str, Mapping[str, Any]]],
     order: Iterable[str],
     alive: Callable[[Any], bool] = pid_alive,
     runner: int | None = None,
@@ -101,8 +108,9 @@ def stage_statuses(
     """The status lines, in pipeline ``order`` (stages not in it after, by name).
 
     ``states``: state-store documents (``stage``, ``state``, ``pid``, ``started_at``,
-    ``updated_at``); ``results``: (stage, status or None) per result document; ``alive(pid)``
-    tells whether a process exists; ``runner``: the pid of the run that wrote the states.
+    ``updated_at``); ``results``: (stage, output) per result document (its ``status``, else the
+    statuses of the documents in its list fields, are counted); ``alive(pid)`` tells whether a
+    process exists; ``runner``: the pid of the run that wrote the states.
     """
     lines: dict[str, StageStatus] = {}
 
@@ -123,11 +131,18 @@ def stage_statuses(
         end = _time(doc.get("updated_at")) if state not in (RUNNING, INTERRUPTED) else None
         if end and (item.ended is None or end > item.ended):
             item.ended = end
-    for stage, status in results:
+    for stage, output in results:
         item = line(stage)
         item.n_results += 1
-        if status is not None:
-            item.verdicts[_ALIASES.get(str(status), str(status))] += 1
+        status = output.get("status")
+        if isinstance(status, str):
+            item.verdicts[_ALIASES.get(status, status)] += 1
+            continue
+        for name, value in output.items():
+            if isinstance(value, list):
+                for part in value:
+                    if isinstance(part, dict) and isinstance(part.get("status"), str):
+                        item.items[name, _ALIASES.get(part["status"], part["status"])] += 1
     rank = {name: n for n, name in enumerate(order)}
     return sorted(lines.values(), key=lambda s: (rank.get(s.stage, len(rank)), s.stage))
 
@@ -166,11 +181,10 @@ def read_statuses(workdir: str | Path) -> list[StageStatus]:
     jobs = job_store(settings, workdir, create=False)
     jobs.connect()
     schemas = {n: s.output_schema.__name__ for n, s in STAGES.items() if s.output_schema}
-    results = []
-    latest: dict[str, tuple[int, str, Any]] = {}
+    latest: dict[str, tuple[int, str, dict]] = {}
     for doc in jobs.query(
         {"output.@class": {"$in": sorted(set(schemas.values()))}},
-        properties=["uuid", "index", "metadata.stage", "output.@class", "output.status"],
+        properties=["uuid", "index", "metadata.stage", "output"],
     ):
         stage = (doc.get("metadata") or {}).get("stage")
         output = doc.get("output") or {}
@@ -178,6 +192,6 @@ def read_statuses(workdir: str | Path) -> list[StageStatus]:
             continue
         index = doc.get("index") or 0
         if doc["uuid"] not in latest or index > latest[doc["uuid"]][0]:
-            latest[doc["uuid"]] = (index, stage, output.get("status"))
-    results = [(stage, status) for _, stage, status in latest.values()]
+            latest[doc["uuid"]] = (index, stage, output)
+    results = [(stage, output) for _, stage, output in latest.values()]
     return stage_statuses(docs, results, list(STAGES), runner=runner_pid(workdir))

@@ -7,6 +7,11 @@ distinct set of reasons; the reasons are listed right under the table, and the n
 excluded row are struck through so that they cannot be read as results. Records without a
 status render as plain rows. Headers are the human-readable labels of
 :mod:`ctaflow.report.labels`.
+
+One number of an otherwise sound record can carry its own verdict: ``field_verdicts`` maps a
+field name to ``{"status": "flagged" | "excluded", "reason": "..."}`` (e.g. a formation energy
+from elemental references the model never saw). Its cell is marked ("⚠ -0.06 [3]", or struck
+when excluded) with the reason under the table.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from ctaflow.report.labels import label
 Records = list[dict[str, Any]]
 
 VALID, FLAGGED, EXCLUDED = "valid", "flagged", "excluded"
+#: the record key of per-field verdicts (see the module docstring)
+FIELD_VERDICTS = "field_verdicts"
 #: what a status cell shows
 MARKS = {VALID: "✓ valid", FLAGGED: "⚠ flagged", EXCLUDED: "✗ excluded"}
 #: statuses that older or stage-specific checks write, read as the three above
@@ -50,15 +57,38 @@ def reasons_of(row: dict[str, Any]) -> list[str]:
     return [reasons] if isinstance(reasons, str) else [str(r) for r in reasons]
 
 
+def field_verdict(row: dict[str, Any], field: str) -> tuple[str, str] | None:
+    """(status, reason) of one field of a record (None: the field has no verdict of its own)."""
+    verdict = (row.get(FIELD_VERDICTS) or {}).get(field)
+    if not verdict:
+        return None
+    return ALIASES.get(verdict.get("status"), verdict.get("status")), str(verdict.get("reason"))
+
+
 def drawable(rows: Records, *keys: str) -> Records:
     """The records a figure may draw: not excluded, and with a value for every one of ``keys``
-    (a missing value is a gap, never a zero). Flagged records stay: the figure should mark them
-    (e.g. an open symbol) and the caption say so."""
+    that is not excluded on its own (a missing value is a gap, never a zero). Flagged records
+    stay: draw them apart with :func:`by_status` and say so in the caption."""
     return [
         row
         for row in rows
-        if status_of(row) != EXCLUDED and all(row.get(k) is not None for k in keys)
+        if status_of(row) != EXCLUDED
+        and all(row.get(k) is not None for k in keys)
+        and all((field_verdict(row, k) or ("",))[0] != EXCLUDED for k in keys)
     ]
+
+
+def by_status(rows: Records, *keys: str) -> dict[str, Records]:
+    """The drawable records (see :func:`drawable`) split into ``valid`` (also those without a
+    status) and ``flagged`` (the record or one of ``keys`` flagged), e.g. for filled and open
+    symbols."""
+    groups: dict[str, Records] = {VALID: [], FLAGGED: []}
+    for row in drawable(rows, *keys):
+        flagged = status_of(row) == FLAGGED or any(
+            (field_verdict(row, k) or ("",))[0] == FLAGGED for k in keys
+        )
+        groups[FLAGGED if flagged else VALID].append(row)
+    return groups
 
 
 def _cell(text: str) -> str:
@@ -84,8 +114,14 @@ def table(rows: Records, columns: list[str] | tuple[str, ...]) -> list[str]:
         for column in columns:
             value = row.get(DISPLAY[column]) if column in DISPLAY else None
             text = fmt(row.get(column) if value is None else value)
-            if status_of(row) == EXCLUDED and isinstance(row.get(column), float):
+            own = field_verdict(row, column)
+            excluded = status_of(row) == EXCLUDED or (own is not None and own[0] == EXCLUDED)
+            if excluded and isinstance(row.get(column), float):
                 text = f"~~{text}~~"
+            if own is not None and text:
+                number = numbers.setdefault((own[1],), len(numbers) + 1)
+                mark = "⚠ " if own[0] == FLAGGED else ""
+                text = f"{mark}{text} [{number}]"
             cells.append(_cell(text))
         if with_status:
             cells.insert(0, status_cell(row, numbers))

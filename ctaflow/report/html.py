@@ -44,6 +44,7 @@ _INLINE = [
 ]
 _CODE = re.compile(r"`([^`]+)`")
 _FOOTNOTE = re.compile(r"\[(\d+)\]")
+_CELL_FOOTNOTE = re.compile(r"(?<= )\[(\d+)\]$")  # "⚠ flagged [1]", "⚠ -0.06 [3]"
 _CAPTION = re.compile(r"^\*(Figure \d+\..*)\*$")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 _NUMBER = re.compile(r"^(~~)?[-+−]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?(~~)?$")
@@ -96,18 +97,19 @@ class _Page:
         self.n_tables += 1
         status = bool(head) and head[0] == STATUS_HEADER
         prefix = f"t{self.n_tables}"
-        self.footnotes = prefix if status else None
+        self.footnotes = prefix
+
+        def link(match: re.Match) -> str:
+            return f"<a href='#{prefix}-{match.group(1)}'>[{match.group(1)}]</a>"
+
         out = [f"<div class='table-wrap'><table id='{prefix}'>"]
         out.append("<tr>" + "".join(f"<th>{inline(c)}</th>" for c in head) + "</tr>")
         for row in body:
             cls = ""
-            cells = [inline(c) for c in row]
+            cells = [_CELL_FOOTNOTE.sub(link, inline(c)) for c in row]
             if status and cells:
                 kind = next((k for k in ("flagged", "excluded", "valid") if k in row[0]), "")
                 cls = f" class='{kind}'" if kind else ""
-                cells[0] = _FOOTNOTE.sub(
-                    lambda m: f"<a href='#{prefix}-{m.group(1)}'>[{m.group(1)}]</a>", cells[0]
-                )
                 cells[0] = f"<td class='status'>{cells[0]}</td>"
                 cells[1:] = [_td(raw, c) for raw, c in zip(row[1:], cells[1:], strict=False)]
             else:

@@ -122,6 +122,7 @@ NAMES: dict[str, str] = {
 #: whole field names whose header is not stem + unit
 LABELS: dict[str, str] = {
     "engine": "engine",
+    "model_name": "model",
     "x": "x",
 }
 

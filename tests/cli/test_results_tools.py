@@ -186,6 +186,17 @@ def test_status_in_pipeline_order_with_times_verdicts_and_interrupted_jobs(store
                 "output": {"@class": "BarrierResult", "status": s},
             }
             for u, s in bands
+        ]
+        + [  # a result without a status of its own: the statuses of its samples
+            {
+                "uuid": "a2",
+                "index": 1,
+                "metadata": {"stage": "amorphous"},
+                "output": {
+                    "@class": "AmorphousCompositionResult",
+                    "samples": [{"status": "ok"}, {"status": "unstable"}],
+                },
+            }
         ],
         key=["uuid", "index"],
     )
@@ -196,6 +207,7 @@ def test_status_in_pipeline_order_with_times_verdicts_and_interrupted_jobs(store
     assert neb.took_s == 9 * 60  # first start 10:20, last end 10:29
     assert neb.results_text() == "2 results: 1 valid, 0 flagged, 1 excluded"
     assert dict(lines[2].jobs) == {"RUNNING": 1}
+    assert lines[2].results_text() == "1 result; samples: 1 unstable, 1 valid"
     text = invoke("status", "-w", workdir)
     assert text.index("structure") < text.index("relax") < text.index("neb")
     assert "9 min 00 s" in text and "INTERRUPTED" in text

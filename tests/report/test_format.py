@@ -126,3 +126,40 @@ def test_the_reference_section_appears_only_when_the_campaign_declares_one():
     text = to_markdown(report, reference=values)
     assert "## Experimental reference (context only)" in text
     assert "| Ea | 0.15 | eV | impedance |" in reference_lines(values)
+
+
+def test_one_number_of_a_sound_record_can_carry_its_own_verdict():
+    meaningless = "elemental references the model never saw"
+    rows = [
+        {
+            "formula": "Na3ClO",
+            "delta_e_mev_per_atom": 12.5,
+            "formation_energy_ev_per_atom": -0.064,
+            "field_verdicts": {
+                "formation_energy_ev_per_atom": {"status": "flagged", "reason": meaningless}
+            },
+        },
+        {
+            "formula": "Li3ClO",
+            "delta_e_mev_per_atom": 9.0,
+            "formation_energy_ev_per_atom": -0.077,
+            "field_verdicts": {
+                "formation_energy_ev_per_atom": {"status": "excluded", "reason": meaningless}
+            },
+        },
+    ]
+    lines = table(rows, ("formula", "delta_e_mev_per_atom", "formation_energy_ev_per_atom"))
+    assert lines[2:] == [
+        "| Na3ClO | 12.5 | ⚠ -0.064 [1] |",
+        "| Li3ClO | 9 | ~~-0.077~~ [1] |",
+        "",
+        f"- [1] {meaningless}",
+    ]
+    page = to_html("\n".join(lines))
+    assert "⚠ -0.064 <a href='#t1-1'>[1]</a>" in page and f"<li id='t1-1'>[1] {meaningless}" in page
+    from ctaflow.report.format import by_status
+
+    groups = by_status(rows, "formation_energy_ev_per_atom")
+    assert [r["formula"] for r in groups["flagged"]] == ["Na3ClO"]  # Li3ClO's is excluded
+    assert groups["valid"] == []
+    assert len(by_status(rows, "delta_e_mev_per_atom")["valid"]) == 2

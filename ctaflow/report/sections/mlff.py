@@ -53,6 +53,7 @@ MLFF = ReportSection(
     records=mlff_records,
     columns=(
         "composition",
+        "model_name",
         "architecture",
         "labeller",
         "n_train",
