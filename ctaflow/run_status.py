@@ -70,6 +70,23 @@ class StageStatus:
             return None
         return max(0.0, (self.ended - self.started).total_seconds())
 
+    def jobs_text(self) -> str:
+        """e.g. "2 COMPLETED, 1 INTERRUPTED" (states without jobs left out)."""
+        return ", ".join(f"{self.jobs[s]} {s}" for s in STATES if self.jobs.get(s))
+
+    def times_text(self) -> str:
+        """e.g. "12-04 18:20:10 → 18:27:50 (7 min 40 s)"; "ended 12-04 18:20:10" without a
+        recorded start (stores written before ``started_at`` existed)."""
+        if self.started is None:
+            return f"ended {local_time(self.ended)}" if self.ended else ""
+        start = local_time(self.started)
+        if self.ended is None:
+            return f"{start} →"
+        end = local_time(self.ended)
+        if end[:5] == start[:5]:  # the same day
+            end = end[6:]
+        return f"{start} → {end} ({duration(self.took_s)})"
+
     def results_text(self) -> str:
         """e.g. "3 results: 0 valid, 0 flagged, 3 excluded"; "2 results"; "" without any."""
         if not self.n_results:

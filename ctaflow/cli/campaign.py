@@ -167,7 +167,7 @@ def status(
     job states from the LaunchPad.
     """
     # lazy: the run record only; the stores and the registry load in read_statuses
-    from ctaflow.run_status import STATES, duration, local_time, read_statuses
+    from ctaflow.run_status import read_statuses
     from ctaflow.workdir import run_info
 
     info = run_info(workdir)
@@ -181,18 +181,11 @@ def status(
         return
 
     lines = read_statuses(workdir)
-    always = ("COMPLETED", "RUNNING", "FAILED")
-    shown = [s for s in STATES if s in always or any(x.jobs[s] for x in lines)]
-    table = Table("stage", *shown, "started", "ended", "took", "results", title=str(workdir))
+    table = Table(title=str(workdir))
+    for column in ("stage", "jobs", "ran", "results"):
+        table.add_column(column, overflow="fold")  # wrapped, never cut, in a narrow terminal
     for line in lines:
-        table.add_row(
-            line.stage,
-            *(str(line.jobs.get(state, 0)) for state in shown),
-            local_time(line.started),
-            local_time(line.ended),
-            duration(line.took_s),
-            line.results_text(),
-        )
+        table.add_row(line.stage, line.jobs_text(), line.times_text(), line.results_text())
     out.print(table)
     interrupted = sum(line.jobs.get("INTERRUPTED", 0) for line in lines)
     if interrupted:
