@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ctaflow.errors import CtaflowError
-from ctaflow.query import model_names, result_schemas
+from ctaflow.query import model_names, not_a_result, result_schemas
 
 if TYPE_CHECKING:
     from jobflow import JobStore
@@ -164,6 +164,8 @@ def export_structures(store: JobStore, out: Path, stage: str | None = None) -> l
             )
         )
         for doc in docs:
+            if not_a_result(name, doc["output"]):
+                continue
             for path, value, _, verdict in _walk(doc["output"], _is_structure):
                 structure = Structure.from_dict(value)
                 formula = structure.composition.reduced_formula

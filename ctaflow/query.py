@@ -27,7 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctaflow.builders.base import StageBuilder
+from pydantic import ValidationError
+
+from ctaflow.builders.base import StageBuilder, _without_blobs
 from ctaflow.errors import CtaflowError
 from ctaflow.model_names import ModelNames, trained_models
 from ctaflow.stages.registry import STAGES, builders
@@ -82,6 +84,22 @@ def result_schemas() -> dict[str, str]:
     return {
         name: spec.output_schema.__name__ for name, spec in STAGES.items() if spec.output_schema
     }
+
+
+def not_a_result(stage: Any, output: Any) -> str | None:
+    """Why an output of a stage's result schema is not one of its results, as the stage's
+    builder decides (``StageBuilder.problem``, e.g. "a rattled copy of a minimum check"); None:
+    it is one."""
+    spec = STAGES.get(stage) if isinstance(stage, str) else None
+    builder = spec.builder if spec is not None else None
+    if builder is None or builder.problem is StageBuilder.problem or not isinstance(output, dict):
+        return None
+    try:
+        model = spec.output_schema.model_validate(_without_blobs(output))
+    except ValidationError:
+        return None  # shown as stored; the builder reports why it cannot use it
+    # problem() judges the output alone: called without connecting the builder's stores
+    return builder.problem(object.__new__(builder), model)
 
 
 def model_names(store: JobStore) -> ModelNames:
@@ -153,11 +171,12 @@ def find_outputs(
         meta = doc.get("metadata") or {}
         output = doc.get("output")
         wanted = schemas.get(meta.get("stage"))
-        if (
-            results_only
-            and wanted
-            and not (isinstance(output, dict) and output.get("@class") == wanted)
-        ):
+        is_result = (
+            isinstance(output, dict)
+            and output.get("@class") == wanted
+            and not not_a_result(meta.get("stage"), output)
+        )
+        if results_only and wanted and not is_result:
             continue
         seen = latest.get(doc["uuid"])
         if seen is None or (doc.get("index") or 0) > (seen.get("index") or 0):

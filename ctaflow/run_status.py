@@ -187,6 +187,7 @@ def read_statuses(workdir: str | Path) -> list[StageStatus]:
     """The status lines of a locally run work directory (its state and job stores, read only)."""
     # lazy: the store layer loads maggma, the registry the makers (status starts without them
     # until it is asked about a local run)
+    from ctaflow.query import not_a_result
     from ctaflow.stages.registry import STAGES
     from ctaflow.store import job_store, state_store
     from ctaflow.workdir import store_settings_of
@@ -205,7 +206,7 @@ def read_statuses(workdir: str | Path) -> list[StageStatus]:
     ):
         stage = (doc.get("metadata") or {}).get("stage")
         output = doc.get("output") or {}
-        if schemas.get(stage) != output.get("@class"):
+        if schemas.get(stage) != output.get("@class") or not_a_result(stage, output):
             continue
         index = doc.get("index") or 0
         if doc["uuid"] not in latest or index > latest[doc["uuid"]][0]:

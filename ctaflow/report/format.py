@@ -104,6 +104,8 @@ def table(rows: Records, columns: list[str] | tuple[str, ...]) -> list[str]:
     table as a list ("- [1] reason; reason"), one number per distinct set of reasons.
     """
     with_status = any(status_of(row) is not None for row in rows)
+    if with_status:  # the status column shows them
+        columns = [c for c in columns if c not in ("status", "reasons")]
     headers = [label(c) for c in columns]
     if with_status:
         headers.insert(0, STATUS_HEADER)
