@@ -118,6 +118,11 @@ def test_query_stage_gives_one_row_per_result_not_the_task_documents(workdir):
         {"uuid": "t1", "index": 1, "name": "relax", "metadata": {"stage": "relax"}, "output": task},
         key=["uuid", "index"],
     )
+    summary = jobs.query_one({"metadata.stage": "relax", "output.@class": "RelaxResult"})
+    rattled = {**summary, "uuid": "r1", "name": "rattled copy"}
+    rattled["output"] = {**summary["output"], "minimum_trial": True}  # not a stage result
+    rattled.pop("_id", None)
+    jobs.docs_store.update(rattled, key=["uuid", "index"])
     rows = json.loads(invoke("query", "-w", workdir, "--stage", "relax", "--format", "json"))
     (row,) = rows
     assert row["name"] == "relax summary" and row["energy_ev"] == -7.0
@@ -125,7 +130,7 @@ def test_query_stage_gives_one_row_per_result_not_the_task_documents(workdir):
     everything = invoke(
         "query", "-w", workdir, "--stage", "relax", "--all-outputs", "--format", "json"
     )
-    assert len(json.loads(everything)) == 2
+    assert len(json.loads(everything)) == 3
     nested = invoke(
         "query", "-w", workdir, "--stage", "relax", "--format", "json",
         "--fields", "formula,structure.lattice.a,metadata.settings_hash",
