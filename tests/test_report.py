@@ -27,7 +27,8 @@ def test_html_tables_and_embedded_figures():
         "# Title\n\n| a | b |\n|---|---|\n| 1 | x<y |\n\n![f.png](f.png)\n", {"f.png": png}
     )
     assert "<h1>Title</h1>" in page
-    assert "<tr><th>a</th><th>b</th></tr>\n<tr><td>1</td><td>x&lt;y</td></tr>" in page
+    assert "<tr><th>a</th><th>b</th></tr>\n<tr><td class='num'>1</td><td>x&lt;y</td></tr>" in page
+    assert "<div class='table-wrap'>" in page  # wide tables scroll inside the page
     assert f"data:image/png;base64,{base64.b64encode(png).decode()}" in page
     assert "src='http" not in page  # nothing fetched from outside
 
@@ -88,7 +89,9 @@ def test_active_learning_records_table_note_and_figure():
     figures = make_figures(report, OneStoredRun())
     assert list(figures) == ["active_learning"]
     assert list(figures["active_learning"]) == ["active_learning.png"]
-    assert figures["active_learning"]["active_learning.png"][:8] == b"\x89PNG\r\n\x1a\n"
+    png, caption = figures["active_learning"]["active_learning.png"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert caption == "Active learning (committee force deviation)"  # default: section title
     text = to_markdown(report, {"active_learning": ["active_learning.png"]})
     assert "| 0 | 30 | 10 | 15 | 5 | 0.6667 | 6 | 100 |" in text  # the iteration table
     assert (

@@ -56,6 +56,18 @@ def stages_model(configurable: Mapping[str, StageSpec]) -> type[Strict]:
 Stages = stages_model(CONFIGURABLE)
 
 
+class ReferenceValue(Strict):
+    """An experimental value the report shows beside the results, for context only (never used
+    to tune anything)."""
+
+    quantity: str = Field(description="What was measured, e.g. 'total ionic conductivity'.")
+    value: float
+    unit: str = Field(description="Unit as printed, e.g. 'S/cm', 'eV'.")
+    source: str = Field(description="Where the value comes from (paper, method).")
+    material: str | None = None
+    condition: str | None = Field(None, description="e.g. 'room temperature', 'amorphised'.")
+
+
 class CampaignSettings(Strict):
     """A whole campaign: structure, engines, stages, execution and store."""
 
@@ -76,6 +88,10 @@ class CampaignSettings(Strict):
     stages: Stages = Field(default_factory=Stages)  # type: ignore[valid-type]
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    reference: list[ReferenceValue] = Field(
+        default_factory=list,
+        description="Experimental values shown in the report for context (none: no such section).",
+    )
 
     @model_validator(mode="after")
     def _stages_consistent(self) -> CampaignSettings:
@@ -153,7 +169,9 @@ class CampaignSettings(Strict):
 
     def science(self) -> dict[str, Any]:
         """Everything that determines results (not where they run or are stored)."""
-        data = self.model_dump(mode="json", exclude={"execution", "store", "description"})
+        data = self.model_dump(
+            mode="json", exclude={"execution", "store", "description", "reference"}
+        )
         data["structure"] = self.structure_identity()
         return data
 

@@ -1,4 +1,5 @@
-"""The ctaflow command line: validate, run, submit, status, rerun, query, build, report.
+"""The ctaflow command line: validate, run, submit, status, rerun, query, build, report, verify,
+export, compare.
 
 Thin: every command calls the library; user errors (:class:`~ctaflow.errors.CtaflowError`) print
 one message and exit with status 1, without a traceback. Commands import the library inside
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from ctaflow.cli import campaign, results  # noqa: F401  (they register their commands)
+from ctaflow.cli import campaign, results, tools  # noqa: F401  (they register their commands)
 from ctaflow.cli.common import app
 
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

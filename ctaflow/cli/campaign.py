@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -161,10 +160,15 @@ def status(
         ),
     ] = None,
 ) -> None:
-    """Per-stage job states in a work directory (from the LaunchPad for submitted campaigns)."""
-    # lazy: the store layer loads maggma and the stage registry
-    from ctaflow.store import state_store
-    from ctaflow.workdir import run_info, store_settings_of
+    """Per stage, in pipeline order: job states, times and the status of its results.
+
+    Results: how many result documents the stage stored and how many are valid / flagged /
+    excluded. RUNNING jobs whose process is gone show as INTERRUPTED. Submitted campaigns: the
+    job states from the LaunchPad.
+    """
+    # lazy: the run record only; the stores and the registry load in read_statuses
+    from ctaflow.run_status import read_statuses
+    from ctaflow.workdir import run_info
 
     info = run_info(workdir)
     if info.get("backend") in BACKENDS:
@@ -176,23 +180,26 @@ def status(
             cluster.jobflow_remote_status(workdir, info)
         return
 
+    lines = read_statuses(workdir)
+    table = Table(title=str(workdir))
+    for column in ("stage", "jobs", "ran", "results"):
+        table.add_column(column, overflow="fold")  # wrapped, never cut, in a narrow terminal
+    for line in lines:
+        table.add_row(line.stage, line.jobs_text(), line.times_text(), line.results_text())
+    out.print(table)
+    interrupted = sum(line.jobs.get("INTERRUPTED", 0) for line in lines)
+    if interrupted:
+        err.print(
+            f"[yellow]{interrupted} job(s) were interrupted[/] (their process is gone); run the "
+            "same 'ctaflow run' again to resume"
+        )
+    from ctaflow.store import state_store  # lazy: as above (already loaded by read_statuses)
+    from ctaflow.workdir import store_settings_of
+
     states = state_store(store_settings_of(workdir), workdir, create=False)
     states.connect()
-    docs = list(states.query({}))
-    counts = Counter((d.get("stage") or "-", d["state"]) for d in docs)
-    table = Table("stage", "COMPLETED", "RUNNING", "FAILED", "SKIPPED", title=str(workdir))
-    for stage in sorted({s for s, _ in counts}):
-        table.add_row(
-            stage,
-            *(
-                str(counts.get((stage, st), 0))
-                for st in ("COMPLETED", "RUNNING", "FAILED", "SKIPPED")
-            ),
-        )
-    out.print(table)
-    for doc in docs:
-        if doc["state"] == "FAILED":
-            out.print(f"[red]FAILED[/] {doc.get('stage')}/{doc['name']}: {doc.get('error')}")
+    for doc in states.query({"state": "FAILED"}):
+        out.print(f"[red]FAILED[/] {doc.get('stage')}/{doc['name']}: {doc.get('error')}")
 
 
 # --------------------------------------------------------------------------- cluster backends

@@ -2,23 +2,50 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
+import sys
 from functools import wraps
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
+from ctaflow import __version__
 from ctaflow.errors import CtaflowError
+from ctaflow.noise import quiet_known_noise
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="The ctaflow command line: validate, run, submit, status, rerun, query, build, report.",
+    help="The ctaflow command line: validate, run, submit, status, rerun, query, build, report, "
+    "export, compare.",
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"ctaflow {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """The ctaflow command line."""
+
 
 WorkdirOption = Annotated[
     Path, typer.Option("--workdir", "-w", help="Campaign work directory (store, job folders).")
@@ -65,10 +92,79 @@ def plain(value):
     return value.item() if hasattr(value, "item") else str(value)
 
 
+#: how a status shows in a terminal table (the report's marks)
+STATUS_MARKS = {
+    "valid": "✓ valid",
+    "ok": "✓ valid",
+    "flagged": "⚠ flagged",
+    "excluded": "✗ excluded",
+}
+
+
 def cell(value) -> str:
+    """A value as text for a table or a csv cell: floats to 6 significant digits, lists joined
+    with '; ', documents as JSON."""
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, list | tuple):
+        return "; ".join(
+            json.dumps(v, default=str) if isinstance(v, dict | list) else cell(v) for v in value
+        )
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
     return "" if value is None else str(value)
+
+
+def csv_value(value: Any) -> Any:
+    """A csv cell: numbers exact (repr), lists joined with '; ', documents as JSON."""
+    if isinstance(value, list | tuple | dict):
+        return cell(value)
+    return value
+
+
+def _shown(column: str, value: Any) -> str:
+    if column == "status" and isinstance(value, str):
+        return STATUS_MARKS.get(value, value)
+    return cell(value)
+
+
+def print_rows(rows: list[dict[str, Any]], fmt: str, empty: str = "nothing to show") -> None:
+    """Rows on stdout as ``json`` (lists as lists), ``csv`` (lists joined with '; ') or a
+    ``table``: one table when it fits the terminal, else one block of ``field: value`` lines
+    per row (nothing is cut)."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, default=str, ensure_ascii=False) + "\n")
+        return
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({k: csv_value(v) for k, v in row.items()} for row in rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    if not rows:
+        err.print(empty)
+        return
+    text = [{c: _shown(c, row.get(c)) for c in columns} for row in rows]
+    widths = [max(len(c), *(len(t[c] or "") for t in text)) for c in columns]
+    if sum(widths) + 3 * len(columns) + 1 <= out.width:
+        table = Table(*columns)
+        for t in text:
+            flagged = "⚠" in t.get("status", "")
+            table.add_row(*(t[c] for c in columns), style="yellow" if flagged else None)
+        out.print(table)
+        return
+    width = max(len(c) for c in columns)
+    for n, t in enumerate(text):
+        out.print(f"[bold]── {n + 1} of {len(text)}[/]", highlight=False)
+        for c in columns:
+            if t[c] != "":
+                out.print(f"{c:>{width}}: {t[c]}", markup=False, highlight=False)
+    err.print(
+        f"{len(columns)} columns do not fit a {out.width}-column table: one block per row; "
+        "choose columns with --fields a,b,c"
+    )
 
 
 def log_to(path: Path) -> None:
@@ -80,3 +176,4 @@ def log_to(path: Path) -> None:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)  # library warnings go to the log, not the terminal
+    quiet_known_noise()

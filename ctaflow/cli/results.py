@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from ctaflow.cli.common import WorkdirOption, app, cell, err, out, user_errors
+from ctaflow.cli.common import WorkdirOption, app, err, out, print_rows, user_errors
 from ctaflow.errors import CtaflowError
+
+FieldsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--fields",
+        help="Comma-separated columns, e.g. formula,energy_per_atom_ev,status (dotted paths "
+        "reach into nested fields, e.g. metadata.settings_hash).",
+    ),
+]
 
 
 @app.command()
@@ -33,49 +38,52 @@ def query(
         str | None,
         typer.Option(
             help="Read a derived collection instead: relax, mlff, transport, "
-            "formation_energies, barriers."
+            "formation_energies, barriers, interfaces."
         ),
     ] = None,
+    fields: FieldsOption = None,
+    all_outputs: Annotated[
+        bool,
+        typer.Option(
+            "--all-outputs",
+            help="Every job output of the stage (also the atomate2 task documents of the jobs "
+            "that made its results), not only its results.",
+        ),
+    ] = False,
 ) -> None:
-    """Results in the store, filtered by stage, composition, engine, campaign; with --derived,
-    the documents ``ctaflow build`` wrote (run it first)."""
+    """Results in the store, one row per result with its status; or a derived collection.
+
+    Filters: stage, composition, engine, campaign. List fields such as notes and reasons are
+    kept: lists in json, joined with '; ' in csv. With --derived, the documents ``ctaflow
+    build`` wrote (run it first).
+
+    Examples: ``ctaflow query -w runs/demo --stage relax --fields
+    formula,energy_per_atom_ev,converged``; ``ctaflow query -w runs/demo --derived barriers
+    --format json``.
+    """
     # lazy: the store layer loads maggma and the stage registry
     from ctaflow.query import find_derived, find_outputs, open_results
 
     if fmt not in {"table", "json", "csv"}:
         raise CtaflowError(f"--format must be table, json or csv, not '{fmt}'")
+    chosen = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     if derived is not None:
         if stage is not None:
             raise CtaflowError("--stage does not apply to --derived (a collection is one stage)")
         rows = find_derived(
-            workdir, derived, composition=composition, engine=engine, campaign=campaign
+            workdir, derived, chosen, composition=composition, engine=engine, campaign=campaign
         )
     else:
         rows = find_outputs(
             open_results(workdir),
+            chosen,
+            results_only=not all_outputs,
             stage=stage,
             composition=composition,
             engine=engine,
             campaign=campaign,
         )
-    if fmt == "json":
-        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
-        return
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
-        return
-    if not rows:
-        err.print("no results match the query")
-        return
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(cell(row.get(c)) for c in columns))
-    out.print(table)
+    print_rows(rows, fmt, empty="no results match the query")
 
 
 @app.command()
@@ -129,17 +137,20 @@ def build(
 @user_errors
 def report(workdir: WorkdirOption = Path("runs/demo")) -> None:
     """Update the derived collections (as ``ctaflow build``), then write
-    WORKDIR/report/{index.html, report.md, report.json} from them and the stored results."""
+    WORKDIR/report/{index.html, report.md, report.json} from them and the stored results
+    (with the experimental reference values the campaign file declares, if any)."""
     # lazy: builders, the registry and matplotlib
     from ctaflow.builders import run_builder
     from ctaflow.query import builders_for, open_results
     from ctaflow.report import write_report
+    from ctaflow.report.reference import reference_of
 
     builders = builders_for(workdir)
     for item in builders:
         run_builder(item)
     derived = {item.collection: item.derived for item in builders}
-    page = write_report(open_results(workdir), derived, Path(workdir) / "report")
+    reference = reference_of(workdir)
+    page = write_report(open_results(workdir), derived, Path(workdir) / "report", reference)
     out.print(f"report: {page.resolve()}")
 
 

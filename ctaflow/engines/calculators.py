@@ -7,8 +7,13 @@ cached per process: a local campaign with many jobs loads each model once.
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING
+
+from ctaflow.noise import captured_stdout
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
@@ -40,7 +45,8 @@ def set_threads(threads: int | None) -> None:
 def _chgnet_model(model_version: str, device: str, dtype: str):
     from chgnet.model import CHGNet
 
-    model = CHGNet.load(model_name=model_version, use_device=device, verbose=False)
+    with captured_stdout(logger):  # its banner is printed; it goes to the log
+        model = CHGNet.load(model_name=model_version, use_device=device, verbose=False)
     if dtype == "float64":
         # lazy: chgnet_float64 imports chgnet and torch, loaded only when CHGNet is asked for
         from ctaflow.engines.chgnet_float64 import float64_model
@@ -68,7 +74,9 @@ def chgnet_calculator(
     else:
         raise ValueError(f"CHGNet dtype must be float32 or float64, not {dtype!r}")
     set_threads(threads)
-    return calculator(model=_chgnet_model(model_version, device, dtype), use_device=device)
+    model = _chgnet_model(model_version, device, dtype)
+    with captured_stdout(logger):  # "CHGNet will run on cpu", printed: to the log
+        return calculator(model=model, use_device=device)
 
 
 def chgnet_species(model_version: str = "0.3.0") -> frozenset[str]:

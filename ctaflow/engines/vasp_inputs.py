@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
     from ctaflow.engines.specs import VaspEngineSpec
 
-#: INCAR of the study (../shared/SCIENCE.md) on top of atomate2's base set.
+#: INCAR of the study (PBE, 520 eV, EDIFF 1e-4 eV/atom; see campaigns/paper.yaml) on top of
+#: atomate2's base set.
 #: EDIFF scales with the number of atoms (pymatgen's EDIFF_PER_ATOM); plain PBE, so no +U and no
 #: meta-GGA; charge-density/potential dumps of 400-atom cells are switched off.
 STUDY_INCAR: dict[str, Any] = {

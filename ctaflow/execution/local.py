@@ -432,8 +432,11 @@ def _set_state(
     error: str | None = None,
     pid: int | None = None,
 ) -> None:
-    """Record a job's state; ``pid``: the process that ran it (default: this one)."""
+    """Record a job's state; ``pid``: the process that ran it (default: this one). The time it
+    became RUNNING stays in ``started_at`` (``ctaflow status`` shows each stage's times)."""
     meta = job.metadata or {}
+    now = datetime.now(UTC).isoformat()
+    before = states.query_one({"uuid": job.uuid, "index": job.index}, ["started_at"]) or {}
     states.update(
         {
             "uuid": job.uuid,
@@ -448,7 +451,8 @@ def _set_state(
             "job_dir": str(job_dir) if job_dir else None,
             "error": error,
             "pid": pid or os.getpid(),
-            "updated_at": datetime.now(UTC).isoformat(),
+            "started_at": now if state == RUNNING else before.get("started_at"),
+            "updated_at": now,
         },
         key=["uuid", "index"],
     )

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ctaflow.errors import CtaflowError
+from ctaflow.noise import quiet_known_noise
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ def worker_main(conn: Any, runner_pid: int, log_level: int, output: str | None =
     root.handlers = [logging.handlers.QueueHandler(_PipeQueue(send))]
     root.setLevel(log_level)
     logging.captureWarnings(True)  # as the CLI does: warnings go to the runner's log
+    quiet_known_noise()  # as the CLI does: no round-off warnings of scipy's logm
     _interrupt_when_parent_dies()
     threading.Thread(target=_watch_runner, args=(runner_pid,), daemon=True).start()
     home = os.getcwd()

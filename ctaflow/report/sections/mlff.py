@@ -95,6 +95,7 @@ MLFF = ReportSection(
     records=mlff_records,
     columns=(
         "composition",
+        "model_name",
         "model_stage",
         "architecture",
         "labeller",
