@@ -19,6 +19,7 @@ from ctaflow.engines.mlip_neb import MLIPNebMaker
 from ctaflow.engines.params import MDControls, MDSegment, NEBParams, RelaxParams
 from ctaflow.engines.specs import MaceEngineSpec, MLIPEngineSpec
 from ctaflow.errors import EngineError
+from ctaflow.settings import TrustWindow
 
 if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
@@ -223,8 +224,10 @@ class MaceEngine(MLIPEngine):
         if self.spec.md_dtype == "auto":
             update["md_dtype"] = "float32" if float32_ok else self.spec.dtype
         if trust:
-            update["trust_window"] = trust["default"]
-            update["trust_by_composition"] = {k: v for k, v in trust.items() if k != "default"}
+            update["trust_window"] = TrustWindow.model_validate(trust["default"])
+            update["trust_by_composition"] = {
+                k: TrustWindow.model_validate(v) for k, v in trust.items() if k != "default"
+            }
         return MaceEngine(self.spec.model_copy(update=update))
 
     def md_maker(self, segment: MDSegment, n_steps: int, seed: int, controls: MDControls) -> Maker:
