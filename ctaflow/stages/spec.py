@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ctaflow.campaign.schema import CampaignSettings
     from ctaflow.engines.base import Engine
     from ctaflow.report.data import ReportSection
+    from ctaflow.stages.cells import StageCell
 
 #: the campaign's structure as the later stages start from it: the starting structure, or the
 #: output of the last stage that ``provides`` "start" (the relaxation)
@@ -74,6 +75,10 @@ class StageSpec:
         ``seed_extra(campaign)``: more data for the stage's uuid seed.
     preview
         ``preview(engine, settings)``: the engine maker ``ctaflow validate`` shows.
+    cells
+        ``cells(campaign, structure) -> {label: StageCell}``: the cells the stage computes on,
+        sized without running anything (see :mod:`ctaflow.stages.cells`); ``ctaflow validate``
+        prints them with memory and time estimates and refuses cells that cannot fit.
     root
         The stage every campaign has (the structure record).
     on_by_default
@@ -98,6 +103,7 @@ class StageSpec:
     check: Callable[[CampaignSettings], None] | None = None
     seed_extra: Callable[[CampaignSettings], dict[str, Any]] | None = None
     preview: Callable[[Engine, Any], Maker | None] | None = None
+    cells: Callable[[CampaignSettings, Structure], dict[str, StageCell]] | None = None
     root: bool = False
     on_by_default: bool = False
 
