@@ -29,6 +29,7 @@ from pymatgen.core import Structure
 from ctaflow.analysis.chunks import chunk_trajectory
 from ctaflow.analysis.md import MDResult, final_structure, md_statistics, voigt_to_matrix
 from ctaflow.analysis.provenance import software_versions
+from ctaflow.engines.md_restart import CHECKPOINT_INTERVAL_S, restartable
 from ctaflow.jobs import result_job
 
 
@@ -55,6 +56,9 @@ class MLIPMDMaker(ForceFieldMDMaker):
     sample_every: int = 10
     max_chunk_mb: float = 8.0
     engine_description: dict = field(default_factory=dict)
+    #: steps between checkpoints (0: none; None: every checkpoint_interval_s of wall time)
+    checkpoint_every: int | None = None
+    checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S
 
     @result_job(MDResult)
     def make(self, structure: Structure, prev_dir: str | None = None) -> MDResult:
@@ -71,7 +75,8 @@ class MLIPMDMaker(ForceFieldMDMaker):
         if self.dynamics == "nose-hoover-chain" and str(self.ensemble).endswith("npt"):
             self.dynamics = RampedMTKNPT  # the class, set at run time: the job stays serialisable
         self.ionic_step_data = None
-        result = self._run_ase_safe(structure, prev_dir=prev_dir)
+        with restartable(self, structure):  # a rerun resumes from the last checkpoint
+            result = self._run_ase_safe(structure, prev_dir=prev_dir)
         return summarise_md_run(self, structure, result.trajectory)
 
 
