@@ -211,7 +211,8 @@ def checkpointing(base: type, checkpoints: Checkpoints, policy: _Policy) -> type
                 # the schedule callbacks set the targets of the next step; the frames are back
                 if function is not trajectory and interval > 0 and self.nsteps % interval == 0:
                     function(*args, **kwargs)
-            logger.info("MD resumed at step %d from %s", self.nsteps, checkpoints.folder)
+            # a warning: the job was interrupted before, the user should see it in the logs
+            logger.warning("MD resumed at step %d from %s", self.nsteps, checkpoints.folder)
         policy.last = time.perf_counter()
 
         def write() -> None:
