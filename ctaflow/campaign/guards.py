@@ -106,11 +106,14 @@ def check_campaign(
     workers: int = 1,
     available_mb: float | None = None,
     allow_large: bool = False,
+    runs_here: bool = True,
 ) -> CampaignCheck:
     """Sizes, estimates, memory errors (unless ``allow_large``) and mobile-ion checks.
 
     ``workers``: how many jobs the local runner may run at the same time; ``available_mb``:
-    the memory to compare with (default: :func:`ctaflow.resources.available_memory_mb`).
+    the memory to compare with (default: :func:`ctaflow.resources.available_memory_mb`);
+    ``runs_here``: False for a campaign that runs on a backend's workers, whose memory is not
+    this machine's (too-large cells are then warnings).
     """
     available = available_memory_mb() if available_mb is None else available_mb
     check = CampaignCheck(available_mb=available, workers=workers)
@@ -132,8 +135,11 @@ def check_campaign(
                 if cell.md_steps:
                     hours = estimate_md_hours(cell.n_atoms, cell.md_steps, model)
             check.estimates.append(CellEstimate(name, label, cell, model, memory, hours))
-    too_large = memory_problems(campaign, check, allowed=allow_large)
-    (check.warnings if allow_large else check.errors).extend(too_large)
+    allowed = None if runs_here and not allow_large else "allowed by --allow-large"
+    if not runs_here:
+        allowed = f"on this machine; the campaign runs on {campaign.execution.backend} workers"
+    too_large = memory_problems(campaign, check, allowed=allowed)
+    (check.errors if allowed is None else check.warnings).extend(too_large)
     errors, warnings = network_problems(campaign, structure)
     check.errors += errors
     check.warnings += warnings
@@ -185,11 +191,11 @@ def _mace(campaign: CampaignSettings, dtype: str, trained: bool) -> tuple[str, s
 
 
 def memory_problems(
-    campaign: CampaignSettings, check: CampaignCheck, allowed: bool = False
+    campaign: CampaignSettings, check: CampaignCheck, allowed: str | None = None
 ) -> list[str]:
     """A line for every cell whose MD does not fit in the available memory, alone or with as
-    many others of its size as the workers run at once (``allowed``: without the fix, as the
-    user allowed it)."""
+    many others of its size as the workers run at once (``allowed``: why it may, instead of
+    the fix)."""
     if check.available_mb is None:
         return []
     problems = []
@@ -213,7 +219,7 @@ def memory_problems(
             fix = f"run with --workers 1, {fix}, {override}"
         else:
             continue
-        end = " (allowed by --allow-large)" if allowed else f": {fix}"
+        end = f" ({allowed})" if allowed else f": {fix}"
         problems.append(f"{where}; {need}, more than the {avail:,.0f} MB available here{end}")
     return problems
 

@@ -40,7 +40,8 @@ def validate(campaign_file: CampaignArgument, allow_large: AllowLargeOption = Fa
     from ctaflow.execution.local import default_workers
 
     settings, structure, engines = prepare(campaign_file)
-    check = check_sizes(settings, structure, allow_large, default_workers())
+    local = settings.execution.backend == "local"  # else the workers' memory counts, not ours
+    check = check_sizes(settings, structure, allow_large, default_workers(), runs_here=local)
     effective = {
         "campaign": settings.name,
         "fingerprint": settings.fingerprint,

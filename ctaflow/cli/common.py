@@ -70,12 +70,15 @@ def prepare(campaign_file: Path):
     return settings, structure, engines
 
 
-def check_sizes(settings, structure, allow_large: bool, workers: int = 1):
+def check_sizes(settings, structure, allow_large: bool, workers: int = 1, runs_here: bool = True):
     """Cell sizes, estimates and the mobile-ion checks (:mod:`ctaflow.campaign.guards`):
-    warnings to stderr, refusals as one CtaflowError; the check for ``validate`` to print."""
+    warnings to stderr, refusals as one CtaflowError; the check for ``validate`` to print.
+    ``runs_here``: the campaign runs on this machine (memory refusals), not on a backend's."""
     from ctaflow.campaign.guards import check_campaign, raise_problems  # lazy: the registry
 
-    check = check_campaign(settings, structure, workers=workers, allow_large=allow_large)
+    check = check_campaign(
+        settings, structure, workers=workers, allow_large=allow_large, runs_here=runs_here
+    )
     for warning in check.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     raise_problems(check)

@@ -156,3 +156,17 @@ def test_transport_needs_mobile_sites_or_a_species():
         "stages.transport.species lists Li, which the md cell does not contain (the md stage "
         "runs on Na): no result for it",
     ]
+
+
+def test_a_campaign_for_cluster_workers_is_warned_not_refused(demo):
+    campaign = CampaignSettings(
+        name="big",
+        stages={"relax": {"enabled": False}, "md": {"supercell_min_width_a": 20.0}},
+        execution={"backend": "fireworks"},
+    )
+    check = check_campaign(campaign, demo, available_mb=3000.0, runs_here=False)
+    assert check.errors == []
+    assert check.warnings == [
+        "stages.md: the md cell has 625 atoms; chgnet MD on it needs about 3,366 MB, more than "
+        "the 3,000 MB available here (on this machine; the campaign runs on fireworks workers)"
+    ]

@@ -109,3 +109,21 @@ def test_unreachable_server_is_one_message_within_the_timeout(tmp_path, closed_p
     )
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "w").exists()
+
+
+def test_submit_refuses_an_unset_store_variable_before_the_launchpad(tmp_path, closed_port):
+    (tmp_path / "jobflow.yaml").write_text(JOB_STORE.format(port=closed_port))
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text(
+        "name: m\nexecution: {backend: fireworks, launchpad_file: missing_launchpad.yaml}\n"
+        "store: {kind: mongodb, config_file: jobflow.yaml}\n"
+    )
+    env = subprocess_env()
+    env.pop("CT_GUARD_USER", None)
+    proc = ctaflow("submit", str(campaign), "-w", str(tmp_path / "w"), env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(
+        f"error: store configuration '{tmp_path / 'jobflow.yaml'}' needs the environment "
+        "variable CT_GUARD_USER, which is not set"
+    )
+    assert not (tmp_path / "w").exists()

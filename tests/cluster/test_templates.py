@@ -71,8 +71,8 @@ def test_jobflow_store_template_is_a_mongo_job_store_with_gridfs_data(monkeypatc
     from maggma.stores import GridFSStore, MongoStore
 
     from ctaflow.campaign.execution import StoreSettings
-    from ctaflow.store import _mongo_spec
     from ctaflow.store import job_store as make_job_store
+    from ctaflow.store_mongo import mongo_spec
 
     monkeypatch.setenv("CTAFLOW_DB_USER", "alice")
     monkeypatch.setenv("CTAFLOW_DB_PASSWORD", "from-the-environment")
@@ -83,7 +83,7 @@ def test_jobflow_store_template_is_a_mongo_job_store_with_gridfs_data(monkeypatc
     data = store.additional_stores["data"]
     assert isinstance(data, GridFSStore) and data.collection_name == "outputs_data"
     assert data.password == "from-the-environment"
-    assert _mongo_spec(LAUNCHPAD / "jobflow.yaml")["docs_store"]["username"] == "alice"
+    assert mongo_spec(settings)["docs_store"]["username"] == "alice"
 
 
 def test_jobflow_remote_project_template_is_a_valid_project():
