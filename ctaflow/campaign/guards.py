@@ -29,7 +29,7 @@ from ctaflow.engines.specs import (
 from ctaflow.errors import CtaflowError
 from ctaflow.resources import available_memory_mb, estimate_md_hours, estimate_md_memory_mb
 from ctaflow.stages import CONFIGURABLE
-from ctaflow.stages.cells import supercell_atoms
+from ctaflow.stages.cells import RELAX_SHRINK, supercell_atoms
 from ctaflow.structures.neb_paths import check_cell_for_path, select_hops
 from ctaflow.structures.supercell import make_supercell
 
@@ -58,6 +58,8 @@ class CellEstimate:
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n_atoms": self.cell.n_atoms, "runs": self.cell.runs}
+        if self.cell.largest > self.cell.n_atoms:
+            out["n_atoms_if_relaxed_smaller"] = self.cell.largest
         if self.cell.md_steps:
             out["md_steps"] = self.cell.md_steps
         if self.memory_mb is not None:
@@ -130,10 +132,10 @@ def check_campaign(
         model = check.models[name][0]
         for label, cell in cells.items():
             memory = hours = None
-            if model is not None:
-                memory = estimate_md_memory_mb(cell.n_atoms, model)
+            if model is not None:  # judged on the larger count (a relaxed, smaller cell)
+                memory = estimate_md_memory_mb(cell.largest, model)
                 if cell.md_steps:
-                    hours = estimate_md_hours(cell.n_atoms, cell.md_steps, model)
+                    hours = estimate_md_hours(cell.largest, cell.md_steps, model)
             check.estimates.append(CellEstimate(name, label, cell, model, memory, hours))
     allowed = None if runs_here and not allow_large else "allowed by --allow-large"
     if not runs_here:
@@ -205,6 +207,9 @@ def memory_problems(
             continue
         cell = est.cell
         where = f"stages.{est.stage}: the {est.label} has {cell.n_atoms:,} atoms"
+        if cell.largest > cell.n_atoms:
+            shrink = f"{RELAX_SHRINK:.0%}".replace("%", " %")
+            where += f" ({cell.largest:,} if the relaxation shrinks the cell by {shrink})"
         fix = f"lower {cell.setting}{_now(campaign, cell.setting)}"
         override = "or pass --allow-large to run it anyway"
         together = min(cell.runs, check.workers)

@@ -83,6 +83,23 @@ def test_too_large_md_cell_is_refused_naming_the_setting(demo):
     ]
 
 
+def test_the_reported_60_a_md_cell_is_refused_at_its_relaxed_size(demo):
+    """The finding: 60 Å validated ("n_atoms: 5") and run built 13,720 atoms for CHGNet MD; the
+    relaxation shrinks the prototype's cell (4.84 -> 4.54 Å), so the count after it is judged."""
+    campaign = CampaignSettings(name="big", stages={"md": {"supercell_min_width_a": 60.0}})
+    loaded, relaxed = 5 * math.ceil(60 / A) ** 3, 5 * math.ceil(60 / (A * 0.93)) ** 3
+    assert (loaded, relaxed) == (10985, 13720)
+    check = check_campaign(campaign, demo, available_mb=20000.0)
+    assert check.errors == [
+        "stages.md: the md cell has 10,985 atoms (13,720 if the relaxation shrinks the cell by "
+        "7 %); chgnet MD on it needs about 61,756 MB, more than the 20,000 MB available here: "
+        "lower stages.md.supercell_min_width_a (now 60 Å), or pass --allow-large to run it anyway"
+    ]
+    assert round(estimate_md_memory_mb(relaxed, "chgnet")) == 61756
+    cell = check.report()["stages"]["md"]["cells"]["md cell"]
+    assert (cell["n_atoms"], cell["n_atoms_if_relaxed_smaller"]) == (loaded, relaxed)
+
+
 def test_cells_that_fit_alone_but_not_with_every_worker(demo):
     campaign = _md_campaign(20.0)  # equilibration + one production temperature: 2 runs
     assert check_campaign(campaign, demo, workers=1, available_mb=6000.0).errors == []
