@@ -43,8 +43,22 @@ class StoreSettings(Strict):
 
     kind: Literal["embedded", "mongodb"] = "embedded"
     config_file: Path | None = Field(
-        None, description="jobflow.yaml with a JOB_STORE section (only for kind: mongodb)."
+        None,
+        description="jobflow.yaml with a JOB_STORE section (only for kind: mongodb), relative "
+        "to the campaign file; recorded as an absolute path.",
     )
+    timeout_s: float = Field(
+        5.0, gt=0, description="Seconds to wait for the MongoDB server before giving up."
+    )
+
+    @field_validator("config_file")
+    @classmethod
+    def _config_relative_to_campaign(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        """From the campaign file's folder, not the current directory (as structure files), and
+        absolute, so that the run record points to it from anywhere."""
+        if path is None:
+            return None
+        return relative_to_campaign(path.expanduser(), info).resolve()
 
     @model_validator(mode="after")
     def _config_needed(self) -> StoreSettings:

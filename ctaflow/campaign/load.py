@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -11,6 +12,20 @@ from pydantic import BaseModel, ValidationError
 
 from ctaflow.campaign.schema import CampaignSettings
 from ctaflow.errors import CampaignError
+from ctaflow.settings import NUMBER_ERROR
+
+
+class CampaignLoader(yaml.SafeLoader):
+    """YAML as PyYAML reads it, except that ``1e-4`` is a number (YAML 1.2) and not the text
+    "1e-4" (YAML 1.1 wants ``1.0e-4``): number fields refuse text, so a number written
+    without a dot must still arrive as a number."""
+
+
+CampaignLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def load_campaign(path: str | Path) -> CampaignSettings:
@@ -27,7 +42,7 @@ def load_campaign(path: str | Path) -> CampaignSettings:
     text = path.read_text()
     try:
         root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=CampaignLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
         raise CampaignError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -42,6 +57,8 @@ def format_validation_error(exc: ValidationError, path: Path | str, root: Any = 
     """One readable message for a pydantic validation error on a campaign."""
     lines = []
     for err in exc.errors():
+        if err["type"] == NUMBER_ERROR:  # raised by the model holding the field: add its name
+            err = {**err, "loc": (*err["loc"], err["ctx"]["field"]), "msg": err["ctx"]["problem"]}
         loc, parent = _walk(CampaignSettings, err["loc"])
         key = ".".join(str(p) for p in loc) or "(top level)"
         where = f"{path}"

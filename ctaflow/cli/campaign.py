@@ -13,9 +13,11 @@ import yaml
 from rich.table import Table
 
 from ctaflow.cli.common import (
+    AllowLargeOption,
     CampaignArgument,
     WorkdirOption,
     app,
+    check_sizes,
     err,
     log_to,
     out,
@@ -30,9 +32,15 @@ BACKENDS = ("fireworks", "jobflow-remote")
 
 @app.command()
 @user_errors
-def validate(campaign_file: CampaignArgument) -> None:
-    """Check a campaign file and print the effective settings of every stage."""
+def validate(campaign_file: CampaignArgument, allow_large: AllowLargeOption = False) -> None:
+    """Check a campaign file and print the effective settings of every stage, the size of
+    every cell and what its MD needs; refuse cells too large for this machine."""
+    # lazy: the local runner's default worker count
+    from ctaflow.execution.local import default_workers
+
     settings, structure, engines = prepare(campaign_file)
+    local = settings.execution.backend == "local"  # else the workers' memory counts, not ours
+    check = check_sizes(settings, structure, allow_large, default_workers(), runs_here=local)
     effective = {
         "campaign": settings.name,
         "fingerprint": settings.fingerprint,
@@ -51,6 +59,7 @@ def validate(campaign_file: CampaignArgument) -> None:
         },
         "execution": settings.execution.model_dump(mode="json"),
         "store": settings.store.model_dump(mode="json"),
+        "resources": check.report(),
     }
     data = json.loads(json.dumps(effective, default=plain))  # numpy scalars from makers
     sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
@@ -71,16 +80,18 @@ def run(
             "every job in this process, one after the other."
         ),
     ] = None,
+    allow_large: AllowLargeOption = False,
 ) -> None:
     """Run a campaign locally; finished jobs in WORKDIR are reused (resume)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     # lazy: the flow builder loads every maker (atomate2, torch)
-    from ctaflow.execution.local import run_flow
+    from ctaflow.execution.local import default_workers, run_flow
     from ctaflow.flows.campaign import build_campaign_flow
     from ctaflow.store import open_run
 
     settings, structure, _ = prepare(campaign_file)
+    check_sizes(settings, structure, allow_large, workers or default_workers())
     if settings.execution.backend != "local":
         err.print(
             f"note: execution.backend is {settings.execution.backend}; 'ctaflow run' runs the "
@@ -109,8 +120,10 @@ def run(
         ) as bar,
     ):
         log_to(workdir / "ctaflow.log")
-        # trained models are written next to the results, not into the user's home
+        # trained models are written next to the results, not into the user's home; MD
+        # checkpoints outlive the job folders, which a rerun recreates
         os.environ.setdefault("CTAFLOW_MODEL_CACHE", str(workdir / "models"))
+        os.environ.setdefault("CTAFLOW_CHECKPOINT_DIR", str(workdir / "checkpoints"))
         task = bar.add_task(settings.name, total=built.n_jobs, current="")
 
         def progress(event, job, report):
@@ -228,8 +241,10 @@ def submit(
     # lazy: the campaign schema loads the stage registry; the backends their clients
     from ctaflow.campaign import load_campaign
     from ctaflow.cli.cluster import submit_fireworks, submit_jobflow_remote
+    from ctaflow.store_mongo import check_store_config
 
     campaign = load_campaign(campaign_file)
+    check_store_config(campaign.store)  # before anything reaches the LaunchPad or the store
     chosen = backend or campaign.execution.backend
     if chosen not in BACKENDS:
         raise CtaflowError(

@@ -51,6 +51,14 @@ WorkdirOption = Annotated[
     Path, typer.Option("--workdir", "-w", help="Campaign work directory (store, job folders).")
 ]
 CampaignArgument = Annotated[Path, typer.Argument(help="Campaign YAML file.")]
+AllowLargeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large",
+        help="Run cells whose MD needs more memory than this machine has available "
+        "(refused otherwise).",
+    ),
+]
 
 
 def user_errors(func):
@@ -73,9 +81,11 @@ def prepare(campaign_file: Path):
     # `ctaflow --help`, `status` and `query` do not need them
     from ctaflow.campaign import load_campaign
     from ctaflow.engines import get_engine
+    from ctaflow.store_mongo import check_store_config
     from ctaflow.structures import load_structure
 
     settings = load_campaign(campaign_file)
+    check_store_config(settings.store)  # a ${VAR} of the MongoDB config that is not set
     structure = load_structure(settings.structure)
     engines = {name: get_engine(spec) for name, spec in settings.engines.items()}
     elements = {el.symbol for el in structure.composition}
@@ -85,6 +95,21 @@ def prepare(campaign_file: Path):
     for name in set(settings.stage_engines().values()):
         engines[name].check_available(elements)
     return settings, structure, engines
+
+
+def check_sizes(settings, structure, allow_large: bool, workers: int = 1, runs_here: bool = True):
+    """Cell sizes, estimates and the mobile-ion checks (:mod:`ctaflow.campaign.guards`):
+    warnings to stderr, refusals as one CtaflowError; the check for ``validate`` to print.
+    ``runs_here``: the campaign runs on this machine (memory refusals), not on a backend's."""
+    from ctaflow.campaign.guards import check_campaign, raise_problems  # lazy: the registry
+
+    check = check_campaign(
+        settings, structure, workers=workers, allow_large=allow_large, runs_here=runs_here
+    )
+    for warning in check.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    raise_problems(check)
+    return check
 
 
 def plain(value):

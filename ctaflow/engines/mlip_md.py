@@ -31,6 +31,7 @@ from ctaflow.analysis.chunks import chunk_trajectory
 from ctaflow.analysis.md import MDResult, final_structure, md_statistics, voigt_to_matrix
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.engines.committee import trajectory_trust
+from ctaflow.engines.md_restart import CHECKPOINT_INTERVAL_S, restartable
 from ctaflow.jobs import result_job
 from ctaflow.settings import TrustWindow
 
@@ -62,6 +63,9 @@ class MLIPMDMaker(ForceFieldMDMaker):
     #: the stored frames are judged by the committee (see ctaflow.engines.committee)
     committee: list[str] = field(default_factory=list)
     trust_windows: dict = field(default_factory=dict)
+    #: steps between checkpoints (0: none; None: every checkpoint_interval_s of wall time)
+    checkpoint_every: int | None = None
+    checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S
 
     @result_job(MDResult)
     def make(self, structure: Structure, prev_dir: str | None = None) -> MDResult:
@@ -78,7 +82,8 @@ class MLIPMDMaker(ForceFieldMDMaker):
         if self.dynamics == "nose-hoover-chain" and str(self.ensemble).endswith("npt"):
             self.dynamics = RampedMTKNPT  # the class, set at run time: the job stays serialisable
         self.ionic_step_data = None
-        result = self._run_ase_safe(structure, prev_dir=prev_dir)
+        with restartable(self, structure):  # a rerun resumes from the last checkpoint
+            result = self._run_ase_safe(structure, prev_dir=prev_dir)
         summary = summarise_md_run(self, structure, result.trajectory)
         if self.committee:
             summary.uncertainty = judge_with_committee(self, summary, result.trajectory)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobflow import Flow
 
+import ctaflow.stages.cells as cells
 from ctaflow.analysis.active_learning import ActiveLearningResult, UseCondition
 from ctaflow.analysis.amorphous import AmorphousCompositionResult
 from ctaflow.analysis.exchange import ExchangeResult
@@ -294,6 +295,7 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="relax",
+            cells=cells.relax,
             settings=settings.RelaxStageSettings,
             build=_relax,
             upstream=("structure",),
@@ -308,6 +310,7 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="training_data",
+            cells=cells.training_data,
             settings=settings.TrainingDataStageSettings,
             build=_training_data,
             trained_model=NO_MODEL_YET.format(name="training_data"),
@@ -334,6 +337,7 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="active_learning",
+            cells=cells.active_learning,
             settings=settings.ActiveLearningStageSettings,
             build=_active_learning,
             upstream=("mlff",),
@@ -351,6 +355,7 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="md",
+            cells=cells.md,
             settings=settings.MDStageSettings,
             build=_md,
             output_schema=MDResult,
@@ -374,6 +379,7 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="amorphous",
+            cells=cells.amorphous,
             settings=settings.AmorphousStageSettings,
             build=_amorphous,
             uses_series=True,
@@ -384,6 +390,7 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="neb",
+            cells=cells.neb,
             settings=settings.NEBStageSettings,
             build=_neb,
             trained_model="stages.neb cannot use the MACE model trained by this campaign yet "
@@ -395,6 +402,7 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="interfaces",
+            cells=cells.interfaces,
             settings=settings.InterfaceStageSettings,
             build=_interfaces,
             upstream=_interfaces_upstream,
@@ -407,6 +415,7 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="exchange",
+            cells=cells.exchange,
             settings=settings.ExchangeStageSettings,
             build=_exchange,
             trained_model="stages.exchange cannot use the MACE model trained by this campaign "

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ctaflow.campaign.schema import CampaignSettings
     from ctaflow.engines.base import Engine
     from ctaflow.report.data import ReportSection
+    from ctaflow.stages.cells import StageCell
 
 #: the campaign's structure as the later stages start from it: the starting structure, or the
 #: output of the last stage that ``provides`` "start" (the relaxation)
@@ -78,6 +79,10 @@ class StageSpec:
     conditions
         ``conditions(settings)``: the MD conditions the stage runs (for a stage that may run on
         the campaign-trained model: what its training data and active learning must cover).
+    cells
+        ``cells(campaign, structure) -> {label: StageCell}``: the cells the stage computes on,
+        sized without running anything (see :mod:`ctaflow.stages.cells`); ``ctaflow validate``
+        prints them with memory and time estimates and refuses cells that cannot fit.
     root
         The stage every campaign has (the structure record).
     on_by_default
@@ -103,6 +108,7 @@ class StageSpec:
     seed_extra: Callable[[CampaignSettings], dict[str, Any]] | None = None
     preview: Callable[[Engine, Any], Maker | None] | None = None
     conditions: Callable[[Any], list[UseCondition]] | None = None
+    cells: Callable[[CampaignSettings, Structure], dict[str, StageCell]] | None = None
     root: bool = False
     on_by_default: bool = False
 

@@ -25,6 +25,7 @@ def _filled(tmp_path):
     demo_structure().to(filename=str(cif))
     text = PAPER.read_text().replace("structures/Na5SmSi4O12.cif", str(cif))
     text = text.replace("../launchpad/", f"{REPO}/launchpad/")
+    text = text.replace("n_hops: 3", "n_hops: 1")  # the prototype has one distinct Na hop
     campaign = tmp_path / "paper.yaml"
     campaign.write_text(text)
     return campaign
@@ -39,6 +40,13 @@ def test_unfilled_paper_campaign_names_the_missing_cif():
 def test_filled_paper_campaign_needs_potcars_then_validates_with_the_study_settings(tmp_path):
     campaign = _filled(tmp_path)
     env = subprocess_env()
+    for name in ("CTAFLOW_DB_USER", "CTAFLOW_DB_PASSWORD"):
+        env.pop(name, None)
+    done = _validate(campaign, env)
+    # the MongoDB store's config names its credentials' variables: unset, they are named
+    assert done.returncode == 1
+    assert "needs the environment variables CTAFLOW_DB_USER, CTAFLOW_DB_PASSWORD" in done.stderr
+    env.update(CTAFLOW_DB_USER="alice", CTAFLOW_DB_PASSWORD="not-a-password")
     done = _validate(campaign, env)
     # VASP stages: the potentials of the structure and of the series' Li are named
     assert done.returncode == 1
@@ -51,6 +59,8 @@ def test_filled_paper_campaign_needs_potcars_then_validates_with_the_study_setti
     env["PMG_VASP_PSP_DIR"] = str(psp.parent)
     done = _validate(campaign, env)
     assert done.returncode == 0, done.stderr
+    # the series' Li never enters the md cell (md runs on the structure)
+    assert "stages.transport.species lists Li, which the md cell does not contain" in done.stderr
     effective = yaml.safe_load(done.stdout.split("\n\x1b")[0].split("valid:")[0])
     stages = effective["stages"]
     vasp = stages["relax"]["engine_effective"]
@@ -79,3 +89,11 @@ def test_filled_paper_campaign_needs_potcars_then_validates_with_the_study_setti
         "exchange",
     }
     assert effective["execution"]["backend"] == "fireworks"
+    # recorded absolute, found from the campaign file's folder
+    assert effective["store"]["config_file"] == str(REPO / "launchpad" / "jobflow.yaml")
+    assert effective["store"]["timeout_s"] == 5.0
+    sizes = effective["resources"]["stages"]
+    # the 5-atom prototype: 20 Å faces -> 5 x 5 x 5 cells; the trained MACE runs on the GPU
+    assert sizes["md"]["cells"]["md cell"]["n_atoms"] == 5 * 5**3
+    assert sizes["md"]["estimated_as"] == "not estimated"
+    assert sizes["exchange"]["cells"]["exchange stack"]["n_atoms"] == 2 * 5 * 5**3
