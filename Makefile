@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ctaflow-installed
 WORKDIR ?= demo-run
 PYTEST_ARGS ?=
+# test processes (pytest-xdist): one per core; the cluster tests share one (their daemons)
+PYTEST_WORKERS ?= auto
 
 .PHONY: install demo test lint browser bench clean
 
@@ -42,7 +44,7 @@ browser:
 
 # pytest exit code 5 means no test ran: that is a failure here, not green.
 test: lint browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # Every benchmark side by side, one table; writes benchmarks/RESULTS.md and results.json.

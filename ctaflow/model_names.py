@@ -91,7 +91,7 @@ def trained_models(store: JobStore, model_stages: Sequence[str]) -> list[Trained
     for doc in docs:
         meta, out = doc["metadata"], doc["output"]
         campaign = str(meta.get("campaign"))
-        shas = [out["model_sha256"], *(m.get("model_sha256") for m in out.get("committee") or [])]
+        shas = [out["model_sha256"], *(_member_sha(m) for m in out.get("committee") or [])]
         for member, sha in enumerate(shas):
             if sha and sha not in models:
                 models[sha] = TrainedModel(
@@ -105,6 +105,14 @@ def trained_models(store: JobStore, model_stages: Sequence[str]) -> list[Trained
                     final=member == 0 and finals.get(meta.get("campaign")) == sha,
                 )
     return list(models.values())
+
+
+def _member_sha(member: Any) -> str | None:
+    """A committee member's checksum: an mlff result's members are documents with
+    ``model_sha256``; an active-learning result keeps each member's stored file parts."""
+    if isinstance(member, dict):
+        return member.get("model_sha256")
+    return member[0].get("sha256") if member and isinstance(member[0], dict) else None
 
 
 class ModelNames:

@@ -16,11 +16,22 @@ REPO = Path(__file__).resolve().parents[1]
 CTAFLOW = str(Path(sys.executable).with_name("ctaflow"))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (make test), the cluster tests run in one process, one after the
+    other: they start Slurm and a MongoDB-protocol server of their own."""
+    for item in items:
+        if "tests/cluster/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """Run each test in a fresh temporary directory (nothing is written into the repository)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONHASHSEED", "0")
+    # caches of this test alone: tests run in parallel processes (pytest-xdist)
+    monkeypatch.setenv("CTAFLOW_MODEL_CACHE", str(tmp_path / "model-cache"))
+    monkeypatch.setenv("CTAFLOW_CHECKPOINT_DIR", str(tmp_path / "md-checkpoints"))
     return tmp_path
 
 

@@ -248,8 +248,10 @@ def materialise_model(parts: list, cache_dir: str | Path | None = None) -> Path:
     )
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{first.sha256[:16]}-{first.name}"
-    if not path.is_file():
-        path.write_bytes(data)
+    if not path.is_file():  # written whole or not at all: other processes may read it at once
+        partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+        partial.write_bytes(data)
+        partial.replace(path)
     return path
 
 
