@@ -32,7 +32,18 @@ class RelaxStageSettings(StageSettings, RelaxParams):
 class MDStageSettings(StageSettings):
     """Production MD protocol of the study: NPT at ``equilibrate_temperature_k`` for
     ``equilibrate_ps``, NPT cooling to each production temperature over ``cool_ps``, then NVT
-    at that temperature for ``production_ps``. Study values: 600 K, 100 / 100 / 200 ps, 1 fs."""
+    at that temperature for ``production_ps``. Study values: 600 K, 100 / 100 / 200 ps, 1 fs.
+
+    Each run measures what it is for (issue #24): the equilibration is extended by further
+    ``equilibrate_ps`` segments (at most ``equilibrate_extensions``) until its temperature and
+    pressure running means are on target; the cooling segment is left out at the equilibration
+    temperature; each production run is extended until the tracer MSD of the mobile species
+    reaches ``msd_target_a2`` (default: the squared hop length, about one hop per ion) or
+    ``max_production_ps``. A structure at rest starts at twice the target temperature (see
+    :mod:`ctaflow.engines.md_start`). Segments shorter than a few thermostat times
+    (``thermostat_damping_fs``, 1/``langevin_friction_per_ps``) or barostat times miss their
+    targets: on the demo cell, 1.0 / 0.5 / 0.5 ps (equilibrate / cool / production) were the
+    shortest that reached them."""
 
     supercell_min_width_a: float = Field(
         10.0, gt=0, description="Smallest distance between opposite cell faces, Å."
@@ -40,19 +51,45 @@ class MDStageSettings(StageSettings):
     timestep_fs: float = Field(1.0, gt=0)
     sample_every: int = Field(10, ge=1, description="Steps between stored frames.")
     equilibrate_temperature_k: float = Field(600.0, gt=0)
-    equilibrate_ps: float = Field(100.0, gt=0)
+    equilibrate_ps: float = Field(100.0, gt=0, description="Each equilibration segment, ps.")
+    equilibrate_extensions: int = Field(
+        3,
+        ge=0,
+        description="Further equilibrate_ps segments while the running means are off target "
+        "(0: one segment; its check is reported either way).",
+    )
     cool_ps: float = Field(100.0, gt=0)
-    production_ps: float = Field(200.0, gt=0)
+    production_ps: float = Field(
+        200.0, gt=0, description="First production segment, and the shortest extension, ps."
+    )
+    max_production_ps: float = Field(
+        1000.0, gt=0, description="Longest production run at one temperature (all segments), ps."
+    )
+    msd_target_a2: float | None = Field(
+        None,
+        gt=0,
+        description="Tracer MSD (Å²) at which a production run stops; default: the squared "
+        "hop length of each mobile species (shortest distance between its sites).",
+    )
     temperatures_k: list[float] = Field(
         default_factory=lambda: [300.0],
         min_length=1,
-        description="NVT production temperatures, K (two or more give an Arrhenius fit).",
+        description="NVT production temperatures, K (three or more give an Arrhenius fit).",
     )
     pressure_gpa: float = Field(1e-4, description="NPT pressure, GPa (1e-4 GPa = 1 bar).")
     langevin_friction_per_ps: float = Field(10.0, gt=0, description="NVT Langevin friction.")
     thermostat_damping_fs: float = Field(100.0, gt=0, description="NPT thermostat time, fs.")
     barostat_damping_fs: float = Field(1000.0, gt=0, description="NPT barostat time, fs.")
     seed: int = Field(0, description="Seed of velocities and stochastic forces.")
+
+    @model_validator(mode="after")
+    def _production_limit(self) -> MDStageSettings:
+        if self.max_production_ps < self.production_ps:
+            raise ValueError(
+                f"max_production_ps ({self.max_production_ps:g}) is shorter than production_ps "
+                f"({self.production_ps:g}); raise max_production_ps"
+            )
+        return self
 
 
 class TrainingDataStageSettings(StageSettings):
@@ -157,7 +194,9 @@ class ActiveLearningStageSettings(Strict):
 
 
 class TransportStageSettings(Strict):
-    """Diffusion and conductivity from the production trajectories (kinisi)."""
+    """Diffusion and conductivity from the production trajectories (kinisi); only runs that
+    pass the regime checks (MSD target, log-log slope 1, crystal intact, temperature on target)
+    enter the Arrhenius fit (:func:`ctaflow.analysis.arrhenius.checked_arrhenius`)."""
 
     enabled: bool = True
     species: list[str] | None = Field(
@@ -169,6 +208,18 @@ class TransportStageSettings(Strict):
     collective: bool = Field(False, description="Also fit the charge (collective) diffusivity.")
     n_samples: int = Field(1000, ge=10, description="MCMC steps kept per walker.")
     n_walkers: int = Field(32, ge=4)
+    min_msd_a2: float | None = Field(
+        None,
+        gt=0,
+        description="MSD (Å²) the fit window must reach to count as transport; default: "
+        "stages.md.msd_target_a2, else the squared hop length.",
+    )
+    slope_tolerance: float = Field(
+        0.25, gt=0, lt=1, description="Allowed |log-log slope of the MSD − 1| in the fit window."
+    )
+    min_temperatures: int = Field(
+        3, ge=2, description="Fewest passing temperatures for an Arrhenius fit."
+    )
     seed: int = 0
 
 

@@ -113,13 +113,25 @@ def _active_learning(ctx: StageContext, al: settings.ActiveLearningStageSettings
 
 
 def _md(ctx: StageContext, st: settings.MDStageSettings) -> Flow:
-    return ctx.make("md", MDStageMaker(engine=ctx.engine(st), settings=st), ctx.start)
+    """The MD protocol on the campaign's defective supercell; the production runs follow the
+    transport stage's species (default: the mobile ones)."""
+    maker = MDStageMaker(
+        engine=ctx.engine(st),
+        settings=st,
+        defects=ctx.campaign.defects,
+        species=ctx.campaign.stages.transport.species,
+    )
+    return ctx.make("md", maker, ctx.start)
 
 
 def _transport(ctx: StageContext, tr: settings.TransportStageSettings) -> Flow:
     md = ctx.flows["md"]
-    n = len(ctx.campaign.stages.md.temperatures_k)
-    return transport_flow([md.output[i] for i in range(n)], tr.species, tr.model_dump())
+    md_settings = ctx.campaign.stages.md
+    n = len(md_settings.temperatures_k)
+    options = tr.model_dump()
+    # the regime check asks for the MSD the production runs were extended to reach
+    options["min_msd_a2"] = tr.min_msd_a2 or md_settings.msd_target_a2
+    return transport_flow([md.output[i] for i in range(n)], tr.species, options)
 
 
 def _amorphous(ctx: StageContext, st: settings.AmorphousStageSettings) -> Flow:
@@ -295,6 +307,7 @@ STAGES: dict[str, StageSpec] = {
             name="md",
             settings=settings.MDStageSettings,
             build=_md,
+            uses_defects=True,
             output_schema=MDResult,
             no_builder="per-segment statistics are in the MD documents; the report reads them",
             report=sections.MD,
@@ -309,6 +322,7 @@ STAGES: dict[str, StageSpec] = {
                 "md": "stages.transport needs the md stage: enable stages.md or disable transport"
             },
             label=_md_label,
+            uses_defects=True,
             output_schema=TransportSummary,
             builder=TransportBuilder,
             report=sections.TRANSPORT,
