@@ -258,3 +258,32 @@ def test_the_report_shows_the_job_outputs_through_the_derived_documents(filled):
         r["activation_energy_ev"] is None for r in report["transport"] if r["engine"] == ENGINE_A
     } == {True}
     assert ea[(ENGINE_B, "Li", "mobile")] is not None
+
+
+def test_the_transport_section_states_every_verdict_and_only_labelled_extrapolations(filled):
+    """Each row says used / excluded with the reasons; the fit lines give E_a from the passing
+    runs or say why there is none; σ at 300 K appears only as a labelled extrapolation with its
+    interval; the Arrhenius figure is drawn."""
+    from ctaflow.report.build import collect_report, make_figures
+    from ctaflow.report.data import ReportData
+    from ctaflow.report.sections.transport import transport_fit_lines
+
+    builders = builders_for(filled)
+    for builder in builders:
+        run_builder(builder)
+    jobs = job_store(None, filled)
+    jobs.connect()
+    derived = {b.collection: b.derived for b in builders}
+    report = collect_report(jobs, derived)
+    rows = report["transport"]
+    excluded = [r for r in rows if r["status"] == "excluded"]
+    assert {r["site_class"] for r in excluded} >= {"pillar"} and all(r["reasons"] for r in excluded)
+    lines = transport_fit_lines(rows)
+    b_mobile = next(line for line in lines if line.startswith(f"- Li (mobile, {ENGINE_B})"))
+    assert "E_a = " in b_mobile and "600, 700, 800 K" in b_mobile
+    a_mobile = next(line for line in lines if line.startswith(f"- Li (mobile, {ENGINE_A})"))
+    assert "no activation energy: 2 temperature(s) passed the checks" in a_mobile
+    sigma = [line for line in lines if "σ(300 K)" in line]
+    assert sigma and all("extrapolated from the fit" in s and "68 % interval" in s for s in sigma)
+    figures = make_figures(report, ReportData(jobs, derived))
+    assert figures["transport"]["arrhenius.png"].startswith(b"\x89PNG")

@@ -53,6 +53,8 @@ def run_stage(tmp_path, **settings):
     md = MDStageMaker(engine=EMTEngine(MLIPEngineSpec()), settings=st, defects=defects)
     flow = md.make(cu3au())
     transport = transport_flow([flow.output[0], flow.output[1]], None, TRANSPORT)
+    flow.update_metadata({"stage": "md"})  # as the campaign does; jobs made later inherit it
+    transport.update_metadata({"stage": "transport"})
     store, states = job_store(None, tmp_path), state_store(None, tmp_path)
     report = run_flow(Flow([flow, transport]), store, states, tmp_path, workers=1)
     assert report.ok, report.failed
@@ -63,6 +65,13 @@ def run_stage(tmp_path, **settings):
     runs = [jsanitize(r, strict=True, enum_values=True) for r in runs]
     summaries = [jsanitize(s, strict=True, enum_values=True) for s in summaries]
     return store, runs, summaries
+
+
+def md_rows(store) -> dict:
+    from ctaflow.report.data import ReportData
+    from ctaflow.report.sections.structures import md_records
+
+    return {row["segment"]: row for row in md_records(ReportData(store, {}))}
 
 
 def segments(store) -> dict:
@@ -109,6 +118,17 @@ def test_loops_extend_until_the_limit_and_transport_joins_the_segments(tmp_path)
 
     (equilibration,) = [d["output"] for d in store.query({"output.@class": "EquilibrationRun"})]
     assert equilibration["status"] == "flagged" and len(equilibration["segments"]) == 2
+    # the report's MD section: every segment with target vs mean T, its verdict and reasons,
+    # and one row per loop saying how it ended
+    rows = md_rows(store)
+    for name, doc in found.items():
+        row, check = rows[name], doc["output"]["target_check"]
+        assert row["target_temperature_k"] == check["target_temperature_k"]
+        assert row["mean_temperature_k"] == doc["output"]["mean_temperature_k"]
+        assert row["status"] == check["status"] and row["reasons"] == "; ".join(check["reasons"])
+    assert rows["equilibrate"]["std_pressure_gpa"] is not None  # NPT: P ± std
+    assert rows["equilibration (run)"]["status"] == "flagged"
+    assert rows["production 300 K (run)"]["reasons"].startswith("time limit reached (MSD")
     assert "not on target after 2 segment(s)" in equilibration["reasons"][0]
     assert "never settled" in equilibration["reasons"][-1]
 
