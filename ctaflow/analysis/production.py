@@ -184,12 +184,24 @@ def frames_as_structures(arrays: dict[str, np.ndarray], like: Structure, n: int)
 
 
 # --------------------------------------------------------------------------- production
+def lattice_of(structure: Structure) -> Structure:
+    """``structure`` without the interstitials :func:`ctaflow.structures.defects.make_defects`
+    added (its last sites): the sites of the lattice, whose distances are the hops."""
+    record = (structure.properties or {}).get("defects") or {}
+    added = len(record.get("added_frac_coords") or [])
+    if not added:
+        return structure
+    return Structure.from_sites(structure.sites[: len(structure) - added])
+
+
 def msd_targets(
     reference: Structure, species: Sequence[str], msd_target_a2: float | None
 ) -> tuple[dict[str, float], dict[str, float]]:
     """(hop length per species in Å, MSD target per species in Å²): the set target, else the
-    squared hop length (:func:`ctaflow.analysis.regime.hop_length`)."""
-    hops = {sp: hop_length(reference, sp) for sp in species}
+    squared hop length (:func:`ctaflow.analysis.regime.hop_length`) between lattice sites (an
+    interstitial's distance to its neighbour is not a hop of the lattice)."""
+    lattice = lattice_of(reference)
+    hops = {sp: hop_length(lattice, sp) for sp in species}
     targets = {sp: msd_target_a2 if msd_target_a2 else hops[sp] ** 2 for sp in species}
     return hops, targets
 

@@ -23,7 +23,7 @@ from ctaflow.analysis.arrhenius import CheckedArrhenius, checked_arrhenius
 from ctaflow.analysis.chunks import join_chunks
 from ctaflow.analysis.diffusion import DiffusionResult, MSDCurve, SamplingSettings
 from ctaflow.analysis.md import MDResult, SegmentCheck
-from ctaflow.analysis.production import ProductionRun, join_pieces
+from ctaflow.analysis.production import ProductionRun, join_pieces, lattice_of
 from ctaflow.analysis.regime import (
     CrystallinityCheck,
     RegimeCheck,
@@ -152,7 +152,7 @@ def analyse_production_run(
     traj = md_trajectory(pieces[-1], arrays, run.mean_temperature_k)
     reference = run.reference_structure
     chosen = species or mobile_species(pieces[-1].final_structure)
-    hops = {sp: run.hop_length_a.get(sp) or _hop(reference, sp) for sp in chosen}
+    hops = {sp: run.hop_length_a.get(sp) or _hop(lattice_of(reference), sp) for sp in chosen}
     return _analyse(
         traj,
         pieces[-1].final_structure,

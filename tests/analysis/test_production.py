@@ -276,3 +276,24 @@ def test_checked_fits_use_only_the_passing_temperatures():
         assert excluded.temperature_k == 500.0
         assert any("have not left their sites" in r for r in excluded.reasons)
     assert "extrapolated" in fits[1].extrapolation.label and fits[1].extrapolation.unit == "S/cm"
+
+
+def test_the_hop_length_of_a_cell_with_an_interstitial_is_the_lattices():
+    from ctaflow.analysis.production import msd_targets
+    from ctaflow.structures.defects import DefectSettings, make_defects
+
+    ref = crystal()  # Li on a 4-Å simple-cubic lattice, O at the cube centres
+    inter = make_defects(
+        ref,
+        DefectSettings(
+            kind="interstitial",
+            species="Li",
+            replace="O",
+            by="N",
+            oxidation_states={"Li": 1, "O": -1, "N": -2},  # LiO: formal charges
+            interstitial_positions=[(0.5 / N_SIDE, 0.5 / N_SIDE, 0.0)],  # a face centre
+        ),
+    )
+    assert inter.properties["defects"]["added_clearance_a"][0] == pytest.approx(2.0)
+    hops, targets = msd_targets(inter, ["Li"], None)
+    assert hops["Li"] == pytest.approx(A) and targets["Li"] == pytest.approx(A**2)
