@@ -37,6 +37,12 @@ from ctaflow.analysis.regime import CrystallinityCheck, crystallinity_check, hop
 
 #: frames whose framework order is averaged for the crystallinity check of a production run
 CRYSTALLINITY_FRAMES = 10
+#: Largest relative change of the cell volume from the crystal the MD started from. Thermal
+#: expansion of an ionic crystal up to its melting point is a few per cent (volumetric
+#: coefficient ~5e-5 /K × 600 K ≈ 3 %); 15 % means the cell melted or the barostat ran away on a
+#: force field without a trained stress (measured: the demo's tiny MACE, trained on fixed-volume
+#: frames with stress weight 0, grew the 40-atom cell from 748 to 24,568 Å³ in 2 ps of NPT).
+MAX_VOLUME_CHANGE = 0.15
 
 
 class SegmentRecord(BaseModel):
@@ -57,6 +63,9 @@ class EquilibrationRun(BaseModel):
     pressure_gpa: float | None = None
     duration_ps: float = Field(description="All equilibration segments together, ps.")
     max_duration_ps: float
+    volume_change_rel: float | None = Field(
+        None, description="Final volume / volume of the MD cell before any MD − 1."
+    )
     segments: list[SegmentRecord]
     final_structure: Structure = Field(description="Last frame, with velocities.")
 
@@ -82,6 +91,9 @@ class ProductionRun(BaseModel):
     max_duration_ps: float
     analysed_from_fs: float = Field(description="Frames before this time are left out, fs.")
     mean_temperature_k: float = Field(description="Mean temperature of the analysed frames, K.")
+    volume_change_rel: float | None = Field(
+        None, description="Mean volume of the analysed frames / volume before any MD − 1."
+    )
     target_check: SegmentCheck | None = Field(
         None, description="Temperature check of the analysed frames (the whole production)."
     )
@@ -112,6 +124,19 @@ def equilibration_reasons(check: SegmentCheck | None) -> list[str]:
             "rest of the segment (still drifting)"
         )
     return reasons
+
+
+def volume_reason(start_volume_a3: float, volume_a3: float) -> str | None:
+    """Why a cell whose volume went from ``start_volume_a3`` to ``volume_a3`` is no longer the
+    crystal's (None: within :data:`MAX_VOLUME_CHANGE`)."""
+    change = volume_a3 / start_volume_a3 - 1.0
+    if abs(change) <= MAX_VOLUME_CHANGE:
+        return None
+    return (
+        f"the cell volume changed by {change:+.0%} from the crystal's {start_volume_a3:.0f} Å³ "
+        f"(more than ±{MAX_VOLUME_CHANGE:.0%}): the crystal melted or the barostat ran away "
+        "(a force field without a trained stress: run NVT, equilibrate_ensemble: nvt)"
+    )
 
 
 # --------------------------------------------------------------------------- joined trajectory
@@ -260,6 +285,7 @@ def production_decision(
     crystal = crystallinity_check(
         reference, frames_as_structures(arrays, reference, CRYSTALLINITY_FRAMES)
     )
+    volume = float(np.mean(np.abs(np.linalg.det(arrays["cells_a"][start:]))))
     reasons: list[str] = []
     next_ps = 0.0
     short = {sp: msd[sp] for sp in species if msd[sp] < targets[sp]}
@@ -296,6 +322,8 @@ def production_decision(
     ]
     if check.status != "ok":
         reasons += [f"md: {r}" for r in check.reasons]
+    if volume_reason(reference.volume, volume):
+        reasons.append(f"md: {volume_reason(reference.volume, volume)}")
     run = ProductionRun(
         temperature_k=temperature_k,
         status="ok" if not reasons else "flagged",
@@ -309,6 +337,7 @@ def production_decision(
         max_duration_ps=max_duration_ps,
         analysed_from_fs=float(times[start]),
         mean_temperature_k=check.mean_temperature_k,
+        volume_change_rel=volume / reference.volume - 1.0,
         target_check=check,
         crystallinity=crystal,
         pieces=records,

@@ -51,6 +51,12 @@ class MDStageSettings(StageSettings):
     timestep_fs: float = Field(1.0, gt=0)
     sample_every: int = Field(10, ge=1, description="Steps between stored frames.")
     equilibrate_temperature_k: float = Field(600.0, gt=0)
+    equilibrate_ensemble: Literal["npt", "nvt"] = Field(
+        "npt",
+        description="Ensemble of the equilibration and cooling segments. nvt keeps the starting "
+        "(relaxed) volume: for force fields trained without stresses or volume changes, whose "
+        "barostat runs away (the production is NVT either way).",
+    )
     equilibrate_ps: float = Field(100.0, gt=0, description="Each equilibration segment, ps.")
     equilibrate_extensions: int = Field(
         3,

@@ -30,6 +30,7 @@ from ctaflow.analysis.production import (
     equilibration_reached,
     equilibration_reasons,
     production_decision,
+    volume_reason,
 )
 from ctaflow.analysis.transport_summary import mobile_species
 from ctaflow.campaign.stages import MDStageSettings
@@ -89,7 +90,7 @@ def _controls(st: MDStageSettings) -> MDControls:
 def _equilibration_segment(st: MDStageSettings, k: int = 0) -> MDSegment:
     hot = st.equilibrate_temperature_k
     name = "equilibrate" if k == 0 else f"equilibrate ({k + 1})"
-    return MDSegment(name, "npt", hot, hot, st.equilibrate_ps, st.pressure_gpa)
+    return MDSegment(name, st.equilibrate_ensemble, hot, hot, st.equilibrate_ps, st.pressure_gpa)
 
 
 def _production_segment(temperature: float, duration_ps: float, k: int = 0) -> MDSegment:
@@ -112,21 +113,25 @@ def _record(uuid: str, md: MDResult) -> SegmentRecord:
 def equilibration_loop(
     latest: MDResult,
     uuid: str,
+    start: Structure,
     engine: Engine,
     settings: MDStageSettings,
     history: list[SegmentRecord] | None = None,
 ):
     """Judge the equilibration segment just run: finish (:class:`EquilibrationRun`) when its
-    running means are on target or after ``settings.equilibrate_extensions`` more segments,
-    else replace this job by one more segment and the next judgement."""
+    running means are on target, after ``settings.equilibrate_extensions`` more segments, or at
+    once when the cell is no longer the crystal's (its volume, see
+    :func:`~ctaflow.analysis.production.volume_reason`); else replace this job by one more
+    segment and the next judgement. ``start`` is the MD cell before any MD."""
     md = _md_result(latest)
     st = settings
     records = [*(history or []), _record(uuid, md)]
     k = len(records)
-    if equilibration_reached(md.target_check) or k > st.equilibrate_extensions:
-        reasons = []
+    broken = volume_reason(start.volume, md.final_volume_a3)
+    if equilibration_reached(md.target_check) or k > st.equilibrate_extensions or broken:
+        reasons = [broken] if broken else []
         if not equilibration_reached(md.target_check):
-            reasons = [
+            reasons += [
                 f"not on target after {k} segment(s) ({k * st.equilibrate_ps:g} ps, "
                 f"equilibrate_extensions {st.equilibrate_extensions}): {r}"
                 for r in equilibration_reasons(md.target_check)
@@ -138,6 +143,7 @@ def equilibration_loop(
             pressure_gpa=st.pressure_gpa,
             duration_ps=sum(r.duration_ps for r in records),
             max_duration_ps=(st.equilibrate_extensions + 1) * st.equilibrate_ps,
+            volume_change_rel=md.final_volume_a3 / start.volume - 1.0,
             segments=records,
             final_structure=md.final_structure,
         )
@@ -145,7 +151,7 @@ def equilibration_loop(
     more = segment_job(
         engine, segment, _controls(st), st.seed + k * SEED_STRIDE, md.final_structure
     )
-    judge = equilibration_loop(more.output, more.output.uuid, engine, st, records)
+    judge = equilibration_loop(more.output, more.output.uuid, start, engine, st, records)
     judge.name = f"md equilibration check {k + 1}"
     return Response(replace=Flow([more, judge], output=judge.output))
 
@@ -212,12 +218,13 @@ def production_loop(
 class MDStageMaker(Maker):
     """The study's production protocol on any engine.
 
-    supercell → defects (``defects``, if any) → NPT equilibration at
+    supercell → defects (``defects``, if any) → NPT (``equilibrate_ensemble``) equilibration at
     ``equilibrate_temperature_k``, extended until its running means are on target (at most
-    ``equilibrate_extensions`` more segments) → for each production temperature T: NPT
-    cooling (or heating) to T when T differs from the equilibration temperature, then NVT
-    production at T, extended until the MSD of every ``species`` (default: those on sites of
-    class ``mobile``) reaches its target or ``max_production_ps``. The flow's output lists the
+    ``equilibrate_extensions`` more segments; stopped when the cell volume is no longer the
+    crystal's) → for each production temperature T: NPT cooling (or heating) to T when T
+    differs from the equilibration temperature, then NVT production at T, extended until the
+    MSD of every ``species`` (default: those on sites of class ``mobile``) reaches its target
+    or ``max_production_ps``. The flow's output lists the
     :class:`~ctaflow.analysis.production.ProductionRun` records in the order of
     ``settings.temperatures_k``.
     """
@@ -245,7 +252,7 @@ class MDStageMaker(Maker):
             segments.append(
                 MDSegment(
                     f"{verb} to {temperature:g} K",
-                    "npt",
+                    st.equilibrate_ensemble,
                     hot,
                     temperature,
                     st.cool_ps,
@@ -267,7 +274,9 @@ class MDStageMaker(Maker):
         first = segment_job(
             self.engine, self.equilibration(), self.controls(), st.seed, start.output
         )
-        equilibrate = equilibration_loop(first.output, first.output.uuid, self.engine, st)
+        equilibrate = equilibration_loop(
+            first.output, first.output.uuid, start.output, self.engine, st
+        )
         equilibrate.name = "md equilibration check 1"
         jobs += [first, equilibrate]
         productions = []

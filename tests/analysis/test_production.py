@@ -297,3 +297,25 @@ def test_the_hop_length_of_a_cell_with_an_interstitial_is_the_lattices():
     assert inter.properties["defects"]["added_clearance_a"][0] == pytest.approx(2.0)
     hops, targets = msd_targets(inter, ["Li"], None)
     assert hops["Li"] == pytest.approx(A) and targets["Li"] == pytest.approx(A**2)
+
+
+def test_a_cell_that_grew_beyond_thermal_expansion_is_not_the_crystal():
+    from ctaflow.analysis.production import MAX_VOLUME_CHANGE, volume_reason
+
+    assert volume_reason(1000.0, 1000.0 * (1 + MAX_VOLUME_CHANGE - 0.01)) is None
+    assert "+34%" in volume_reason(748.0, 1000.0) and "nvt" in volume_reason(748.0, 1000.0)
+    # a production run in a cell 1.1³ = 1.33 times the crystal's: flagged, with the change
+    ref, arrays = lattice_walk(2.0, 301, seed=5)
+    arrays["cells_a"] = arrays["cells_a"] * 1.1
+    arrays["positions_a"] = arrays["positions_a"] * 1.1
+    run, _ = production_decision(
+        [md_piece(ref, arrays, "production")],
+        ref,
+        ["Li"],
+        600.0,
+        max_duration_ps=3.0,
+        piece_ps=3.0,
+        uuids=["a"],
+    )
+    assert run.volume_change_rel == pytest.approx(1.1**3 - 1)
+    assert run.status == "flagged" and any("volume changed by +33%" in r for r in run.reasons)
