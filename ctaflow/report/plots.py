@@ -110,7 +110,7 @@ def arrhenius_plot(rows: list[dict[str, Any]], title: str) -> bytes:
 def checked_arrhenius_plot(rows: list[dict[str, Any]], title: str) -> bytes:
     """log10 D (cm²/s) against 1000/T (K⁻¹) per species / site class: points used in the
     Arrhenius fit filled with 1σ bars and the fitted line over their range, excluded points
-    hollow with the names of the failed checks in the legend (``status``, ``reasons``,
+    hollow with the names of the failed checks in the legend (``status``, ``failed_checks``,
     ``activation_energy_ev`` and ``prefactor_cm2_per_s`` of the records)."""
     plt, fig, ax = _figure()
     groups: dict[str, list[dict]] = {}
@@ -138,14 +138,7 @@ def checked_arrhenius_plot(rows: list[dict[str, Any]], title: str) -> bytes:
                 ax.plot(1000 / t, d0 * np.exp(-ea / (k_b * t)), color=colour, lw=1)
         positive = [r for r in out if r["diffusivity_cm2_per_s"] > 0]
         if positive:
-            checks = sorted(
-                {
-                    part.split(":")[0]
-                    for r in positive
-                    for part in (r.get("reasons") or "").split("; ")
-                }
-                - {""}
-            )
+            checks = sorted({c for r in positive for c in r.get("failed_checks") or []})
             ax.plot(
                 [1000 / r["temperature_k"] for r in positive],
                 [r["diffusivity_cm2_per_s"] for r in positive],

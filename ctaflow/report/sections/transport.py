@@ -43,6 +43,7 @@ def _point(point: dict[str, Any]) -> dict[str, Any]:
     row["msd_required_a2"] = regime.get("min_msd_a2")
     row["hops_per_ion"] = regime.get("hops_per_ion")
     row["reasons"] = "; ".join(point.get("reasons") or [])
+    row["failed_checks"] = sorted({r.split(":")[0] for r in point.get("reasons") or []})
     row["status"] = point.get("status") or "used"
     return row
 
