@@ -95,17 +95,17 @@ def _langevin(atoms, rng_seed=1):
 
 def plain_ase_run(structure, calc, steps: int, seed: int = 0):
     """Plain-ASE Langevin MD of ``steps`` steps, seeded as ctaflow's MD job with ``seed`` seeds
-    it (velocities from ``default_rng(seed)``, Langevin noise from ``default_rng([seed, 7919])``,
-    see :class:`ctaflow.makers.md.MLIPMDMaker`), so both follow the same trajectory; nothing
+    it (velocities at 2T from ``default_rng(seed)``, see
+    :func:`ctaflow.engines.md_start.start_velocities`; Langevin noise from
+    ``default_rng([seed, 7919])``, see
+    :class:`ctaflow.engines.mlip_md.MLIPMDMaker`), so both follow the same trajectory; nothing
     recorded. Returns (wall time with set-up and first forces, CPU time, final atoms)."""
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ctaflow.engines.md_start import start_velocities
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     atoms = structure.to_ase_atoms()
     atoms.calc = calc
-    MaxwellBoltzmannDistribution(
-        atoms, temperature_K=TEMPERATURE_K, rng=np.random.default_rng(seed=seed)
-    )
+    atoms.set_velocities(start_velocities(structure, TEMPERATURE_K, seed))
     _langevin(atoms, [seed, 7919]).run(steps)
     return time.perf_counter() - t0, time.process_time() - cpu0, atoms
 

@@ -14,11 +14,13 @@ from pydantic import BaseModel, Field
 
 from ctaflow import __version__
 from ctaflow.analysis.amorphous import AmorphousCompositionResult, AmorphousSample
-from ctaflow.analysis.arrhenius import ArrheniusResult
+from ctaflow.analysis.arrhenius import ArrheniusResult, CheckedArrhenius, Extrapolation
 from ctaflow.analysis.diffusion import DiffusionResult
 from ctaflow.analysis.interfaces import InterfaceResult
+from ctaflow.analysis.md import SegmentCheck
 from ctaflow.analysis.mlff import CompositionMetrics, MLFFResult
 from ctaflow.analysis.neb import BarrierResult
+from ctaflow.analysis.regime import CrystallinityCheck, RegimeCheck
 from ctaflow.analysis.relax import RelaxResult
 
 #: metadata keys a group shares. ``campaign_fingerprint`` is among them because a stage's
@@ -191,15 +193,33 @@ class MLFFDoc(DerivedDoc):
 
 
 class TransportPoint(DiffusionResult):
-    """D and σ of one production run (:class:`DiffusionResult`) and where it came from."""
+    """D and σ of one production run (:class:`DiffusionResult`), where it came from, and
+    whether it entered the Arrhenius fit: ``status`` used, or excluded with its ``reasons``
+    (regime of the MSD, temperature of the run, crystallinity; see
+    :mod:`ctaflow.analysis.regime`). ``temperature_k`` is the measured mean temperature of the
+    analysed frames, ``target_temperature_k`` the thermostat's."""
 
     task_uuid: str
     md_duration_ps: float
+    target_temperature_k: float | None = None
+    status: Literal["used", "excluded"] = "used"
+    reasons: list[str] = Field(default_factory=list)
+    regime: RegimeCheck | None = None
+    crystallinity: CrystallinityCheck | None = None
+    md_check: SegmentCheck | None = None
+    production_stopped_because: str | None = Field(
+        None, description="Why the production run ended (MSD target, time limit, melting)."
+    )
 
 
 class TransportDoc(DerivedDoc):
     """Diffusion and conductivity of one species (and site class) over temperature: the points of
-    every production run of the group and Arrhenius fits over them. D in cm²/s, σ in S/cm."""
+    every production run of the group and Arrhenius fits over those that passed their checks
+    (:func:`~ctaflow.analysis.arrhenius.checked_arrhenius`). D in cm²/s, σ in S/cm.
+
+    ``fit_diffusivity`` / ``fit_conductivity`` say whether a fit was made and why not;
+    ``arrhenius_*`` are the fits themselves (None when not fitted); σ at room temperature exists
+    only as ``conductivity_extrapolation``: labelled, with its 68 % interval."""
 
     species: str | None = None
     site_class: str | None = Field(None, description="None: every ion of the species.")
@@ -207,10 +227,18 @@ class TransportDoc(DerivedDoc):
     points: list[TransportPoint] = Field(
         default_factory=list, description="One per production run, sorted by temperature."
     )
+    status: Literal["fitted", "not fitted"] | None = None
+    reasons: list[str] = Field(default_factory=list, description="Why not fitted, or caveats.")
+    used_temperatures_k: list[float] = Field(default_factory=list)
+    fit_diffusivity: CheckedArrhenius | None = None
+    fit_conductivity: CheckedArrhenius | None = None
     arrhenius_diffusivity: ArrheniusResult | None = None
     arrhenius_conductivity: ArrheniusResult | None = None
-    activation_energy_ev: float | None = Field(None, description="E_a of D(T).")
+    activation_energy_ev: float | None = Field(None, description="E_a of D(T), passing points.")
     activation_energy_std_ev: float | None = None
+    conductivity_extrapolation: Extrapolation | None = Field(
+        None, description="σ extrapolated (e.g. to 300 K) with its propagated 68 % interval."
+    )
 
 
 class BarrierDoc(DerivedDoc):

@@ -1,13 +1,13 @@
-"""Ion transport: D and σ of every production run of a group, and Arrhenius fits over them."""
+"""Ion transport: D and σ of every production run of a group, and Arrhenius fits over those that
+pass their checks."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from ctaflow.analysis.arrhenius import arrhenius_from_results
-from ctaflow.analysis.trajectory import TransportInputError
-from ctaflow.analysis.transport_summary import TransportSummary
+from ctaflow.analysis.arrhenius import MIN_ARRHENIUS_TEMPERATURES, checked_arrhenius
+from ctaflow.analysis.transport_summary import TransportSummary, point_reasons
 from ctaflow.builders.base import StageBuilder, Task
 from ctaflow.builders.schemas import SkippedTask, TransportDoc, TransportPoint
 
@@ -17,11 +17,13 @@ class TransportBuilder(StageBuilder):
     ``derived_transport``, one document per (group, species, site class).
 
     The Arrhenius fits are recomputed over the group's points with
-    :func:`~ctaflow.analysis.arrhenius.arrhenius_from_results` (what the stage's ``arrhenius``
-    job calls), so a production run added later enters the fit; the stage's own
-    ``ArrheniusSummary`` outputs are not read. Points with a non-finite D or std are skipped;
-    species / site classes the analysis could not fit at some temperature (the summary's
-    ``skipped``) are listed with the analysis' reason.
+    :func:`~ctaflow.analysis.arrhenius.checked_arrhenius` (what the stage's ``arrhenius`` job
+    calls), so a production run added later enters the fit; the stage's own
+    ``ArrheniusSummary`` outputs are not read. Every point keeps its checks: ``used``, or
+    ``excluded`` with the reasons of the analysis (regime, temperature, crystallinity) and stays
+    in the document. Points with a non-finite D or std are skipped; species / site classes the
+    analysis could not fit at some temperature (the summary's ``skipped``) are listed with the
+    analysis' reason.
     """
 
     stage = "transport"
@@ -36,7 +38,10 @@ class TransportBuilder(StageBuilder):
         notes: list[str] = []
         for task in tasks:
             summary: TransportSummary = task.output
-            for result in summary.results:
+            checks = summary.checks if len(summary.checks) == len(summary.results) else None
+            for k, (result, why) in enumerate(
+                zip(summary.results, point_reasons(summary), strict=True)
+            ):
                 key = (result.species, result.site_class)
                 points.setdefault(key, [])
                 skipped.setdefault(key, [])
@@ -46,11 +51,22 @@ class TransportBuilder(StageBuilder):
                         task.skip(f"non-finite D or its std at {result.temperature_k:g} K")
                     )
                     continue
+                if min(values) <= 0:
+                    why = [*why, f"D = {values[0]:.3g} ± {values[1]:.3g} cm²/s is not positive"]
                 points[key].append(
                     TransportPoint(
                         **dict(result),
                         task_uuid=task.uuid,
                         md_duration_ps=summary.md_duration_ps,
+                        target_temperature_k=summary.target_temperature_k,
+                        status="excluded" if why else "used",
+                        reasons=why,
+                        regime=checks[k].regime if checks else None,
+                        crystallinity=summary.crystallinity,
+                        md_check=summary.md_check,
+                        production_stopped_because=(
+                            summary.production.stopped_because if summary.production else None
+                        ),
                     )
                 )
             for entry in summary.skipped:
@@ -71,8 +87,10 @@ class TransportBuilder(StageBuilder):
         return docs
 
 
-def _arrhenius(points: list[TransportPoint]) -> dict[str, Any]:
-    """Points, temperatures and both Arrhenius fits (or why not) of one species / site class."""
+def _arrhenius(
+    points: list[TransportPoint], min_temperatures: int = MIN_ARRHENIUS_TEMPERATURES
+) -> dict[str, Any]:
+    """Points, temperatures and both checked Arrhenius fits of one species / site class."""
     doc: dict[str, Any] = {
         "points": points,
         "temperatures_k": [p.temperature_k for p in points],
@@ -81,14 +99,19 @@ def _arrhenius(points: list[TransportPoint]) -> dict[str, Any]:
     }
     if not points:
         return doc
+    reasons = [p.reasons for p in points]
     for quantity in ("diffusivity", "conductivity"):
-        try:
-            doc[f"arrhenius_{quantity}"] = arrhenius_from_results(points, quantity=quantity)
-        except TransportInputError as exc:
-            doc["notes"].append(f"no Arrhenius fit of the {quantity}: {exc}")
-    if doc.get("arrhenius_diffusivity") is not None:
-        doc["activation_energy_ev"] = doc["arrhenius_diffusivity"].activation_energy_ev
-        doc["activation_energy_std_ev"] = doc["arrhenius_diffusivity"].activation_energy_std_ev
+        checked = checked_arrhenius(
+            points, reasons, quantity=quantity, min_temperatures=min_temperatures
+        )
+        doc[f"fit_{quantity}"] = checked
+        doc[f"arrhenius_{quantity}"] = checked.fit
+    fit = doc["fit_diffusivity"]
+    doc.update(status=fit.status, reasons=fit.reasons, used_temperatures_k=fit.used_temperatures_k)
+    if fit.fit is not None:
+        doc["activation_energy_ev"] = fit.fit.activation_energy_ev
+        doc["activation_energy_std_ev"] = fit.fit.activation_energy_std_ev
+    doc["conductivity_extrapolation"] = doc["fit_conductivity"].extrapolation
     return doc
 
 

@@ -31,6 +31,7 @@ from ctaflow.engines.specs import EngineSpec, MaceEngineSpec, MLIPEngineSpec
 from ctaflow.settings import Strict, stable_hash
 from ctaflow.stages.registry import CONFIGURABLE, STAGES
 from ctaflow.stages.spec import StageSpec
+from ctaflow.structures.defects import DefectSettings
 
 
 def _default(spec: StageSpec):
@@ -69,7 +70,16 @@ class ReferenceValue(Strict):
 
 
 class CampaignSettings(Strict):
-    """A whole campaign: structure, engines, stages, execution and store."""
+    """A whole campaign: structure, engines, stages, execution and store.
+
+    ``defects`` sits beside ``series``, not inside ``structure``: like the series, it transforms
+    the supercell a stage builds (after ``supercell_min_width_a`` is applied, so the defect
+    concentration follows that stage's cell), not the structure the campaign starts from. The
+    relaxation, the training data and the force field stay those of the perfect crystal, and a
+    changed defect setting reruns only the stages that apply it (``StageSpec.uses_defects``: its
+    settings hash covers ``defects``), where folding it into the structure identity would
+    invalidate every stage, the trained model included.
+    """
 
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
@@ -80,6 +90,11 @@ class CampaignSettings(Strict):
     structure: StructureSource = Field(default_factory=DemoStructureSource)
     series: SeriesSettings | None = Field(
         None, description="Substitution series for the training data (None: base structure)."
+    )
+    defects: DefectSettings | None = Field(
+        None,
+        description="Charge-neutral mobile-ion defects made in the supercell of the stages that "
+        "use them (md, transport; None: the perfect crystal). See CampaignSettings.",
     )
     engines: dict[str, EngineSpec] = Field(
         default_factory=lambda: {"labeller": MLIPEngineSpec()},
@@ -196,6 +211,12 @@ class CampaignSettings(Strict):
                     self.series.model_dump(mode="json")
                     if self.series is not None and STAGES[stage_name].uses_series
                     else None
+                ),
+                # only when set: the hashes of campaigns without defects stay as they were
+                **(
+                    {"defects": self.defects.model_dump(mode="json")}
+                    if self.defects is not None and STAGES[stage_name].uses_defects
+                    else {}
                 ),
             }
         )

@@ -10,7 +10,10 @@
    of at most ``max_chunk_mb`` each, never one document over MongoDB's 16 MB limit.
 3. **a summary with units** (:class:`ctaflow.analysis.md.MDResult`), and a final structure that
    keeps the input's site properties and carries the velocities to the next segment.
-4. **temperature ramps under NPT**: atomate2's schedule callback sets ``dyn._temperature_K``,
+4. **a start at the target**: a structure without velocities gets them at twice the first
+   target temperature (:mod:`ctaflow.engines.md_start`), and every result carries its
+   ``target_check`` (:func:`ctaflow.analysis.md.check_segment_arrays`).
+5. **temperature ramps under NPT**: atomate2's schedule callback sets ``dyn._temperature_K``,
    but ASE's Nosé–Hoover-chain integrators (MTKNPT) thermostat to ``_kT`` of their thermostat
    and barostat objects, so a cooling ramp was silently ignored (both runs of a test that cooled
    600 → 500 K and 600 → 600 K were identical). :class:`RampedMTKNPT` syncs them every step.
@@ -28,10 +31,17 @@ from pymatgen.core import Structure
 
 from ctaflow.analysis.active_learning import TrustCheck
 from ctaflow.analysis.chunks import chunk_trajectory
-from ctaflow.analysis.md import MDResult, final_structure, md_statistics, voigt_to_matrix
+from ctaflow.analysis.md import (
+    MDResult,
+    check_segment_arrays,
+    final_structure,
+    md_statistics,
+    voigt_to_matrix,
+)
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.engines.committee import trajectory_trust
 from ctaflow.engines.md_restart import CHECKPOINT_INTERVAL_S, restartable
+from ctaflow.engines.md_start import with_start_velocities
 from ctaflow.jobs import result_job
 from ctaflow.settings import TrustWindow
 
@@ -82,12 +92,18 @@ class MLIPMDMaker(ForceFieldMDMaker):
         if self.dynamics == "nose-hoover-chain" and str(self.ensemble).endswith("npt"):
             self.dynamics = RampedMTKNPT  # the class, set at run time: the job stays serialisable
         self.ionic_step_data = None
+        structure = with_start_velocities(structure, first_target_k(self.temperature), self.seed)
         with restartable(self, structure):  # a rerun resumes from the last checkpoint
             result = self._run_ase_safe(structure, prev_dir=prev_dir)
         summary = summarise_md_run(self, structure, result.trajectory)
         if self.committee:
             summary.uncertainty = judge_with_committee(self, summary, result.trajectory)
         return summary
+
+
+def first_target_k(temperature) -> float:
+    """The first target temperature (K) of a constant or ramped ``temperature`` setting."""
+    return float(np.atleast_1d(np.asarray(temperature, dtype=float))[0])
 
 
 def trajectory_arrays(traj, time_step_fs: float, sample_every: int) -> dict[str, np.ndarray]:
@@ -118,7 +134,7 @@ def summarise_md_run(maker: MLIPMDMaker, initial: Structure, traj) -> MDResult:
     final = final_structure(arrays, initial)
     temps = np.atleast_1d(maker.t_schedule)
     pressure = None if str(maker.ensemble).endswith("nvt") else float(maker.pressure) / 10.0
-    return MDResult(
+    result = MDResult(
         segment=maker.segment,
         ensemble=str(maker.ensemble).split(".")[-1],
         thermostat=getattr(maker.dynamics, "__name__", str(maker.dynamics)),
@@ -137,6 +153,16 @@ def summarise_md_run(maker: MLIPMDMaker, initial: Structure, traj) -> MDResult:
         engine=maker.engine_description,
         software=software_versions(),
     )
+
+    result.target_check = check_segment_arrays(
+        arrays["times_fs"],
+        arrays["temperatures_k"],
+        result.temperature_start_k,
+        result.temperature_end_k,
+        stresses_gpa=arrays.get("stresses_gpa"),
+        target_pressure_gpa=pressure,
+    )
+    return result
 
 
 def judge_with_committee(maker: MLIPMDMaker, summary: MDResult, traj) -> TrustCheck:

@@ -1,5 +1,10 @@
 """Molecular dynamics through atomate2's VASP MD maker: one segment per job, its task document
-turned into the same :class:`~ctaflow.analysis.md.MDResult` as the MLIP engines produce."""
+turned into the same :class:`~ctaflow.analysis.md.MDResult` as the MLIP engines produce.
+
+As with the MLIP engines, a structure at rest starts at twice the target temperature
+(:mod:`ctaflow.engines.md_start`, velocities written to the POSCAR in Å/fs), the final structure
+carries the last frame's velocities (finite differences of the positions) to the next segment,
+and every result has its ``target_check``."""
 
 from __future__ import annotations
 
@@ -13,8 +18,9 @@ from pymatgen.core import Structure
 from pymatgen.core.trajectory import Trajectory
 
 from ctaflow.analysis.chunks import chunk_trajectory
-from ctaflow.analysis.md import MDResult, final_structure, md_statistics
+from ctaflow.analysis.md import MDResult, check_segment_arrays, final_structure, md_statistics
 from ctaflow.analysis.provenance import software_versions
+from ctaflow.engines.md_start import vasp_start_job
 from ctaflow.jobs import result_job
 
 
@@ -36,10 +42,10 @@ def vasp_trajectory_arrays(traj, time_step_fs: float, sample_every: int) -> dict
     positions = np.einsum("fij,fjk->fik", frac, lattices)
     props = traj.frame_properties
     n_atoms = positions.shape[1]
+    vel = np.gradient(positions, time_step_fs, axis=0)  # Å/fs; one-sided at the last frame
     if all(p.get("temperature") is not None for p in props):
         temperatures = np.array([p["temperature"] for p in props], dtype=float)
     else:  # finite-difference velocities, VASP's 3N − 3 degrees of freedom
-        vel = np.gradient(positions, time_step_fs, axis=0)
         masses = np.array([site.specie.atomic_mass for site in traj[0]], dtype=float)
         kinetic = 0.5 * np.einsum("a,fai->f", masses, vel**2) / units.fs**2  # amu Å²/fs² → eV
         temperatures = 2 * kinetic / ((3 * n_atoms - 3) * units.kB)
@@ -51,6 +57,7 @@ def vasp_trajectory_arrays(traj, time_step_fs: float, sample_every: int) -> dict
         "stresses_gpa": -np.array([p["stress"] for p in props], dtype=float)
         / 10.0,  # kbar, VASP sign
         "temperatures_k": temperatures,
+        "velocities_a_per_fs": vel,
         "times_fs": np.arange(len(props)) * time_step_fs,
     }
     return {name: a[::sample_every] for name, a in arrays.items()}
@@ -76,7 +83,7 @@ def vasp_md_result(
     dt = float(incar["POTIM"])
     arrays = vasp_trajectory_arrays(traj, dt, sample_every)
     n_steps = int(incar["NSW"])
-    return MDResult(
+    result = MDResult(
         segment=segment,
         ensemble=ensemble,
         thermostat=f"VASP MDALGO={incar.get('MDALGO')}",
@@ -95,6 +102,15 @@ def vasp_md_result(
         engine=engine,
         software=software_versions(),
     )
+    result.target_check = check_segment_arrays(
+        arrays["times_fs"],
+        arrays["temperatures_k"],
+        result.temperature_start_k,
+        result.temperature_end_k,
+        stresses_gpa=arrays["stresses_gpa"],
+        target_pressure_gpa=pressure_gpa,
+    )
+    return result
 
 
 @dataclass
@@ -111,7 +127,10 @@ class VaspMDSegmentMaker(Maker):
     engine_description: dict = field(default_factory=dict)
 
     def make(self, structure: Structure) -> Flow:
-        md = self.vasp_maker.make(structure)
+        start_k = self.vasp_maker.input_set_generator.start_temp
+        start = vasp_start_job(structure, start_k, self.seed)
+        start.name = f"md start {self.segment}"
+        md = self.vasp_maker.make(start.output)
         result = vasp_md_result(
             md.output,
             structure,
@@ -123,4 +142,4 @@ class VaspMDSegmentMaker(Maker):
             self.engine_description,
         )
         result.name = f"md result {self.segment}"
-        return Flow([md, result], output=result.output, name=self.name)
+        return Flow([start, md, result], output=result.output, name=self.name)

@@ -35,7 +35,7 @@ from ctaflow.analysis.active_learning import (
 from ctaflow.analysis.blobs import pack_file, unpack_file
 from ctaflow.analysis.dataset import LabelledFrame, to_extxyz
 from ctaflow.analysis.mlff import DatasetResult, MLFFResult
-from ctaflow.campaign.stages import ActiveLearningStageSettings
+from ctaflow.campaign.stages_mlff import ActiveLearningStageSettings
 from ctaflow.engines.base import Engine
 from ctaflow.engines.calculators import mace_calculator
 from ctaflow.jobs import BULKY_KEYS, result_job

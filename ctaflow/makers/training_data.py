@@ -24,7 +24,7 @@ from ctaflow.analysis.dataset import (
 from ctaflow.analysis.md import MDResult
 from ctaflow.analysis.mlff import DatasetResult
 from ctaflow.campaign.sources import SeriesSettings
-from ctaflow.campaign.stages import TrainingDataStageSettings
+from ctaflow.campaign.stages_mlff import TrainingDataStageSettings
 from ctaflow.engines import default_engine
 from ctaflow.engines.base import Engine
 from ctaflow.engines.params import MDControls, MDSegment, RelaxParams, steps_for

@@ -107,6 +107,59 @@ def arrhenius_plot(rows: list[dict[str, Any]], title: str) -> bytes:
     return _png(plt, fig)
 
 
+def checked_arrhenius_plot(rows: list[dict[str, Any]], title: str) -> bytes:
+    """log10 D (cm²/s) against 1000/T (K⁻¹) per species / site class: points used in the
+    Arrhenius fit filled with 1σ bars and the fitted line over their range, excluded points
+    hollow with the names of the failed checks in the legend (``status``, ``failed_checks``,
+    ``activation_energy_ev`` and ``prefactor_cm2_per_s`` of the records)."""
+    plt, fig, ax = _figure()
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(f"{row['species']} {row['site_class'] or 'all'}", []).append(row)
+    k_b = 8.617333262e-5
+    for n, (label, group) in enumerate(sorted(groups.items())):
+        colour = f"C{n % 10}"
+        used = sorted((r for r in group if r.get("status") != "excluded"), key=_temperature)
+        out = sorted((r for r in group if r.get("status") == "excluded"), key=_temperature)
+        if used:
+            ax.errorbar(
+                [1000 / r["temperature_k"] for r in used],
+                [r["diffusivity_cm2_per_s"] for r in used],
+                yerr=[r["diffusivity_std_cm2_per_s"] for r in used],
+                marker="o",
+                ls="none",
+                capsize=3,
+                color=colour,
+                label=f"{label}: used",
+            )
+            ea, d0 = used[0].get("activation_energy_ev"), used[0].get("prefactor_cm2_per_s")
+            if ea is not None and d0 is not None:
+                t = np.linspace(_temperature(used[0]), _temperature(used[-1]), 20)
+                ax.plot(1000 / t, d0 * np.exp(-ea / (k_b * t)), color=colour, lw=1)
+        positive = [r for r in out if r["diffusivity_cm2_per_s"] > 0]
+        if positive:
+            checks = sorted({c for r in positive for c in r.get("failed_checks") or []})
+            ax.plot(
+                [1000 / r["temperature_k"] for r in positive],
+                [r["diffusivity_cm2_per_s"] for r in positive],
+                marker="o",
+                ls="none",
+                mfc="none",
+                color=colour,
+                label=f"{label}: excluded ({', '.join(checks) or 'see table'})",
+            )
+    ax.set_yscale("log")
+    ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel("D* (cm²/s)")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=6)
+    return _png(plt, fig)
+
+
+def _temperature(row: dict[str, Any]) -> float:
+    return row["temperature_k"]
+
+
 def neb_plot(profiles: list[dict[str, Any]], title: str) -> bytes:
     """E − E_start (eV) along the band (Å): images as points, Hermite spline as a line."""
     plt, fig, ax = _figure()

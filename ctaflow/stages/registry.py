@@ -30,6 +30,7 @@ from ctaflow.builders.mlff import MLFFBuilder
 from ctaflow.builders.relax import RelaxBuilder
 from ctaflow.builders.transport import TransportBuilder
 from ctaflow.campaign import stages as settings
+from ctaflow.campaign import stages_mlff
 from ctaflow.engines.params import MDSegment, steps_for
 from ctaflow.makers.active_learning import active_learning_job, committee_seeds
 from ctaflow.makers.amorphous import AmorphousStageMaker, usable_amorphous_sample
@@ -59,7 +60,7 @@ def _relax(ctx: StageContext, st: settings.RelaxStageSettings) -> Flow:
     return RelaxStageMaker(engine=ctx.engine(st), settings=st).make(ctx.structure)
 
 
-def _training_data(ctx: StageContext, st: settings.TrainingDataStageSettings) -> Flow:
+def _training_data(ctx: StageContext, st: stages_mlff.TrainingDataStageSettings) -> Flow:
     maker = TrainingDataMaker(
         engine=ctx.engine(st),
         settings=st,
@@ -83,7 +84,7 @@ def _committee(campaign: CampaignSettings) -> list[int]:
     return committee_seeds(campaign.stages.mlff.seed, al.committee_size) if al.enabled else []
 
 
-def _mlff(ctx: StageContext, ml: settings.MLFFStageSettings) -> Flow:
+def _mlff(ctx: StageContext, ml: stages_mlff.MLFFStageSettings) -> Flow:
     members = _committee(ctx.campaign)
     dataset = ctx.flows["training_data"].output
     fit = train_mace_job(dataset, ml.hyperparameters(), ml.threads, _sanity(ctx.campaign), members)
@@ -91,7 +92,7 @@ def _mlff(ctx: StageContext, ml: settings.MLFFStageSettings) -> Flow:
     return Flow([fit], output=fit.output, name="mlff")
 
 
-def _active_learning(ctx: StageContext, al: settings.ActiveLearningStageSettings) -> Flow:
+def _active_learning(ctx: StageContext, al: stages_mlff.ActiveLearningStageSettings) -> Flow:
     campaign = ctx.campaign
     ml, td = campaign.stages.mlff, campaign.stages.training_data
     retrain = ml.hyperparameters()
@@ -118,13 +119,25 @@ def _active_learning(ctx: StageContext, al: settings.ActiveLearningStageSettings
 
 
 def _md(ctx: StageContext, st: settings.MDStageSettings) -> Flow:
-    return ctx.make("md", MDStageMaker(engine=ctx.engine(st), settings=st), ctx.start)
+    """The MD protocol on the campaign's defective supercell; the production runs follow the
+    transport stage's species (default: the mobile ones)."""
+    maker = MDStageMaker(
+        engine=ctx.engine(st),
+        settings=st,
+        defects=ctx.campaign.defects,
+        species=ctx.campaign.stages.transport.species,
+    )
+    return ctx.make("md", maker, ctx.start)
 
 
 def _transport(ctx: StageContext, tr: settings.TransportStageSettings) -> Flow:
     md = ctx.flows["md"]
-    n = len(ctx.campaign.stages.md.temperatures_k)
-    return transport_flow([md.output[i] for i in range(n)], tr.species, tr.model_dump())
+    md_settings = ctx.campaign.stages.md
+    n = len(md_settings.temperatures_k)
+    options = tr.model_dump()
+    # the regime check asks for the MSD the production runs were extended to reach
+    options["min_msd_a2"] = tr.min_msd_a2 or md_settings.msd_target_a2
+    return transport_flow([md.output[i] for i in range(n)], tr.species, options)
 
 
 def _amorphous(ctx: StageContext, st: settings.AmorphousStageSettings) -> Flow:
@@ -311,7 +324,7 @@ STAGES: dict[str, StageSpec] = {
         StageSpec(
             name="training_data",
             cells=cells.training_data,
-            settings=settings.TrainingDataStageSettings,
+            settings=stages_mlff.TrainingDataStageSettings,
             build=_training_data,
             trained_model=NO_MODEL_YET.format(name="training_data"),
             uses_series=True,
@@ -321,7 +334,7 @@ STAGES: dict[str, StageSpec] = {
         ),
         StageSpec(
             name="mlff",
-            settings=settings.MLFFStageSettings,
+            settings=stages_mlff.MLFFStageSettings,
             build=_mlff,
             upstream=("training_data",),
             requires={
@@ -338,7 +351,7 @@ STAGES: dict[str, StageSpec] = {
         StageSpec(
             name="active_learning",
             cells=cells.active_learning,
-            settings=settings.ActiveLearningStageSettings,
+            settings=stages_mlff.ActiveLearningStageSettings,
             build=_active_learning,
             upstream=("mlff",),
             requires={
@@ -358,6 +371,7 @@ STAGES: dict[str, StageSpec] = {
             cells=cells.md,
             settings=settings.MDStageSettings,
             build=_md,
+            uses_defects=True,
             output_schema=MDResult,
             no_builder="per-segment statistics are in the MD documents; the report reads them",
             report=sections.MD,
@@ -373,6 +387,7 @@ STAGES: dict[str, StageSpec] = {
                 "md": "stages.transport needs the md stage: enable stages.md or disable transport"
             },
             label=_md_label,
+            uses_defects=True,
             output_schema=TransportSummary,
             builder=TransportBuilder,
             report=sections.TRANSPORT,

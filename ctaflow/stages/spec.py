@@ -64,6 +64,8 @@ class StageSpec:
         Its report section, or why it has none.
     uses_series
         Its settings hash covers the substitution series.
+    uses_defects
+        It applies the campaign's ``defects`` to its cells; its settings hash covers them.
     provides
         "start": later stages start from ``provided(flow)``; "model": later stages on the trained
         model use ``provided(flow)`` (the model's stored parts).
@@ -101,6 +103,7 @@ class StageSpec:
     report: ReportSection | None = None
     no_report: str = ""
     uses_series: bool = False
+    uses_defects: bool = False
     provides: str | None = None
     provided: Callable[[Flow], Any] | None = None
     label: Callable[[StageContext, Any], str | None] | None = None

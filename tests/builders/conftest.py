@@ -1,7 +1,8 @@
 """A small campaign's job store, filled by running real ctaflow jobs (no ML model, no MD engine).
 
 * transport: the stage's own jobs (``transport_flow``: kinisi on each production run, then the
-  Arrhenius job) on synthetic random-walk MD segments whose D follows an Arrhenius law;
+  Arrhenius job over the runs that pass the regime checks) on synthetic random-walk MD segments
+  whose D follows an Arrhenius law;
 * relax: the stage's ``relax_summary`` job on hand-made initial/final structures;
 * mlff: a job returning the real :class:`MLFFResult` with metrics from ``validation_metrics``
   on hand-made predictions (training a model is what the mlff tests do; here only the document
@@ -35,6 +36,11 @@ TRANSPORT = {
     "n_samples": 100,
     "n_walkers": 8,
     "seed": 0,
+    # the mobile walkers reach 0.7-6 Å² in 1.5 ps at 500-800 K; the fixed (pillar) Li only
+    # their 0.06 Å² of rattling: they are refused from the fit (no hop length in a bare segment)
+    "min_msd_a2": 0.3,
+    "slope_tolerance": 0.25,
+    "min_temperatures": 3,
 }
 CAMPAIGN = {"campaign": "demo", "campaign_fingerprint": "fp-1", "composition": "Li2O"}
 ENGINE_A, ENGINE_B = "mlip:A", "mlip:B"
@@ -147,13 +153,14 @@ def run(flow: Flow, workdir) -> None:
 @pytest.fixture(scope="session")
 def campaign_store(tmp_path_factory):
     """Work directory of a small campaign: relax, mlff, and transport with two engines
-    (A at 500 and 600 K, B at 600 and 700 K), each with its Arrhenius job."""
+    (A at 500 and 600 K: too few for a fit; B at 600, 700 and 800 K), each with its Arrhenius
+    job."""
     workdir = tmp_path_factory.mktemp("campaign")
     run(relax_stage(), workdir)
     run(relax_stage(stage="training_data"), workdir)  # other stage: not read by RelaxBuilder
     run(mlff_stage(), workdir)
     run(transport_stage([500.0, 600.0], ENGINE_A, seed=0), workdir)
-    run(transport_stage([600.0, 700.0], ENGINE_B, seed=10), workdir)
+    run(transport_stage([600.0, 700.0, 800.0], ENGINE_B, seed=10), workdir)
     return workdir
 
 

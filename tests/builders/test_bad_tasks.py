@@ -35,7 +35,7 @@ def test_output_with_missing_fields_is_skipped_and_the_group_still_built(filled)
     jobs.update(broken)
 
     stats = run_builder(make_builder(TransportBuilder, filled))
-    assert stats.n_tasks == 5 and stats.n_groups == 2
+    assert stats.n_tasks == 6 and stats.n_groups == 2
     docs_a = [d for d in derived_docs(filled, "transport") if d["engine"] == ENGINE_A]
     assert len(docs_a) == 3
     for doc in docs_a:
@@ -71,10 +71,8 @@ def test_incomplete_analysis_and_failed_job(workdir):
     assert skip["reason"].startswith("not fitted at 600 K: ValueError")
     assert docs["mobile"]["temperatures_k"] == [600.0]
     assert docs["mobile"]["arrhenius_diffusivity"] is None
-    assert any(
-        "no Arrhenius fit of the diffusivity: An Arrhenius fit needs at least two" in note
-        for note in docs["mobile"]["notes"]
-    )
+    assert docs["mobile"]["status"] == "not fitted"
+    assert "1 temperature(s) passed the checks, 3 needed" in docs["mobile"]["reasons"][0]
 
 
 def test_unconverged_relaxation_is_kept_and_flagged(workdir):

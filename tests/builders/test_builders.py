@@ -25,7 +25,7 @@ from tests.builders.conftest import (
 
 def test_transport_documents_hold_the_job_outputs_and_the_arrhenius_fit(filled):
     stats = run_builder(make_builder(TransportBuilder, filled))
-    assert (stats.n_tasks, stats.n_groups, stats.n_groups_built) == (4, 2, 2)
+    assert (stats.n_tasks, stats.n_groups, stats.n_groups_built) == (5, 2, 2)
     docs = {
         (d["engine"], d["species"], d["site_class"]): d for d in derived_docs(filled, "transport")
     }
@@ -34,39 +34,66 @@ def test_transport_documents_hold_the_job_outputs_and_the_arrhenius_fit(filled):
         (e, "Li", c) for e in (ENGINE_A, ENGINE_B) for c in (None, "mobile", "pillar")
     }
     assert docs[(ENGINE_A, "Li", "mobile")]["temperatures_k"] == [500.0, 600.0]
-    assert docs[(ENGINE_B, "Li", "mobile")]["temperatures_k"] == [600.0, 700.0]
+    assert docs[(ENGINE_B, "Li", "mobile")]["temperatures_k"] == [600.0, 700.0, 800.0]
 
-    # every point is the DiffusionResult of a stored TransportSummary of the same group
+    # every point is the DiffusionResult of a stored TransportSummary of the same group, with
+    # the verdict of its checks
     stored = {
-        (doc["metadata"]["engine"], r["species"], r["site_class"], r["temperature_k"]): (doc, r)
+        (doc["metadata"]["engine"], r["species"], r["site_class"], r["temperature_k"]): (doc, k)
         for doc in outputs(filled, **{"metadata.stage": "transport"})
         if doc["output"]["@class"] == "TransportSummary"
-        for r in doc["output"]["results"]
+        for k, r in enumerate(doc["output"]["results"])
     }
     for (engine, species, site_class), doc in docs.items():
         assert doc["state"] == "successful" and doc["skipped"] == []
         for point in doc["points"]:
-            task, result = stored[(engine, species, site_class, point["temperature_k"])]
+            task, k = stored[(engine, species, site_class, point["temperature_k"])]
+            result, check = task["output"]["results"][k], task["output"]["checks"][k]
             assert point["task_uuid"] == task["uuid"]
             assert point["diffusivity_cm2_per_s"] == result["diffusivity_cm2_per_s"]
             assert point["conductivity_std_s_per_cm"] == result["conductivity_std_s_per_cm"]
             assert point["md_duration_ps"] == task["output"]["md_duration_ps"]
+            assert point["reasons"] == check["reasons"]
+            assert point["status"] == ("excluded" if check["reasons"] else "used")
 
-    # two temperatures: the weighted fit passes through both points, Ea = k ln(D1/D2)/(1/T2-1/T1)
-    mobile = docs[(ENGINE_A, "Li", "mobile")]
-    (d1, d2) = (p["diffusivity_cm2_per_s"] for p in mobile["points"])
-    ea_by_hand = K_B_EV * np.log(d1 / d2) / (1 / 600.0 - 1 / 500.0)
-    assert mobile["activation_energy_ev"] == pytest.approx(ea_by_hand, rel=1e-9)
+    # the rattling pillar Li never left their sites: refused, with the reason, at every T
+    for engine in (ENGINE_A, ENGINE_B):
+        pillar = docs[(engine, "Li", "pillar")]
+        assert pillar["status"] == "not fitted" and pillar["activation_energy_ev"] is None
+        for point in pillar["points"]:
+            assert point["status"] == "excluded"
+            assert any("have not left their sites" in r for r in point["reasons"])
+    # two temperatures are not enough for an activation energy
+    mobile_a = docs[(ENGINE_A, "Li", "mobile")]
+    assert mobile_a["status"] == "not fitted" and mobile_a["activation_energy_ev"] is None
+    assert "2 temperature(s) passed the checks, 3 needed" in mobile_a["reasons"][0]
+
+    # three passing temperatures: Ea of the weighted fit of ln D against 1/(k T) by numpy
+    mobile = docs[(ENGINE_B, "Li", "mobile")]
+    assert [p["status"] for p in mobile["points"]] == ["used"] * 3
+    t = np.array([p["temperature_k"] for p in mobile["points"]])
+    d = np.array([p["diffusivity_cm2_per_s"] for p in mobile["points"]])
+    err = np.array([p["diffusivity_std_cm2_per_s"] for p in mobile["points"]])
+    slope, _ = np.polyfit(-1 / (K_B_EV * t), np.log(d), 1, w=d / err)
+    assert mobile["activation_energy_ev"] == pytest.approx(slope, rel=1e-9)
     assert mobile["arrhenius_conductivity"]["quantity"] == "conductivity"
+    extrapolation = mobile["conductivity_extrapolation"]
+    assert extrapolation["temperature_k"] == 300.0 and "extrapolated" in extrapolation["label"]
+    lo, hi = extrapolation["interval_68"]
+    assert lo < extrapolation["value"] < hi
     # ... and equals the stage's own Arrhenius job over the same runs
     (arrhenius,) = [
         d
-        for d in outputs(filled, **{"metadata.stage": "transport", "metadata.engine": ENGINE_A})
+        for d in outputs(filled, **{"metadata.stage": "transport", "metadata.engine": ENGINE_B})
         if d["output"]["@class"] == "ArrheniusSummary"
     ]
-    for fit in arrhenius["output"]["fits"]:
-        doc = docs[(ENGINE_A, fit["species"], fit["site_class"])]
-        mine = doc[f"arrhenius_{fit['quantity']}"]
+    for checked in arrhenius["output"]["fits"]:
+        doc = docs[(ENGINE_B, checked["species"], checked["site_class"])]
+        assert doc[f"fit_{checked['quantity']}"]["status"] == checked["status"]
+        if checked["fit"] is None:
+            assert doc[f"arrhenius_{checked['quantity']}"] is None
+            continue
+        fit, mine = checked["fit"], doc[f"arrhenius_{checked['quantity']}"]
         assert mine["activation_energy_ev"] == pytest.approx(fit["activation_energy_ev"], rel=1e-9)
         assert mine["activation_energy_std_ev"] == pytest.approx(
             fit["activation_energy_std_ev"], rel=1e-9
@@ -126,11 +153,13 @@ def test_a_new_task_rebuilds_exactly_its_group(filled):
             continue
         assert doc["built_at"] > old["built_at"] and doc["last_updated"] > old["last_updated"]
         assert doc["temperatures_k"] == [500.0, 600.0, 700.0]
-        assert len(doc["tasks"]) == 3 and doc["arrhenius_diffusivity"]["chi2_reduced"] is not None
+        assert len(doc["tasks"]) == 3
     mobile = next(
         d for d in after.values() if (d["engine"], d["site_class"]) == (ENGINE_A, "mobile")
     )
-    # three temperatures of walkers that follow Ea = 0.25 eV: the fit is near it
+    # a third temperature makes the fit: walkers that follow Ea = 0.25 eV give about that
+    assert mobile["status"] == "fitted" and mobile["used_temperatures_k"] == [500.0, 600.0, 700.0]
+    assert mobile["arrhenius_diffusivity"]["chi2_reduced"] is not None
     assert mobile["activation_energy_ev"] == pytest.approx(
         0.25, abs=4 * mobile["activation_energy_std_ev"]
     )
@@ -174,7 +203,7 @@ def test_a_rerun_task_is_rebuilt_from_its_newest_version(filled):
     )
     assert doc["points"][1]["diffusivity_cm2_per_s"] == 6 * old["diffusivity_cm2_per_s"]
     assert [(t["uuid"], t["index"]) for t in doc["tasks"]].count((task["uuid"], 2)) == 1
-    assert len(doc["tasks"]) == 2
+    assert len(doc["tasks"]) == 3
 
 
 def test_the_report_shows_the_job_outputs_through_the_derived_documents(filled):
@@ -211,7 +240,7 @@ def test_the_report_shows_the_job_outputs_through_the_derived_documents(filled):
         for res in d["output"]["results"]:
             key = (d["metadata"]["engine"], res["species"], res["site_class"], res["temperature_k"])
             points[key] = res["diffusivity_cm2_per_s"]
-    assert len(report["transport"]) == len(points) == 12
+    assert len(report["transport"]) == len(points) == 15
     for r in report["transport"]:
         key = (r["engine"], r["species"], r["site_class"], r["temperature_k"])
         assert r["diffusivity_cm2_per_s"] == points[key]
@@ -221,4 +250,40 @@ def test_the_report_shows_the_job_outputs_through_the_derived_documents(filled):
     }
     for r in report["transport"]:
         assert r["activation_energy_ev"] == ea[(r["engine"], r["species"], r["site_class"])]
-    assert len({r["activation_energy_ev"] for r in report["transport"]}) > 1  # A and B differ
+        assert r["status"] in ("used", "excluded") and bool(r["reasons"]) == (
+            r["status"] == "excluded"
+        )
+    # A has two temperatures (no fit), B three: only B's walkers have an activation energy
+    assert {
+        r["activation_energy_ev"] is None for r in report["transport"] if r["engine"] == ENGINE_A
+    } == {True}
+    assert ea[(ENGINE_B, "Li", "mobile")] is not None
+
+
+def test_the_transport_section_states_every_verdict_and_only_labelled_extrapolations(filled):
+    """Each row says used / excluded with the reasons; the fit lines give E_a from the passing
+    runs or say why there is none; σ at 300 K appears only as a labelled extrapolation with its
+    interval; the Arrhenius figure is drawn."""
+    from ctaflow.report.build import collect_report, make_figures
+    from ctaflow.report.data import ReportData
+    from ctaflow.report.sections.transport import transport_fit_lines
+
+    builders = builders_for(filled)
+    for builder in builders:
+        run_builder(builder)
+    jobs = job_store(None, filled)
+    jobs.connect()
+    derived = {b.collection: b.derived for b in builders}
+    report = collect_report(jobs, derived)
+    rows = report["transport"]
+    excluded = [r for r in rows if r["status"] == "excluded"]
+    assert {r["site_class"] for r in excluded} >= {"pillar"} and all(r["reasons"] for r in excluded)
+    lines = transport_fit_lines(rows)
+    b_mobile = next(line for line in lines if line.startswith(f"- Li (mobile, {ENGINE_B})"))
+    assert "E_a = " in b_mobile and "600, 700, 800 K" in b_mobile
+    a_mobile = next(line for line in lines if line.startswith(f"- Li (mobile, {ENGINE_A})"))
+    assert "no activation energy: 2 temperature(s) passed the checks" in a_mobile
+    sigma = [line for line in lines if "σ(300 K)" in line]
+    assert sigma and all("extrapolated from the fit" in s and "68 % interval" in s for s in sigma)
+    figures = make_figures(report, ReportData(jobs, derived))
+    assert figures["transport"]["arrhenius.png"].startswith(b"\x89PNG")

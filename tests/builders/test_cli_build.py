@@ -29,7 +29,7 @@ def test_ctaflow_build_runs_every_builder_with_a_summary(filled):
     assert _table(first.stdout) == {
         "derived_relax": ["1", "1", "1", "1", "0"],
         "derived_mlff": ["1", "1", "1", "2", "0"],
-        "derived_transport": ["4", "2", "2", "6", "0"],
+        "derived_transport": ["5", "2", "2", "6", "0"],
         "derived_formation_…": ["0", "0", "0", "0", "0"],  # no melt-quench in this store
         "derived_barriers": ["0", "0", "0", "0", "0"],  # no NEB in this store
         "derived_interfaces": ["0", "0", "0", "0", "0"],  # no interfaces either
@@ -37,7 +37,7 @@ def test_ctaflow_build_runs_every_builder_with_a_summary(filled):
     assert len(derived_docs(filled, "transport")) == 6
     second = runner.invoke(app, ["build", "-w", str(filled), "--builder", "transport"])
     assert second.exit_code == 0
-    assert _table(second.stdout) == {"derived_transport": ["4", "2", "0", "0", "0"]}
+    assert _table(second.stdout) == {"derived_transport": ["5", "2", "0", "0", "0"]}
 
 
 def test_ctaflow_build_errors_are_one_line(filled, tmp_path):

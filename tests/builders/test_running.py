@@ -47,7 +47,7 @@ def test_mrun_on_a_serialised_builder_against_the_embedded_store(filled, tmp_pat
     assert {(d["engine"], d["site_class"]) for d in docs} == {
         ("mlip:B", c) for c in (None, "mobile", "pillar")
     }
-    assert all(d["temperatures_k"] == [600.0, 700.0] for d in docs)
+    assert all(d["temperatures_k"] == [600.0, 700.0, 800.0] for d in docs)
     mrun()  # nothing new: the documents are not rewritten
     assert derived_docs(filled, "transport") == docs
 

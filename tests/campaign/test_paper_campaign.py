@@ -81,6 +81,7 @@ def test_filled_paper_campaign_needs_potcars_then_validates_with_the_study_setti
         "relax",
         "training_data",
         "mlff",
+        "active_learning",
         "md",
         "transport",
         "amorphous",

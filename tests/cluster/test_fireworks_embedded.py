@@ -18,7 +18,10 @@ structure: {source: demo}
 engines:
   labeller: {kind: mlip}
 stages:
-  relax: {fmax_ev_per_a: 0.05, max_steps: 60}
+  relax:
+    fmax_ev_per_a: 0.05
+    max_steps: 60
+    minimum: {rattles: 1, max_cycles: 1}   # one rattled re-relaxation, added while it runs
 execution: {backend: fireworks, launchpad_file: my_launchpad.yaml}
 """
 
@@ -45,10 +48,10 @@ def test_embedded_fireworks_submit_once_rlaunch_query(embedded):
     root, env = embedded
     ctaflow = [CTAFLOW]
     first = _run([*ctaflow, "submit", "small.yaml", "-w", "work"], env, root)
-    assert "3 of 3 jobs added to the LaunchPad" in first.stdout
+    assert "4 of 4 jobs added to the LaunchPad" in first.stdout
     assert (root / "fireworks.json").is_file()  # written when the submitting process exited
     again = _run([*ctaflow, "submit", "small.yaml", "-w", "work"], env, root)
-    assert "already on the LaunchPad (fw_ids 1-3): nothing added" in again.stdout
+    assert "already on the LaunchPad (fw_ids 1-4): nothing added" in again.stdout
     status = _run([*ctaflow, "status", "-w", "work"], env, root).stdout
     assert "READY" in status and "WAITING" in status and "COMPLETED" not in status
 
@@ -57,16 +60,21 @@ def test_embedded_fireworks_submit_once_rlaunch_query(embedded):
 
     # FireWorks' own record, written to the file when rlaunch exited
     states = json.loads((root / "fireworks.json").read_text())["ctaflow_embedded"]["fireworks"]
-    assert sorted(doc["state"] for _, doc in states["documents"]) == ["COMPLETED"] * 3
+    fw_states = [doc["state"] for _, doc in states["documents"]]
+    assert fw_states == ["COMPLETED"] * len(fw_states) and len(fw_states) > 4  # checks added
     status = _run([*ctaflow, "status", "-w", "work"], env, root).stdout
     assert "COMPLETED" in status and "WAITING" not in status
     rows = json.loads(_run([*ctaflow, "query", "-w", "work", "--format", "json"], env, root).stdout)
     assert {(r["stage"], r["name"]) for r in rows} == {
         ("structure", "structure"),
-        ("relax", "relax (mlip:CHGNet-0.3.0)"),
         ("relax", "relax summary"),
+        ("relax", "minimum check 0 verdict"),  # a job the check added on the LaunchPad
     }
     (summary,) = [r for r in rows if r["name"] == "relax summary"]
+    (verdict,) = [r for r in rows if r["name"] == "minimum check 0 verdict"]
+    # the check's result: the lowest of the relaxed and re-relaxed structures, at its tighter fmax
+    assert verdict["converged"] and verdict["fmax_target_ev_per_a"] == 0.01
+    assert verdict["energy_ev"] <= summary["energy_ev"]
     assert summary["energy_ev"] < summary["initial_energy_ev"]
     assert all(r["campaign"] == "small" for r in rows)
 
@@ -74,7 +82,7 @@ def test_embedded_fireworks_submit_once_rlaunch_query(embedded):
     # uuid, output in the store) is not submitted again, the relax jobs are
     (root / "small.yaml").write_text(SMALL.replace("max_steps: 60", "max_steps: 61"))
     changed = _run([*ctaflow, "submit", "small.yaml", "-w", "work"], env, root)
-    assert "2 of 3 jobs added to the LaunchPad" in changed.stdout
+    assert "3 of 4 jobs added to the LaunchPad" in changed.stdout
     assert "1 reused from the store" in changed.stdout
 
 

@@ -64,12 +64,18 @@ def test_vasp_md_segment_gives_the_same_md_document_as_the_mlip_engine(stores, t
         and frames["positions_a"].shape == (20, 20, 3)
     )
     assert out["thermostat"] == "VASP MDALGO=2"
+    # the structure at rest started at 2 × TEBEG (velocities written to the POSCAR in Å/fs;
+    # VASP counts 3N − 3 degrees of freedom), checked against its target, and the final
+    # structure carries velocities to a next segment
+    assert frames["temperatures_k"][0] == pytest.approx(1200 * 60 / 57, abs=0.01)
+    assert out["target_check"]["target_temperature_k"] == 600
+    assert "velocities" in out["final_structure"]["sites"][0]["properties"]
     # 20 atoms, 40 fs of Nosé-Hoover from a 600 K Maxwell-Boltzmann start
     assert abs(out["mean_temperature_k"] - 600) < 0.3 * 600
     assert out["final_structure"]["sites"][0]["properties"]["site_class"] == "framework"
     assert out["engine"]["engine"] == "vasp-standin:chgnet:0.3.0"
-    # the INCAR carried the seed and the study's cutoff
-    incar = jobs.get_output(flow.jobs[0].uuid)["calcs_reversed"][0]["input"]["incar"]
+    # the INCAR carried the seed and the study's cutoff (jobs: start velocities, VASP, result)
+    incar = jobs.get_output(flow.jobs[1].uuid)["calcs_reversed"][0]["input"]["incar"]
     assert incar["RANDOM_SEED"] == [3, 0, 0] and incar["ENCUT"] == 520 and incar["NSW"] == 40
 
 

@@ -28,7 +28,7 @@ def md_in_replacement(structure, n_steps: int, seed: int) -> Response:
 
 def flow() -> tuple[Flow, str, str]:
     """(flow, uuid of the relaxation summary, uuid of the replaced job): two independent parts."""
-    from ctaflow.campaign.schema import RelaxStageSettings
+    from ctaflow.campaign.stages import RelaxStageSettings
     from ctaflow.makers.relax import RelaxStageMaker
     from ctaflow.structures import demo_structure
 

@@ -45,8 +45,8 @@ def test_relaxation_and_replacing_md_in_workers_equal_one_process(tmp_path):
         found[workers] = (relax, md, {d["pid"] for d in states.query({})})
     (relax1, md1, pids1), (relax2, md2, pids2) = found[1], found[2]
     assert len(pids1) == 1 and len(pids2) >= 2  # one process vs workers
-    assert relax2["energy_ev"] == relax1["energy_ev"]
-    assert relax2["structure"] == relax1["structure"]
+    assert relax2.energy_ev == relax1.energy_ev
+    assert relax2.structure == relax1.structure
     a, b = join_chunks(md1.trajectory), join_chunks(md2.trajectory)
     assert a["positions_a"].shape == (5, 5, 3)  # frames at steps 0, 5, ..., 20; 5 atoms
     assert np.array_equal(a["positions_a"], b["positions_a"])

@@ -10,7 +10,8 @@ from jobflow import run_locally
 
 from ctaflow.analysis.blobs import unpack_file
 from ctaflow.campaign.sources import SeriesSettings
-from ctaflow.campaign.stages import RelaxStageSettings, TrainingDataStageSettings
+from ctaflow.campaign.stages import RelaxStageSettings
+from ctaflow.campaign.stages_mlff import TrainingDataStageSettings
 from ctaflow.engines import get_engine
 from ctaflow.engines.specs import MLIPEngineSpec
 from ctaflow.makers.training_data import TrainingDataMaker

@@ -72,9 +72,33 @@ def test_atomate2_langevin_alone_is_not_reproducible(cell40):
     assert not np.allclose(finals[0], finals[1])
 
 
+def test_a_structure_at_rest_gets_velocities_at_twice_the_target_one_that_moves_keeps_its():
+    from ase import units
+
+    from ctaflow.engines.md_start import start_velocities, with_start_velocities
+
+    s = demo_structure()
+    s.make_supercell([2, 2, 2])
+    v = start_velocities(s, 600.0, seed=3)
+    atoms = s.to_ase_atoms()
+    atoms.set_velocities(v)
+    assert atoms.get_temperature() == pytest.approx(1200.0, rel=1e-12)  # exactly 2T
+    assert np.allclose(atoms.get_momenta().sum(axis=0), 0.0, atol=1e-12)  # no drift
+    assert np.array_equal(v, start_velocities(s, 600.0, seed=3))  # seeded
+    assert not np.allclose(v, start_velocities(s, 600.0, seed=4))
+    moving = with_start_velocities(s, 600.0, seed=3)
+    assert np.array_equal(moving.site_properties["velocities"], v)
+    assert with_start_velocities(moving, 300.0, seed=9) is moving  # continues as it is
+    assert np.abs(v).max() < 0.1 / units.fs  # ASE units: well below 0.1 Å/fs
+
+
 def test_langevin_holds_the_target_temperature(stores, engine, cell40):
     out = _run(stores, _md(engine, "nvt", 600, 600, 200, seed=1, every=5), cell40)
     frames = join_chunks(out["trajectory"])
+    assert frames["temperatures_k"][0] == pytest.approx(1200.0)  # started at 2T from rest
+    check = out["target_check"]  # the segment's own verdict, from the same frames
+    assert check["mean_temperature_k"] == pytest.approx(out["mean_temperature_k"])
+    assert check["target_temperature_k"] == 600 and check["target_pressure_gpa"] is None
     later = frames["temperatures_k"][frames["times_fs"] >= 100]  # after ~1/friction = 100 fs
     # 40 atoms: instantaneous T fluctuates by sqrt(2/3N) = 13 %; the mean of 21 frames is closer
     assert abs(later.mean() - 600) < 0.2 * 600
@@ -118,8 +142,18 @@ def test_npt_protocol_on_an_oblique_cell_cools_and_moves_the_cell(stores, engine
     assert cool["temperature_end_k"] == 300 and hot["temperature_start_k"] == 900
     assert cool["thermostat"] == "RampedMTKNPT"
     temps = join_chunks(cool["trajectory"])["temperatures_k"]
-    # the thermostat follows the 900 -> 300 K ramp (atomate2 alone ignores it under MTK NPT)
-    assert temps[-3:].mean() < temps[:3].mean() - 100
+    # the thermostat follows the 900 -> 300 K ramp (atomate2 alone ignores it under MTK NPT):
+    # the same segment held at 900 K from the same state ends far hotter
+    held = engine.md_maker(
+        MDSegment("held", "npt", 900, 900, 0.04),
+        40,
+        3,  # the cooling segment's seed (protocol seed + 1)
+        MDControls(sample_every=5, thermostat_damping_fs=20, barostat_damping_fs=200),
+    )
+    held_out = _run(stores, held, Structure.from_dict(hot["final_structure"]))
+    held_temps = join_chunks(held_out["trajectory"])["temperatures_k"]
+    assert np.allclose(held_temps[0], temps[0])  # same start
+    assert temps[-3:].mean() < held_temps[-3:].mean() - 100
     cells = join_chunks(cool["trajectory"])["cells_a"]
     assert not np.allclose(cells[0], cells[-1])  # the barostat moved the full (oblique) cell
     assert abs(cool["final_volume_a3"] / s.volume - 1) < 0.1

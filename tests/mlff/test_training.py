@@ -8,7 +8,7 @@ import pytest
 from jobflow import Flow, run_locally
 
 from ctaflow.analysis.chunks import join_chunks
-from ctaflow.campaign.stages import MLFFStageSettings
+from ctaflow.campaign.stages_mlff import MLFFStageSettings
 from ctaflow.engines import get_engine
 from ctaflow.engines.params import MDControls, MDSegment
 from ctaflow.engines.specs import MaceEngineSpec, MLIPEngineSpec

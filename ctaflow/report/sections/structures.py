@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ctaflow.analysis.md import MDResult
+from ctaflow.analysis.production import EquilibrationRun, ProductionRun
 from ctaflow.analysis.structure import StructureRecord
 from ctaflow.report.data import ReportData, ReportSection
 from ctaflow.report.format import Records
@@ -103,31 +104,70 @@ RELAXATIONS = ReportSection(
 
 # --------------------------------------------------------------------------- md
 def md_records(data: ReportData) -> Records:
-    rows = []
-    for doc in data.outputs("md", MDResult):
-        out, meta = doc["output"], doc["metadata"]
-        rows.append(
-            {
-                "campaign": meta.get("campaign"),
-                "engine": meta.get("engine"),
-                "segment": out["segment"],
-                "ensemble": out["ensemble"],
-                "thermostat": out["thermostat"],
-                "n_atoms": len(out["final_structure"]["sites"]),
-                "temperature_start_k": out["temperature_start_k"],
-                "temperature_end_k": out["temperature_end_k"],
-                "duration_ps": out["duration_ps"],
-                "timestep_fs": out["timestep_fs"],
-                "mean_temperature_k": out["mean_temperature_k"],
-                "std_temperature_k": out["std_temperature_k"],
-                "mean_pressure_gpa": out["mean_pressure_gpa"],
-                "mean_density_g_per_cm3": out["mean_density_g_per_cm3"],
-                "total_energy_slope_ev_per_atom_per_ps": out.get(
-                    "total_energy_slope_ev_per_atom_per_ps"
-                ),
-            }
-        )
+    """One row per MD segment with its target check (target vs mean T, P ± std for NPT, the end
+    of the start-up transient, status and reasons), then one per equilibration / production
+    loop (segment ``equilibration`` / ``production T K (run)``: why it stopped)."""
+    rows = [_segment_row(doc) for doc in data.outputs("md", MDResult)]
+    rows += [_loop_row(doc, "equilibration") for doc in data.outputs("md", EquilibrationRun)]
+    rows += [_loop_row(doc, "production") for doc in data.outputs("md", ProductionRun)]
     return rows
+
+
+def _segment_row(doc: dict) -> dict:
+    out, meta = doc["output"], doc["metadata"]
+    check = out.get("target_check") or {}
+    return {
+        "campaign": meta.get("campaign"),
+        "engine": meta.get("engine"),
+        "segment": out["segment"],
+        "ensemble": out["ensemble"],
+        "thermostat": out["thermostat"],
+        "n_atoms": len(out["final_structure"]["sites"]),
+        "temperature_start_k": out["temperature_start_k"],
+        "temperature_end_k": out["temperature_end_k"],
+        "target_temperature_k": check.get("target_temperature_k"),
+        "duration_ps": out["duration_ps"],
+        "timestep_fs": out["timestep_fs"],
+        "mean_temperature_k": out["mean_temperature_k"],
+        "std_temperature_k": out["std_temperature_k"],
+        "temperature_deviation_pct": (100 * check["temperature_deviation_rel"] if check else None),
+        "target_pressure_gpa": out.get("pressure_gpa"),
+        "mean_pressure_gpa": out["mean_pressure_gpa"],
+        "std_pressure_gpa": check.get("std_pressure_gpa"),
+        "equilibrated_at_fs": check.get("equilibrated_at_fs"),
+        "status": check.get("status", "not checked"),
+        "reasons": "; ".join(check.get("reasons") or []),
+        "mean_density_g_per_cm3": out["mean_density_g_per_cm3"],
+        "total_energy_slope_ev_per_atom_per_ps": out.get("total_energy_slope_ev_per_atom_per_ps"),
+    }
+
+
+def _loop_row(doc: dict, kind: str) -> dict:
+    out, meta = doc["output"], doc["metadata"]
+    segments = out.get("pieces") or out.get("segments") or []
+    if kind == "production":
+        msd = ", ".join(
+            f"{sp} {out['msd_a2'][sp]:.2f}/{out['msd_target_a2'][sp]:.2f} Å²"
+            for sp in out.get("species", [])
+        )
+        what = f"{out['stopped_because']} (MSD reached/target: {msd or 'none'})"
+        name = f"production {out['temperature_k']:g} K (run)"
+        mean_t = out.get("mean_temperature_k")
+    else:
+        what = f"{len(segments)} segment(s), at most {out['max_duration_ps']:g} ps"
+        name = "equilibration (run)"
+        mean_t = None
+    return {
+        "campaign": meta.get("campaign"),
+        "engine": meta.get("engine"),
+        "segment": name,
+        "target_temperature_k": out["temperature_k"],
+        "duration_ps": out["duration_ps"],
+        "mean_temperature_k": mean_t,
+        "n_segments": len(segments),
+        "status": out["status"],
+        "reasons": "; ".join([what, *out.get("reasons", [])]),
+    }
 
 
 MD = ReportSection(
@@ -139,10 +179,16 @@ MD = ReportSection(
         "engine",
         "n_atoms",
         "duration_ps",
-        "temperature_end_k",
+        "target_temperature_k",
         "mean_temperature_k",
         "std_temperature_k",
+        "temperature_deviation_pct",
+        "target_pressure_gpa",
         "mean_pressure_gpa",
+        "std_pressure_gpa",
+        "equilibrated_at_fs",
         "mean_density_g_per_cm3",
+        "status",
+        "reasons",
     ),
 )
