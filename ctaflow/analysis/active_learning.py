@@ -73,6 +73,11 @@ class UseCondition(BaseModel):
         description="The labeller also runs this ramp (continuing from its run at the start "
         "temperature): a quench from a melt makes states no isothermal run visits.",
     )
+    base_only: bool = Field(
+        False,
+        description="The stage runs the model on the campaign's structure only (x = 0, with "
+        "the campaign's defects), not on every member of a substitution series (the md stage).",
+    )
 
     @property
     def isothermal(self) -> bool:

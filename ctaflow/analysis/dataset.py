@@ -207,7 +207,8 @@ def _shares(by_stratum: dict[str, list[int]], total: int) -> dict[str, int]:
 
 
 def to_extxyz(frames: list[LabelledFrame]) -> str:
-    """extxyz text with ``REF_energy``, ``REF_forces``, ``REF_stress`` (eV/Å³, ASE Voigt)."""
+    """extxyz text with ``REF_energy``, ``REF_forces``, ``REF_stress`` (eV/Å³, ASE Voigt), the
+    composition as ``config_type``, the ``source`` and the series member's ``x``."""
     from ase import Atoms, units
     from ase.io import write
 
@@ -223,6 +224,8 @@ def to_extxyz(frames: list[LabelledFrame]) -> str:
             )
         atoms.info["config_type"] = frame.composition
         atoms.info["source"] = frame.source
+        if frame.li_fraction is not None:
+            atoms.info["x"] = frame.li_fraction  # the series member it belongs to
         images.append(atoms)
     buffer = io.StringIO()
     write(buffer, images, format="extxyz")

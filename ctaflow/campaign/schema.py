@@ -160,6 +160,20 @@ class CampaignSettings(Strict):
             for condition in CONFIGURABLE[name].conditions(stage)
         ]
 
+    def defect_temperatures(self) -> list[float]:
+        """Temperatures, K, at which the stages that apply the campaign's ``defects`` run the
+        trained model (the training data label the defective cell there too); none without
+        defects."""
+        if self.defects is None:
+            return []
+        return sorted(
+            {
+                c.temperature_start_k
+                for c in self.model_conditions()
+                if c.isothermal and STAGES[c.stage].uses_defects
+            }
+        )
+
     def uses_trained_model(self, stage_name: str) -> bool:
         """Whether a stage runs on the MACE model this campaign trains (no ``model_path``)."""
         engine = getattr(getattr(self.stages, stage_name), "engine", None)

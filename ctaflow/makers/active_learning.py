@@ -153,6 +153,8 @@ def active_learning_job(
     for k, (comp, start) in enumerate(starts):
         ends: dict[str, Any] = {}  # condition -> its last frame (the next one starts there)
         for c, cond in enumerate(conds):
+            if cond.base_only and start.info.get("x", 0.0) != 0.0:
+                continue  # the stage runs the model on the campaign's structure only
             n_steps = exploration_steps(st, cond)
             sampled, steps, _ = langevin_frames(
                 paths[0],

@@ -35,7 +35,7 @@ from ctaflow.engines import default_engine
 from ctaflow.engines.base import Engine
 from ctaflow.engines.params import MDControls, MDSegment, RelaxParams, steps_for
 from ctaflow.jobs import result_job
-from ctaflow.makers.relax import RelaxStageMaker, relax_summary
+from ctaflow.makers.relax import RelaxStageMaker, relax_summary_of
 from ctaflow.structures.interfaces import (
     InterfaceBuild,
     bcc_metal,
@@ -162,17 +162,7 @@ def interface_result(
 def _normal_relax(engine: Engine, settings: RelaxParams, structure, name: str) -> Flow:
     """Relax positions and the cell along c only; summarised as a :class:`RelaxResult`."""
     calc = engine.normal_relax_maker(settings).make(structure)
-    refs = engine.relax_outputs(calc)
-    summary = relax_summary(
-        structure,
-        refs["structure"],
-        refs["energy_ev"],
-        refs["forces_ev_per_a"],
-        settings.fmax_ev_per_a,
-        engine.describe(),
-        initial_energy_ev=refs.get("initial_energy_ev"),
-        n_steps=refs.get("n_steps"),
-    )
+    summary = relax_summary_of(engine, calc, structure, settings.fmax_ev_per_a)
     summary.name = f"{name} summary"
     return Flow([calc, summary], output=summary.output, name=name)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobflow import Flow, Maker, Response, job
+from jobflow import Flow, Job, Maker, Response, job
 from jobflow.core.job import JobConfig
 from jobflow.core.reference import OnMissing
 from pymatgen.core import Structure
@@ -102,20 +102,28 @@ def single_relaxation(
     """The engine's relax job and its summary job (output: :class:`RelaxResult`; ``trial``:
     marked as a minimum check's rattled copy)."""
     calc = engine.relax_maker(params).make(structure)
+    summary = relax_summary_of(engine, calc, structure, params.fmax_ev_per_a, trial)
+    summary.name = "relax summary"
+    return [calc, summary]
+
+
+def relax_summary_of(
+    engine: Engine, calc: Job, structure: Structure, fmax_ev_per_a: float, trial: bool = False
+) -> Job:
+    """The :func:`relax_summary` job of the engine's relax job ``calc`` started from
+    ``structure``."""
     refs = engine.relax_outputs(calc)
-    summary = relax_summary(
+    return relax_summary(
         structure,
         refs["structure"],
         refs["energy_ev"],
         refs["forces_ev_per_a"],
-        params.fmax_ev_per_a,
+        fmax_ev_per_a,
         engine.describe(),
         initial_energy_ev=refs.get("initial_energy_ev"),
         n_steps=refs.get("n_steps"),
         minimum_trial=trial,
     )
-    summary.name = "relax summary"
-    return [calc, summary]
 
 
 # no output_schema on the loop's jobs: they replace themselves (see active_learning_job)

@@ -29,8 +29,9 @@ from ctaflow.engines import default_engine
 from ctaflow.engines.base import Engine
 from ctaflow.engines.params import MDControls, MDSegment, RelaxParams, steps_for
 from ctaflow.jobs import result_job
-from ctaflow.makers.common import series_job, supercell_job
+from ctaflow.makers.common import defect_job, series_job, supercell_job
 from ctaflow.makers.relax import RelaxStageMaker
+from ctaflow.structures.defects import DefectSettings
 
 
 def md_frames(
@@ -118,6 +119,12 @@ def labelling_plan(
     return temperatures, ramps
 
 
+def member_conditions(conditions: list[UseCondition], member: int) -> list[UseCondition]:
+    """The conditions of use that concern series member ``member`` (0: the campaign's own
+    composition): the others skip those a stage runs on the campaign's structure only."""
+    return list(conditions) if member == 0 else [c for c in conditions if not c.base_only]
+
+
 @dataclass
 class TrainingDataMaker(Maker):
     """Labelling MD at each temperature on a supercell, then the dataset job.
@@ -126,7 +133,11 @@ class TrainingDataMaker(Maker):
     (cell and positions, ``relax_settings``) with the labeller before its labelling MD; frames
     carry the member's x. ``settings`` are the ``training_data`` stage settings; ``engine`` is the
     labeller (VASP on clusters, the embedded universal MLIP here). ``conditions`` are the
-    conditions of use of the model the data will train (:func:`labelling_plan`).
+    conditions of use of the model the data will train (:func:`labelling_plan`; the series
+    members skip the conditions a stage runs on the campaign's structure only). With
+    ``defects`` (the campaign's, applied by the stages that run the model on a defective cell),
+    the first member's cell with those defects is also labelled at ``defect_temperatures_k``
+    (those stages' temperatures): a model used on interstitials or vacancies has seen them.
     """
 
     engine: Engine = field(default_factory=default_engine)
@@ -134,6 +145,8 @@ class TrainingDataMaker(Maker):
     series: SeriesSettings | None = None
     relax_settings: RelaxParams = field(default_factory=RelaxParams)
     conditions: list[UseCondition] = field(default_factory=list)
+    defects: DefectSettings | None = None
+    defect_temperatures_k: list[float] = field(default_factory=list)
     name: str = "training data"
 
     def make(self, structure: Structure) -> Flow:
@@ -166,10 +179,23 @@ class TrainingDataMaker(Maker):
                 relax_steps.append(self.engine.relax_outputs(relax.jobs[0]).get("ionic_steps"))
         controls = MDControls(timestep_fs=st.timestep_fs, sample_every=st.sample_every)
         steps = steps_for(st.md_ps, st.timestep_fs, st.sample_every)
-        temperatures, ramps = labelling_plan(st, self.conditions)
         runs, run_fractions = [], []
+        if self.defects is not None and self.defect_temperatures_k:
+            defective = defect_job(starts[0], self.defects)
+            defective.name = "training defects"
+            jobs.append(defective)
+            for i, temperature in enumerate(sorted(self.defect_temperatures_k)):
+                segment = MDSegment(
+                    f"label defects {temperature:g} K", "nvt", temperature, temperature, st.md_ps
+                )
+                seed = st.seed + 100 * len(starts) + i
+                md = self.engine.md_maker(segment, steps, seed, controls).make(defective.output)
+                md.name = f"labelling md defects {temperature:g} K"
+                runs.append(md)
+                run_fractions.append(fractions[0])
         for k, (start, x) in enumerate(zip(starts, fractions, strict=True)):
             suffix = "" if x is None else f" x={x:g}"
+            temperatures, ramps = labelling_plan(st, member_conditions(self.conditions, k))
             at: dict[float, Any] = {}  # temperature -> the labelling run there
             for i, temperature in enumerate(temperatures):
                 segment = MDSegment(

@@ -26,7 +26,7 @@ from pymatgen.core import Lattice
 
 from ctaflow.engines.params import steps_for
 from ctaflow.makers.active_learning import exploration_conditions, exploration_steps
-from ctaflow.makers.training_data import labelling_plan
+from ctaflow.makers.training_data import labelling_plan, member_conditions
 from ctaflow.structures.interfaces import build_interface
 from ctaflow.structures.supercell import make_supercell, supercell_for_width
 
@@ -95,8 +95,12 @@ def relax(campaign: CampaignSettings, structure: Structure) -> dict[str, StageCe
 
 def training_data(campaign: CampaignSettings, structure: Structure) -> dict[str, StageCell]:
     st = campaign.stages.training_data
-    temperatures, ramps = labelling_plan(st, campaign.model_conditions())
-    runs = _n_compositions(campaign) * (len(temperatures) + len(ramps))
+    conditions = campaign.model_conditions()
+    runs = 0
+    for member in range(_n_compositions(campaign)):
+        temperatures, ramps = labelling_plan(st, member_conditions(conditions, member))
+        runs += len(temperatures) + len(ramps)
+    runs += len(campaign.defect_temperatures())
     steps = steps_for(st.md_ps, st.timestep_fs, st.sample_every)
     n, n_max = _counts(campaign, structure, st.supercell_min_width_a)
     setting = "stages.training_data.supercell_min_width_a"
@@ -105,19 +109,23 @@ def training_data(campaign: CampaignSettings, structure: Structure) -> dict[str,
 
 def active_learning(campaign: CampaignSettings, structure: Structure) -> dict[str, StageCell]:
     """Exploration MD of every condition of use from the first training frame of every
-    composition, each exploration (one more than the relabelling rounds)."""
+    composition (the md stage's conditions from x = 0 only), each exploration (one more than the
+    relabelling rounds)."""
     al = campaign.stages.active_learning
     td = campaign.stages.training_data
     conditions = campaign.model_conditions()
     if al.explore_temperature_k is not None or not conditions:
         t = al.explore_temperature_k or max(labelling_plan(td, conditions)[0])
         conditions = exploration_conditions(al.model_copy(update={"explore_temperature_k": t}), [])
-    explorations = _n_compositions(campaign) * (al.max_iterations + 1)
-    steps = sum(exploration_steps(al, c) for c in conditions)
+    # every composition's start (the defective cell's too, an x = 0 start), each exploration
+    members = list(range(_n_compositions(campaign))) + ([0] if campaign.defects else [])
+    per_exploration = [member_conditions(conditions, m) for m in members]
+    rounds = al.max_iterations + 1
+    runs = rounds * sum(len(c) for c in per_exploration)
+    steps = rounds * sum(exploration_steps(al, c) for cs in per_exploration for c in cs)
     n, n_max = _counts(campaign, structure, td.supercell_min_width_a)
     setting = "stages.training_data.supercell_min_width_a"
-    runs = explorations * len(conditions)
-    return {"exploration md cell": StageCell(n, setting, runs, explorations * steps, n_max)}
+    return {"exploration md cell": StageCell(n, setting, runs, steps, n_max)}
 
 
 def md(campaign: CampaignSettings, structure: Structure) -> dict[str, StageCell]:

@@ -67,6 +67,8 @@ def _training_data(ctx: StageContext, st: stages_mlff.TrainingDataStageSettings)
         series=ctx.campaign.series,
         relax_settings=ctx.campaign.stages.relax,
         conditions=ctx.campaign.model_conditions(),
+        defects=ctx.campaign.defects,
+        defect_temperatures_k=ctx.campaign.defect_temperatures(),
     )
     return maker.make(ctx.start)
 
@@ -224,11 +226,12 @@ def _preview_md(engine: Engine, st: settings.MDStageSettings):
 
 def md_conditions(st: settings.MDStageSettings) -> list[UseCondition]:
     """The production protocol's conditions: NPT equilibration, cooling to and NVT production at
-    each temperature."""
+    each temperature, all on the campaign's structure (not the series members)."""
     hot = st.equilibrate_temperature_k
     eq = f"md equilibrate {hot:g} K"
     out = [UseCondition(name=eq, stage="md", temperature_start_k=hot, temperature_end_k=hot,
-                        duration_ps=st.equilibrate_ps, timestep_fs=st.timestep_fs)]  # fmt: skip
+                        duration_ps=st.equilibrate_ps, timestep_fs=st.timestep_fs,
+                        base_only=True)]  # fmt: skip
     for t in st.temperatures_k:
         before = eq
         if t != hot:
@@ -242,6 +245,7 @@ def md_conditions(st: settings.MDStageSettings) -> list[UseCondition]:
                     duration_ps=st.cool_ps,
                     timestep_fs=st.timestep_fs,
                     follows=eq,
+                    base_only=True,
                 )
             )
         out.append(
@@ -253,6 +257,7 @@ def md_conditions(st: settings.MDStageSettings) -> list[UseCondition]:
                 duration_ps=st.production_ps,
                 timestep_fs=st.timestep_fs,
                 follows=before,
+                base_only=True,
             )
         )
     return out
@@ -326,6 +331,7 @@ STAGES: dict[str, StageSpec] = {
             cells=cells.training_data,
             settings=stages_mlff.TrainingDataStageSettings,
             build=_training_data,
+            uses_defects=True,  # labels the defective cell where a stage runs the model on it
             trained_model=NO_MODEL_YET.format(name="training_data"),
             uses_series=True,
             output_schema=DatasetResult,

@@ -286,4 +286,5 @@ def test_the_transport_section_states_every_verdict_and_only_labelled_extrapolat
     sigma = [line for line in lines if "σ(300 K)" in line]
     assert sigma and all("extrapolated from the fit" in s and "68 % interval" in s for s in sigma)
     figures = make_figures(report, ReportData(jobs, derived))
-    assert figures["transport"]["arrhenius.png"].startswith(b"\x89PNG")
+    png, caption = figures["transport"]["arrhenius.png"]
+    assert png.startswith(b"\x89PNG") and caption.strip()

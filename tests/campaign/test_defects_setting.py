@@ -57,3 +57,51 @@ def test_the_md_stage_makes_its_defects_after_the_supercell(tmp_path):
     # the protocol's segments: no cooling segment at the equilibration temperature (600 K)
     assert "md cool to 600 K" not in names and "md cool to 500 K" in names
     assert "md heat to 700 K" in names
+
+
+TRAINED = """\
+name: t2
+structure: {source: demo, classify: {species: Na, hop_cutoff_a: 4.0}}
+series: {replace: Na, by: Li, sites: mobile, n_compositions: 3}
+defects: {kind: interstitial, species: Na, count: 2, replace: Cl, by: O}
+engines:
+  labeller: {kind: mlip, model: CHGNet}
+  mlff: {kind: mace}
+stages:
+  relax: {fmax_ev_per_a: 0.05, max_steps: 50}
+  training_data: {supercell_min_width_a: 9.0, md_ps: 0.1}
+  mlff: {}
+  md: {engine: mlff, temperatures_k: [900, 1100], equilibrate_temperature_k: 1000,
+       supercell_min_width_a: 9.0}
+  amorphous: {engine: mlff, melt_temperature_k: 3000, supercell_min_width_a: 9.0}
+"""
+
+
+def test_training_data_label_the_defective_cell_where_the_md_runs_and_members_where_theirs(
+    tmp_path,
+):
+    """The md stage runs the trained model on the defective x = 0 cell at 900 / 1000 / 1100 K;
+    the amorphous stage on every member at 3000 K and the quench. The labelling follows: the
+    defective cell at the md temperatures, x = 0 at all of them, the other members at the melt
+    and its quench only."""
+    from ctaflow.flows.campaign import build_campaign_flow
+    from ctaflow.structures import demo_structure
+
+    settings = _load(tmp_path, TRAINED)
+    assert settings.defect_temperatures() == [900.0, 1000.0, 1100.0]
+    assert settings.stage_settings_hash("training_data") != _load(
+        tmp_path, TRAINED.replace("count: 2", "count: 1")
+    ).stage_settings_hash("training_data")
+    flow = build_campaign_flow(settings, demo_structure()).stages["training_data"]
+    names = {job.name for job in flow.jobs if job.name.startswith("labelling md")}
+    assert names == {
+        "labelling md defects 900 K",
+        "labelling md defects 1000 K",
+        "labelling md defects 1100 K",
+        *(f"labelling md {t} K x=0" for t in (900, 1000, 1100, 3000)),
+        "labelling md 3000 -> 300 K x=0",
+        *(f"labelling md {t} x={x}" for t in ("3000 K", "3000 -> 300 K") for x in ("0.5", "1")),
+    }
+    (defects,) = [job for job in flow.jobs if job.name == "training defects"]
+    (relax0,) = [job for job in flow.jobs if job.name == "relax member 0"]
+    assert defects.function_args[0].uuid in {j.uuid for j in relax0.jobs}  # made from x = 0

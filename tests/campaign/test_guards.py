@@ -36,14 +36,25 @@ def test_demo_campaign_cells_by_hand(demo):
     n9 = 5 * math.ceil(9.0 / A) ** 3  # 9 Å faces: 2 x 2 x 2 cells
     assert n9 == 40
     md = cells[("md", "md cell")].cell
-    # 0.1 ps equilibration, then 0.1 ps cooling and 0.3 ps production at 500 and 600 K, 1 fs
-    assert (md.n_atoms, md.runs, md.md_steps) == (40, 3, 100 + 2 * (100 + 300))
+    # 1.0 ps equilibration at 1000 K, then per temperature (900, 1000, 1100 K) 0.5 ps cooling or
+    # heating and 2.0 ps production, 2 fs (extensions are not counted: they are conditional)
+    assert (md.n_atoms, md.runs, md.md_steps) == (40, 1 + 3, 500 + 3 * (250 + 1000))
     td = cells[("training_data", "labelling md cell")].cell
-    assert (td.n_atoms, td.runs, td.md_steps) == (40, 3, 3 * 100)  # 3 compositions at 900 K
+    # x = 0: the md temperatures 900, 1000, 1100 K, the 3000 K melt and the quench from it; the
+    # two Li members: melt and quench only (md runs on x = 0); the defective cell at the 3 md
+    # temperatures. Each run 0.3 ps of 2 fs = 150 steps.
+    runs = (4 + 1) + 2 * (1 + 1) + 3
+    assert (td.n_atoms, td.runs, td.md_steps) == (40, runs, runs * 150)
+    al = cells[("active_learning", "exploration md cell")].cell
+    # conditions of use: 6 md segments (equilibration, 2 temperature changes, 3 productions) and
+    # 2 melt-quench segments; x = 0 and the defective cell explore all 8, the Li members 2; two
+    # explorations (one relabelling round), 100 steps each
+    runs = 2 * (8 + 8 + 2 + 2)
+    assert (al.n_atoms, al.runs, al.md_steps) == (40, runs, runs * 100)
     am = cells[("amorphous", "melt-quench cell")].cell
-    # per composition: melt 0.15 ps (75 steps of 2 fs), 2 x (hold 20 + quench 1200 K at
-    # 12000 K/ps = 0.1 ps = 50 steps)
-    assert (am.n_atoms, am.runs, am.md_steps) == (40, 3 * 3, 3 * (75 + 2 * (20 + 50)))
+    # per composition: melt 1.0 ps (500 steps of 2 fs), 3 x (hold 0.2 ps = 100 steps + quench
+    # 2700 K at 12000 K/ps = 0.225 ps = 112.5 steps, rounded up to whole samples of 5: 115)
+    assert (am.n_atoms, am.runs, am.md_steps) == (40, 3 * 4, 3 * (500 + 3 * (100 + 115)))
     assert cells[("neb", "neb supercell")].cell.n_atoms == 5 * math.ceil(8.0 / A) ** 3
     assert cells[("relax", "structure")].cell.n_atoms == 5
     # the demo campaign's own comment: "Na cell 50 atoms, Li cell 18 atoms"

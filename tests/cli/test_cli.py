@@ -240,10 +240,14 @@ def test_demo_campaign_end_to_end_with_report(tmp_path):
 
 
 def _relax_started(workdir: Path) -> bool:
+    from ctaflow.errors import StoreError
     from ctaflow.store import state_store
 
     if not (workdir / "store" / "monty.storage.cfg").exists():
         return False
     states = state_store(None, workdir)
-    states.connect()
+    try:
+        states.connect()
+    except StoreError:  # the run has created the file but not yet its table
+        return False
     return states.count({"stage": "relax", "state": "RUNNING"}) > 0

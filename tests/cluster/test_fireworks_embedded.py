@@ -115,7 +115,9 @@ def test_unknown_backend_in_campaign_names_the_line(embedded):
     (root / "bad.yaml").write_text(SMALL.replace("backend: fireworks", "backend: slurm"))
     proc = _run([CTAFLOW, "submit", "bad.yaml"], env, root, check=False)
     assert proc.returncode == 1
-    assert "bad.yaml:7: execution.backend" in proc.stderr
+    lines = SMALL.splitlines()
+    line = 1 + next(i for i, text in enumerate(lines) if text.startswith("execution:"))
+    assert f"bad.yaml:{line}: execution.backend" in proc.stderr
     assert "'fireworks'" in proc.stderr
 
 
