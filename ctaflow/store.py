@@ -40,6 +40,7 @@ from ctaflow.store_check import (
     document_sha256,
     sqlite_problem,
 )
+from ctaflow.store_index import KeyIndex, plain_value, sort_documents
 from ctaflow.store_mongo import connect_checked, mongo_spec, side_store_spec
 from ctaflow.workdir import workdir_lock, write_run_info
 
@@ -97,6 +98,7 @@ class CheckedMontyStore(MontyStore):
             **kwargs,
         )
         self.read_only = read_only
+        self._index: KeyIndex | None = None
 
     @property
     def file(self) -> Path:
@@ -154,16 +156,43 @@ class CheckedMontyStore(MontyStore):
         limit: int = 0,
         **kwargs: Any,
     ) -> Iterator[dict]:
-        """As ``MontyStore.query``; every document is checked against its checksum first."""
+        """As ``MontyStore.query``; every document is checked against its checksum first. A
+        query that fixes the store's key field reads only the matching rows (:class:`KeyIndex`)."""
         projector = _projector(criteria, properties)
         with self._reporting():
-            for doc in super().query(criteria, None, sort, hint, skip, limit, **kwargs):
+            found = self._by_key(criteria, sort, hint, skip, limit, kwargs)
+            if found is None:
+                found = super().query(criteria, None, sort, hint, skip, limit, **kwargs)
+            for doc in found:
                 problem = checksum_problem(doc)
                 if problem:
                     raise self._damaged(
                         f"holds a damaged document, {describe_document(doc)}, which {problem}"
                     )
                 yield projector(doc) if projector else doc
+
+    def _key_index(self) -> KeyIndex:
+        if self._index is None:
+            self.connect()
+            self._index = KeyIndex(self.file, self.key, self._coll.codec_options)
+        return self._index
+
+    def _by_key(self, criteria, sort, hint, skip, limit, kwargs) -> list[dict] | None:
+        """The documents a query asks for, found through the key index; None when the query
+        does not fix the key field to one value or asks for more than filter, sort, skip and
+        limit."""
+        if not criteria or not plain_value(criteria.get(self.key)) or hint or kwargs:
+            return None
+        from montydb.engine.queries import QueryFilter
+
+        match = QueryFilter(criteria)
+        docs = [d for d in self._key_index().documents(criteria[self.key]) if match(d)]
+        try:
+            docs = sort_documents(docs, sort)
+        except TypeError:  # values MontyDB orders by type rules ctaflow does not mirror
+            return None
+        docs = docs[skip:]
+        return docs[:limit] if limit else docs
 
     def scan(self, criteria: dict | None = None) -> Iterator[dict]:
         """Whole documents, not checked (for ``ctaflow verify``, which reports each problem)."""
@@ -188,8 +217,13 @@ class CheckedMontyStore(MontyStore):
             doc = jsanitize(doc, allow_bson=True)  # as MongoStore.update does, before hashing
             doc[CHECKSUM_FIELD] = document_sha256(doc)
             checked.append(doc)
+        keys = [key or self.key] if not isinstance(key, list) else key
         with self._reporting():
-            super().update(checked, key)
+            fast = self.key in keys and not self.validator and self._coll is not None
+            fast = fast and all(plain_value(d.get(self.key)) for d in checked)
+            if fast and self._key_index().upsert(checked, keys):
+                return
+            super().update(checked, key)  # MontyDB makes the table of a new collection
 
     def remove_docs(self, criteria: dict) -> None:
         self._refuse_if_read_only()
