@@ -237,6 +237,7 @@ def assess_band(
     end_is_minimum: bool | None,
     ends_tolerance_ev: float = 0.01,
     min_prominence_ev: float = MIN_PROMINENCE_EV,
+    caveats: list[str] | tuple[str, ...] = (),
 ) -> BandVerdict:
     """Decide whether ``profile`` gives a migration barrier (issue #22, rule 2).
 
@@ -292,9 +293,10 @@ def assess_band(
             f"(≥ {min_prominence_ev} eV): the band is two hops one after the other, not one "
             "concerted move; its barrier is that of the higher hop"
         )
+    reasons += caveats
     given = not excluded
     return BandVerdict(
-        status="excluded" if excluded else "flagged" if sequential else "valid",
+        status="excluded" if excluded else "flagged" if sequential or caveats else "valid",
         reasons=reasons,
         barrier_ev=profile.forward_barrier_ev if given else None,
         forward_barrier_ev=profile.forward_barrier_ev if given else None,

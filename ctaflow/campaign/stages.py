@@ -228,7 +228,8 @@ class NEBStageSettings(StageSettings, NEBParams):
         True,
         description="Grow the NEB supercell until every concerted two-ion chain spans less than "
         "half of it (a real simultaneous move, not one that reaches its own periodic image); "
-        "off: a chain that does not fit stops its bands with the width it needs.",
+        "off: a chain that does not fit runs in the cell as it is and its barrier is flagged "
+        "with the width it needs.",
     )
     interpolation: Literal["idpp", "linear"] = "idpp"
     min_atom_distance_a: float = Field(

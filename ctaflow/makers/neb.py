@@ -138,7 +138,7 @@ def band_ends(
             path = (
                 vacancy_hop(supercell, hop_here)
                 if mech == "vacancy"
-                else concerted_hop(supercell, hop_here, settings["max_hop_length_a"])
+                else concerted_hop(supercell, hop_here, settings["max_hop_length_a"], strict=False)
             )
             ops = find_mappings(path.start, path.end, operations)
             n_images = settings["images"] or images_for_path(
@@ -223,10 +223,12 @@ def barrier_job(
         climb=settings["climb"],
         engine_converged=engine_converged,
     )
+    too_small = path.concerted is not None and not path.concerted.fits
     verdict = assess_band(
         profile,
         None if start.minimum is None else start.minimum.is_minimum,
         None if end.minimum is None else end.minimum.is_minimum,
+        caveats=[path.concerted.too_small(len(images[0]) + 1)] if too_small else [],
     )
     species = element_symbol(images[0][path.moving[0]].specie)
     return BarrierResult(

@@ -63,6 +63,18 @@ class ConcertedGeometry(BaseModel):
     )
     fits: bool = Field(description="span_a < max_span_fraction × min_width_a.")
 
+    def too_small(self, n_atoms: int) -> str:
+        """Why the cell is too small for this chain, and the width it needs."""
+        k, i, j = self.path_sites
+        return (
+            f"concerted chain {k}->{i}->{j} spans {self.span_a:.2f} Å, "
+            f"{self.span_a / self.min_width_a:.0%} of the {self.min_width_a:.2f} Å face width of "
+            f"this {n_atoms}-atom cell (at most {self.max_span_fraction:.0%}), so a periodic "
+            "image of the vacancy can be as near the second ion as its own. A supercell at least "
+            f"{self.width_needed_a:.2f} Å wide (stages.neb.min_image_distance_a, or "
+            "grow_cell_for_concerted: true) removes that"
+        )
+
 
 class PathEnds(BaseModel):
     """The two end points of one NEB band and what moves. Lengths in Å."""
@@ -271,28 +283,27 @@ def _closest_image_approach(lattice, k_to_i: np.ndarray, i_to_j: np.ndarray) -> 
 
 
 def concerted_hop(
-    supercell: Structure, hop: Hop, max_length_a: float, max_span_fraction: float = 0.5
+    supercell: Structure,
+    hop: Hop,
+    max_length_a: float,
+    max_span_fraction: float = 0.5,
+    strict: bool = True,
 ) -> PathEnds:
     """End points of the concerted move ``k -> i`` while ``i -> j`` (module conventions); ``k``
-    and the span limit as in :func:`concerted_partner`.
+    and the span limit as in :func:`concerted_partner`. With ``strict=False`` a chain too long
+    for the cell is built anyway; ``PathEnds.concerted.fits`` says so (the barrier analysis then
+    flags the band with :meth:`ConcertedGeometry.too_small`).
 
     Raises
     ------
     StructureError
-        When the chain spans ``max_span_fraction`` of the smallest face width or more; the
-        message gives the face width the supercell needs.
+        (``strict``) When the chain spans ``max_span_fraction`` of the smallest face width or
+        more; the message gives the face width the supercell needs.
     """
     geometry = concerted_partner(supercell, hop, max_length_a, max_span_fraction)
     k, i, j = geometry.path_sites
-    if not geometry.fits:
-        raise StructureError(
-            f"concerted chain {k}->{i}->{j} spans {geometry.span_a:.2f} Å, "
-            f"{geometry.span_a / geometry.min_width_a:.0%} of the {geometry.min_width_a:.2f} Å "
-            f"face width of this {len(supercell)}-atom cell (at most {max_span_fraction:.0%}), "
-            "so a periodic image of the vacancy can be as near the second ion as its own. Use a "
-            f"supercell at least {geometry.width_needed_a:.2f} Å wide "
-            "(stages.neb.min_image_distance_a) or drop 'concerted'"
-        )
+    if strict and not geometry.fits:
+        raise StructureError(f"{geometry.too_small(len(supercell))}; or drop 'concerted'")
     hop = hop_in_cell(supercell, hop)
     i_to_j = supercell.lattice.get_cartesian_coords(hop.end_frac) - supercell[i].coords
     k_to_i = _vector(supercell, k, i)

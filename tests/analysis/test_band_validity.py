@@ -63,6 +63,16 @@ def test_a_converged_band_between_checked_minima_is_valid():
     assert v.intermediate_minimum_ev is None
 
 
+def test_a_caveat_flags_a_band_that_passed_every_check_and_keeps_its_barrier():
+    caveat = "concerted chain 1->2->3 spans 56% of the face width"
+    v = assess_band(_profile(_single, _single_slope, X5), True, True, caveats=[caveat])
+    assert v.status == "flagged" and v.reasons == [caveat]
+    assert v.barrier_ev == pytest.approx(A)
+    # a failed check still excludes: the caveat is added to its reasons
+    v = assess_band(_profile(_single, _single_slope, X5), None, True, caveats=[caveat])
+    assert v.status == "excluded" and v.reasons[-1] == caveat and v.barrier_ev is None
+
+
 @pytest.mark.parametrize(
     ("start", "end", "says"),
     [

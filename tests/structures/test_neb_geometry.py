@@ -142,6 +142,10 @@ def test_the_straight_chain_spans_too_much_of_the_2x2x2_cell(host):
     assert not g.fits and g.width_needed_a == pytest.approx(2 * A0 * np.sqrt(2))  # 13.69 Å
     with pytest.raises(StructureError, match=r"at least 13\.69 Å wide"):
         concerted_hop(sc, hop, 4.0)
+    # not strict (a campaign with grow_cell_for_concerted: false): built, and it says so
+    path = concerted_hop(sc, hop, 4.0, strict=False)
+    assert path.concerted == g and path.path_sites == [k, i, j]
+    assert "at least 13.69 Å wide" in path.concerted.too_small(len(sc))
 
 
 @pytest.fixture(scope="module")
