@@ -179,14 +179,20 @@ class CheckedMontyStore(MontyStore):
 
     def _by_key(self, criteria, sort, hint, skip, limit, kwargs) -> list[dict] | None:
         """The documents a query asks for, found through the key index; None when the query
-        does not fix the key field to one value or asks for more than filter, sort, skip and
-        limit."""
-        if not criteria or not plain_value(criteria.get(self.key)) or hint or kwargs:
+        does not fix the key field to one value or a ``$in`` list, or asks for more than filter,
+        sort, skip and limit."""
+        wanted = (criteria or {}).get(self.key)
+        if isinstance(wanted, dict) and list(wanted) == ["$in"]:
+            values = list(wanted["$in"])
+        else:
+            values = [wanted]
+        if not criteria or not all(map(plain_value, values)) or hint or kwargs:
             return None
         from montydb.engine.queries import QueryFilter
 
         match = QueryFilter(criteria)
-        docs = [d for d in self._key_index().documents(criteria[self.key]) if match(d)]
+        index = self._key_index()
+        docs = [d for v in dict.fromkeys(values) for d in index.documents(v) if match(d)]
         try:
             docs = sort_documents(docs, sort)
         except TypeError:  # values MontyDB orders by type rules ctaflow does not mirror
@@ -197,7 +203,8 @@ class CheckedMontyStore(MontyStore):
     def scan(self, criteria: dict | None = None) -> Iterator[dict]:
         """Whole documents, not checked (for ``ctaflow verify``, which reports each problem)."""
         with self._reporting():
-            yield from super().query(criteria)
+            found = self._by_key(criteria, None, None, 0, 0, {})
+            yield from super().query(criteria) if found is None else found
 
     def count(self, criteria: dict | None = None, hint: dict | None = None) -> int:
         with self._reporting():

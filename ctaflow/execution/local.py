@@ -242,6 +242,8 @@ class _Run:
             self._finish(node, ok=False)
         elif _is_completed(self.states, self.store, job, self.report):
             self.report.n_reused += 1
+            if _stopped_its_children(self.states, job):  # as when it ran
+                self.stopped.add(job.uuid)
             self._notify("reused", job)
             self._finish(node, ok=True)
         else:
@@ -341,10 +343,18 @@ class _Run:
             node.n_added += 1
             if node.pending:
                 return
-        if node.response.stop_children:
+        stop = bool(node.response.stop_children)
+        if stop:
             self.stopped.add(node.job.uuid)
         if node.ok:
-            _set_state(self.states, node.job, COMPLETED, job_dir=node.job_dir, pid=node.pid)
+            _set_state(
+                self.states,
+                node.job,
+                COMPLETED,
+                job_dir=node.job_dir,
+                pid=node.pid,
+                stop_children=stop,
+            )
             self.report.n_ran += 1
             self._notify("done", node.job)
         self._finish(node, node.ok)
@@ -424,6 +434,13 @@ def _is_completed(states: Store, store: JobStore, job: Job, report: RunReport) -
     return True
 
 
+def _stopped_its_children(states: Store, job: Job) -> bool:
+    """Whether the recorded run of ``job`` asked to stop its children (``Response.stop_children``:
+    a reused job stops them again)."""
+    doc = states.query_one({"uuid": job.uuid, "index": job.index}, ["stop_children"]) or {}
+    return bool(doc.get("stop_children"))
+
+
 def _set_state(
     states: Store,
     job: Job,
@@ -431,9 +448,11 @@ def _set_state(
     job_dir: Path | None = None,
     error: str | None = None,
     pid: int | None = None,
+    stop_children: bool = False,
 ) -> None:
     """Record a job's state; ``pid``: the process that ran it (default: this one). The time it
-    became RUNNING stays in ``started_at`` (``ctaflow status`` shows each stage's times)."""
+    became RUNNING stays in ``started_at`` (``ctaflow status`` shows each stage's times);
+    ``stop_children``: it finished asking to stop its children (a resumed run does so too)."""
     meta = job.metadata or {}
     now = datetime.now(UTC).isoformat()
     before = states.query_one({"uuid": job.uuid, "index": job.index}, ["started_at"]) or {}
@@ -453,6 +472,7 @@ def _set_state(
             "pid": pid or os.getpid(),
             "started_at": now if state == RUNNING else before.get("started_at"),
             "updated_at": now,
+            "stop_children": stop_children,
         },
         key=["uuid", "index"],
     )

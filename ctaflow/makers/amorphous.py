@@ -8,11 +8,12 @@ so this module has no MD loop of its own. See :class:`AmorphousStageMaker` for t
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobflow import Flow, Maker, job
+from jobflow import Flow, Maker, Response, job
 from jobflow.core.job import JobConfig
 from jobflow.core.reference import OnMissing
 from pymatgen.core import Structure
@@ -44,6 +45,8 @@ from ctaflow.structures.elements import elemental_reference
 
 #: a summary job runs even when some of its inputs failed (they arrive as None)
 TOLERANT = JobConfig(on_missing_references=OnMissing.NONE)
+
+logger = logging.getLogger(__name__)
 
 
 def _positions(md: Any) -> Any:
@@ -366,13 +369,17 @@ class AmorphousStageMaker(Maker):
 
 
 @job
-def usable_amorphous_sample(result: AmorphousCompositionResult) -> Structure:
-    """The lowest-energy sample of ``result`` that passed every check (for later stages)."""
+def usable_amorphous_sample(result: AmorphousCompositionResult) -> Structure | Response:
+    """The lowest-energy sample of ``result`` that passed every check (for later stages). With
+    none, the jobs that would use it are stopped (not failed: the crystalline work of the same
+    stage goes on) and the output says why."""
     good = [s for s in result.samples if s.status == "ok" and s.structure is not None]
     if not good:
         reasons = "; ".join(f"#{s.index} {s.status}" for s in result.samples)
-        raise ValueError(
+        why = (
             f"no amorphous sample of {result.formula} passed the melt–quench checks ({reasons}); "
             "see the amorphous stage's notes (longer or hotter melt, a better engine)"
         )
+        logger.warning("%s: the jobs that need a glass are not run", why)
+        return Response(output={"not_computed": why}, stop_children=True)
     return min(good, key=lambda s: s.energy_per_atom_ev).structure

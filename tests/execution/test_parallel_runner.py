@@ -143,6 +143,11 @@ def test_stop_children_in_a_worker_stops_only_its_children(stores, workdir, ledg
     report = run_flow(flow, jobs, states, workdir, workers=2)
     assert report.ok and report.n_ran == 2
     assert "child" not in _runs(ledger) and jobs.get_output(other.uuid) == 4
+    # a resumed run reuses the stopper and stops its children again
+    ledger.write_text("")
+    report = run_flow(flow, jobs, states, workdir, workers=2)
+    assert report.ok and report.n_ran == 0 and report.n_reused == 2
+    assert _runs(ledger) == []
 
 
 def test_unpicklable_job_runs_in_the_runner_process(stores, workdir, ledger):

@@ -30,6 +30,7 @@ def test_key_queries_agree_with_montydb_and_follow_other_writers(tmp_path):
         ({"uuid": "b", "index": 2}, None),
         ({"uuid": "b", "output.x": {"$gt": 20}}, {"index": 1}),
         ({"uuid": "missing"}, None),
+        ({"uuid": {"$in": ["b", "a", "missing"]}, "index": 3}, {"uuid": 1}),
     ]:
         assert list(docs.query(criteria, sort=sort)) == _full_scan(docs, criteria, sort)
     newest = docs.query_one({"uuid": "a"}, ["output"], sort={"index": -1})
