@@ -162,6 +162,12 @@ class AmorphousStageSettings(StageSettings):
     )
     fmax_ev_per_a: float = Field(0.05, gt=0, description="Force criterion of the relaxations.")
     max_steps: int = Field(500, gt=0, description="Optimiser steps of each relaxation.")
+    relax_cell: bool = Field(
+        True,
+        description="Relax the cells of the crystalline reference, the glasses and the solid "
+        "elements (off: fixed cells, the glass at the crystal's density). The campaign-trained "
+        "model needs stages.mlff.stress_weight > 0 for it.",
+    )
     optimizer: Literal["FIRE", "BFGS", "LBFGS"] = "FIRE"
     elemental_references: bool = Field(
         True, description="Relax elemental references with the same engine for formation energies."
@@ -175,12 +181,13 @@ class AmorphousStageSettings(StageSettings):
     def relax_settings(self, relax_cell: bool = True, check: bool = False) -> RelaxParams:
         """The relaxation settings of the crystalline reference (``check``: with the minimum
         check, whose search is ``minimum``), the glasses and the elements (without: a glass is
-        one of many local minima, and the elements only give formation energies)."""
+        one of many local minima, and the elements only give formation energies). The cell is
+        relaxed when ``relax_cell`` and the stage's own ``relax_cell`` say so."""
         minimum = self.minimum if check else self.minimum.model_copy(update={"enabled": False})
         return RelaxParams(
             fmax_ev_per_a=self.fmax_ev_per_a,
             max_steps=self.max_steps,
-            relax_cell=relax_cell,
+            relax_cell=relax_cell and self.relax_cell,
             optimizer=self.optimizer,
             minimum=minimum,
         )

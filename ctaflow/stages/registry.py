@@ -194,6 +194,35 @@ def _check_neb(campaign: CampaignSettings) -> None:
         )
 
 
+def _needs_stresses(campaign: CampaignSettings, stage: str, what: str, instead: str) -> None:
+    """A stage that changes the cell with the MACE model the campaign trains needs a model
+    trained on stresses: without, its stress is an untrained derivative (on the demo cell a glass
+    relaxed with it swelled from 9 to 13 Å per side)."""
+    if campaign.uses_trained_model(stage) and campaign.stages.mlff.stress_weight <= 0:
+        raise ValueError(
+            f"stages.{stage} {what} with the MACE model this campaign trains, which is trained "
+            "without stresses (stages.mlff.stress_weight: 0) and so predicts no usable stress: "
+            f"set stages.mlff.stress_weight (e.g. 1.0; the labeller's stresses), or {instead}"
+        )
+
+
+def _check_md(campaign: CampaignSettings) -> None:
+    if campaign.stages.md.equilibrate_ensemble == "npt":
+        _needs_stresses(
+            campaign, "md", "runs an NPT barostat", "stages.md.equilibrate_ensemble: nvt"
+        )
+
+
+def _check_amorphous(campaign: CampaignSettings) -> None:
+    if campaign.stages.amorphous.relax_cell:
+        _needs_stresses(
+            campaign,
+            "amorphous",
+            "relaxes the cells of the crystal and the glasses",
+            "stages.amorphous.relax_cell: false",
+        )
+
+
 def _check_interfaces(campaign: CampaignSettings) -> None:
     if "amorphous" in campaign.stages.interfaces.phases and not campaign.stages.amorphous.enabled:
         raise ValueError(
@@ -378,6 +407,7 @@ STAGES: dict[str, StageSpec] = {
             settings=settings.MDStageSettings,
             build=_md,
             uses_defects=True,
+            check=_check_md,
             output_schema=MDResult,
             no_builder="per-segment statistics are in the MD documents; the report reads them",
             report=sections.MD,
@@ -404,6 +434,7 @@ STAGES: dict[str, StageSpec] = {
             settings=settings.AmorphousStageSettings,
             build=_amorphous,
             uses_series=True,
+            check=_check_amorphous,
             output_schema=AmorphousCompositionResult,
             conditions=amorphous_conditions,
             builder=FormationEnergyBuilder,

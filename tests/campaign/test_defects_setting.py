@@ -70,7 +70,7 @@ engines:
 stages:
   relax: {fmax_ev_per_a: 0.05, max_steps: 50}
   training_data: {supercell_min_width_a: 9.0, md_ps: 0.1}
-  mlff: {}
+  mlff: {stress_weight: 1.0}
   md: {engine: mlff, temperatures_k: [900, 1100], equilibrate_temperature_k: 1000,
        supercell_min_width_a: 9.0}
   amorphous: {engine: mlff, melt_temperature_k: 3000, supercell_min_width_a: 9.0}
@@ -105,3 +105,30 @@ def test_training_data_label_the_defective_cell_where_the_md_runs_and_members_wh
     (defects,) = [job for job in flow.jobs if job.name == "training defects"]
     (relax0,) = [job for job in flow.jobs if job.name == "relax member 0"]
     assert defects.function_args[0].uuid in {j.uuid for j in relax0.jobs}  # made from x = 0
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ("md: {engine: mlff, ", "stages.md runs an NPT barostat"),
+        ("amorphous: {engine: mlff, ", "stages.amorphous relaxes the cells"),
+    ],
+)
+def test_cell_changes_on_a_model_trained_without_stresses_are_refused(tmp_path, change, says):
+    """A barostat or a cell relaxation on the campaign's MACE needs it trained on stresses: the
+    demo's glass relaxed on a stress-free model swelled from 9 to 13 Å per side."""
+    text = TRAINED.replace("mlff: {stress_weight: 1.0}", "mlff: {}")
+    if "md" in change:
+        text = text.replace(
+            "  amorphous: {engine: mlff,", "  amorphous: {relax_cell: false, engine: mlff,"
+        )
+        text = text.replace(change, change + "equilibrate_ensemble: npt, ")
+    else:
+        text = text.replace(
+            "  md: {engine: mlff,", "  md: {equilibrate_ensemble: nvt, engine: mlff,"
+        )
+    with pytest.raises(CampaignError) as info:
+        _load(tmp_path, text)
+    assert says in str(info.value) and "stages.mlff.stress_weight" in str(info.value)
+    # with stresses in the training, or without the cell change, the campaign loads
+    _load(tmp_path, text.replace("mlff: {}", "mlff: {stress_weight: 1.0}"))

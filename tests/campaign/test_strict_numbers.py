@@ -78,5 +78,5 @@ def test_the_python_api_refuses_text_numbers_too():
 
 def test_the_shipped_demo_campaign_still_loads():
     demo = load_campaign(REPO / "campaigns" / "demo.yaml")
-    assert demo.stages.md.temperatures_k == [500.0, 600.0]
+    assert demo.stages.md.temperatures_k == [900.0, 1000.0, 1100.0]
     assert demo.stages.interfaces.anneal_fs == 50.0

@@ -93,9 +93,12 @@ def test_every_stage_ran_on_the_engine_the_campaign_names(demo):
     bands = {(row["species"], row["mechanism"]) for row in report["barriers"]}
     assert bands == {(s, m) for s in ("Na", "Li") for m in ("vacancy", "concerted")}
     assert all(row["n_atoms"] == 39 for row in report["barriers"])
-    # interfaces: crystal and glass against Na and Li
+    # interfaces: crystal and, when a glass of the campaign's own composition passed its checks
+    # (rare after a 0.1 ps melt), glass against Na and Li; without one those jobs are stopped
+    glass = next(r for r in report["formation_energies"] if r["li_fraction"] == 0)["n_samples"]
+    phases = ("crystalline", "amorphous") if glass else ("crystalline",)
     faces = {(row["phase"], row["metal"]) for row in report["interfaces"]}
-    assert faces == {(p, m) for p in ("crystalline", "amorphous") for m in ("Na", "Li")}
+    assert faces == {(p, m) for p in phases for m in ("Na", "Li")}
 
 
 def test_every_result_passes_its_checks_or_says_why(demo):
