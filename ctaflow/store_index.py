@@ -121,13 +121,18 @@ class KeyIndex:
 
         if not self.has_table():
             return False
-        params = []
+        params, batch = [], {}  # batch: key values -> _id of a document earlier in this call
         for doc in docs:
+            ident = tuple(doc[k] for k in keys)
             same = [
                 d for d in self.documents(doc[self.field]) if all(d.get(k) == doc[k] for k in keys)
             ]
             doc = dict(doc)
-            doc["_id"] = same[0]["_id"] if same else doc.get("_id", bson.ObjectId())
+            if ident in batch:  # written twice in one call: the last one stays, as in maggma
+                doc["_id"] = batch[ident]
+            else:
+                doc["_id"] = same[0]["_id"] if same else doc.get("_id", bson.ObjectId())
+            batch[ident] = doc["_id"]
             raw = bson.document_encode(doc, check_keys=False, codec_options=self.codec_options)
             params.append((raw, bson.id_encode(doc["_id"]), doc))
         with self._connection(write=True) as conn:

@@ -54,7 +54,12 @@ def test_an_update_by_key_replaces_the_document_it_names(tmp_path):
     for state in ("READY", "RUNNING", "COMPLETED"):
         states.update({"uuid": "u1", "index": 1, "state": state}, key=["uuid", "index"])
     states.update({"uuid": "u1", "index": 2, "state": "READY"}, key=["uuid", "index"])
-    assert states.count() == 2
+    # the same document twice in one call: the last one stays
+    states.update(
+        [{"uuid": "u2", "index": 1, "state": s} for s in ("READY", "FAILED")], key=["uuid", "index"]
+    )
+    assert _full_scan(states, {"uuid": "u2"})[0]["state"] == "FAILED"
+    assert states.count() == 3
     assert _full_scan(states, {"uuid": "u1", "index": 1})[0]["state"] == "COMPLETED"
     # the document's row keeps its _id: a full scan and a key lookup return the same document
     assert (
