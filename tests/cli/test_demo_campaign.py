@@ -46,7 +46,7 @@ SHRINK = {
 STATUSES = {"valid", "flagged", "excluded", "used"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: other modules' tests may run between these
 def demo(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("demo")
     campaign = yaml.safe_load((REPO / "campaigns" / "demo.yaml").read_text())
