@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +18,10 @@ from ctaflow.analysis.transport import (
     msd_loglog_exponent,
     nernst_einstein_conductivity,
 )
+from tests.conftest import REPO
 
-LGPS = Path("/work/shared/data/lgps_600K_aimd_diffusion.json")
+# real AIMD data nobody here produced, in the folder beside the repository (../shared/data)
+LGPS = REPO.parent / "shared" / "data" / "lgps_600K_aimd_diffusion.json"
 
 # Random walk: Gaussian steps of 0.1 Å per Cartesian axis every 10 fs, so
 # D = σ² / (2 Δt) = 0.01 Å² / 20 fs = 5e-4 Å²/fs = 5e-5 cm²/s (1 Å²/fs = 0.1 cm²/s).
