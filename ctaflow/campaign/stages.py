@@ -7,7 +7,7 @@ each stage's model; :class:`ctaflow.campaign.schema.CampaignSettings` collects t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -343,6 +343,23 @@ class InterfaceStageSettings(StageSettings):
         if not any(miller):
             raise ValueError("a Miller index needs a non-zero entry, e.g. [0, 0, 1]")
         return miller
+
+    def build_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`ctaflow.structures.interfaces.build_interface` that
+        these settings give (the metal's lattice parameter is the caller's: its relaxed bulk,
+        or ``metal_lattice_a`` when cells are only counted)."""
+        return {
+            "miller": tuple(self.miller),
+            "termination": self.termination,
+            "electrolyte_thickness_a": self.electrolyte_thickness_a,
+            "metal_miller": tuple(self.metal_miller),
+            "metal_thickness_a": self.metal_thickness_a,
+            "max_strain_pct": self.max_strain_pct,
+            "max_area_a2": self.max_area_a2,
+            "gap_a": self.gap_a,
+            "vacuum_a": self.vacuum_a,
+            "amorphous_repeats": self.amorphous_repeats,
+        }
 
     def relax(
         self, relax_cell: bool = False, max_steps: int | None = None, reference: bool = False

@@ -60,17 +60,8 @@ def build_interface_job(
         electrolyte.structure,
         metal,
         phase=phase,
-        miller=tuple(settings["miller"]),
-        termination=settings["termination"],
-        electrolyte_thickness_a=settings["electrolyte_thickness_a"],
         metal_lattice_a=float(lattice.volume ** (1 / 3)),  # cubic cell: a = V^(1/3)
-        metal_miller=tuple(settings["metal_miller"]),
-        metal_thickness_a=settings["metal_thickness_a"],
-        max_strain_pct=settings["max_strain_pct"],
-        max_area_a2=settings["max_area_a2"],
-        gap_a=settings["gap_a"],
-        vacuum_a=settings["vacuum_a"],
-        amorphous_repeats=settings["amorphous_repeats"],
+        **InterfaceStageSettings.model_validate(settings).build_options(),
     )
 
 

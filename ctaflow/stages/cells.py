@@ -186,17 +186,8 @@ def interfaces(campaign: CampaignSettings, structure: Structure) -> dict[str, St
                 structure if phase == "crystalline" else glass,
                 metal,
                 phase=phase,
-                miller=st.miller,
-                termination=st.termination,
-                electrolyte_thickness_a=st.electrolyte_thickness_a,
                 metal_lattice_a=st.metal_lattice_a.get(metal),
-                metal_miller=st.metal_miller,
-                metal_thickness_a=st.metal_thickness_a,
-                max_strain_pct=st.max_strain_pct,
-                max_area_a2=st.max_area_a2,
-                gap_a=st.gap_a,
-                vacuum_a=st.vacuum_a,
-                amorphous_repeats=st.amorphous_repeats,
+                **st.build_options(),
             )
             setting = (
                 "stages.interfaces.max_area_a2, electrolyte_thickness_a or metal_thickness_a"
