@@ -42,6 +42,23 @@ def trust_classes(deviations, lower: float, upper: float) -> dict[str, int]:
     }
 
 
+def window_summary(deviations, lower, upper) -> dict[str, float | int]:
+    """The statistics an exploration reports, as a whole and per condition: frames, their
+    counts below / in / above the trust window (``lower``/``upper``: numbers or one per frame),
+    the fraction at or above the lower bound, and the mean and largest deviation, eV/Å."""
+    d = np.asarray(deviations, dtype=float)
+    counts = trust_classes(d, lower, upper)
+    return {
+        "n_frames": len(d),
+        "n_accurate": counts["accurate"],
+        "n_candidate": counts["candidate"],
+        "n_failed": counts["failed"],
+        "fraction_above_lower": (counts["candidate"] + counts["failed"]) / len(d),
+        "deviation_mean_ev_per_a": float(d.mean()),
+        "deviation_max_ev_per_a": float(d.max()),
+    }
+
+
 def select_in_window(deviations, lower: float, upper: float, cap: int, seed: int) -> list[int]:
     """Indices of frames with ``lower <= σ_F < upper``; at most ``cap`` of them, drawn without
     replacement with the seed (sorted)."""
@@ -265,20 +282,13 @@ def condition_stats(
     out = []
     for name in dict.fromkeys(conditions):
         idx = np.flatnonzero(names == name)
-        counts = trust_classes(d[idx], lo[idx], hi[idx])
-        above = (counts["candidate"] + counts["failed"]) / len(idx)
+        summary = window_summary(d[idx], lo[idx], hi[idx])
         out.append(
             ConditionStats(
                 condition=name,
-                n_frames=len(idx),
-                n_accurate=counts["accurate"],
-                n_candidate=counts["candidate"],
-                n_failed=counts["failed"],
-                fraction_above_lower=above,
-                deviation_mean_ev_per_a=float(d[idx].mean()),
-                deviation_max_ev_per_a=float(d[idx].max()),
+                **summary,
                 n_selected=sum(1 for i in idx if int(i) in chosen),
-                converged=above < stop_fraction,
+                converged=summary["fraction_above_lower"] < stop_fraction,
             )
         )
     return out

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ctaflow.errors import CtaflowError
 from ctaflow.execution.workers import WorkerPool, dumps, store_layout
@@ -240,9 +240,9 @@ class _Run:
             _set_state(self.states, job, SKIPPED, error="a job it depends on failed")
             self._notify("skipped", job)
             self._finish(node, ok=False)
-        elif _is_completed(self.states, self.store, job, self.report):
+        elif (done := _completed_state(self.states, self.store, job, self.report)) is not None:
             self.report.n_reused += 1
-            if _stopped_its_children(self.states, job):  # as when it ran
+            if done.get("stop_children"):  # it stopped its children when it ran: again
                 self.stopped.add(job.uuid)
             self._notify("reused", job)
             self._finish(node, ok=True)
@@ -419,26 +419,22 @@ def _job_dir(workdir: Path, job: Job) -> Path:
     return path
 
 
-def _is_completed(states: Store, store: JobStore, job: Job, report: RunReport) -> bool:
-    """Recorded COMPLETED and its outputs intact (document and blobs readable, checksums
-    right, output valid): then it is reused; a damaged one runs again, and the report says why."""
+def _completed_state(
+    states: Store, store: JobStore, job: Job, report: RunReport
+) -> dict[str, Any] | None:
+    """The recorded state of a job recorded COMPLETED whose outputs are intact (document and
+    blobs readable, checksums right, output valid): then it is reused; None otherwise (a damaged
+    one runs again, and the report says why)."""
     doc = states.query_one({"uuid": job.uuid, "index": job.index})
     if not doc or doc.get("state") != COMPLETED:
-        return False
+        return None
     problems = check_job_outputs(store, job.uuid)
     if problems:
         why = "; ".join(p.what for p in problems)
         logger.warning("rerunning %s (%s): %s", job.name, job.uuid, why)
         report.rerun.append(f"{job.name}: {why}")
-        return False
-    return True
-
-
-def _stopped_its_children(states: Store, job: Job) -> bool:
-    """Whether the recorded run of ``job`` asked to stop its children (``Response.stop_children``:
-    a reused job stops them again)."""
-    doc = states.query_one({"uuid": job.uuid, "index": job.index}, ["stop_children"]) or {}
-    return bool(doc.get("stop_children"))
+        return None
+    return doc
 
 
 def _set_state(

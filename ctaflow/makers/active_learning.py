@@ -30,7 +30,7 @@ from ctaflow.analysis.active_learning import (
     force_deviation,
     select_by_condition,
     stop_reason_by_condition,
-    trust_classes,
+    window_summary,
 )
 from ctaflow.analysis.blobs import pack_file, unpack_file
 from ctaflow.analysis.dataset import LabelledFrame, to_extxyz
@@ -177,8 +177,7 @@ def active_learning_job(
     names = [name for _, name, _ in meta]
     picked = select_by_condition(deviations, names, lo, hi, st.max_selected, st.seed + iteration)
     by_condition = condition_stats(deviations, names, picked, lo, hi, st.stop_fraction)
-    counts = trust_classes(deviations, lo, hi)
-    above = (counts["candidate"] + counts["failed"]) / len(frames)
+    summary = window_summary(deviations, lo, hi)
     reason = stop_reason_by_condition(
         by_condition, len(picked), st.stop_fraction, iteration, st.max_iterations
     )
@@ -187,14 +186,8 @@ def active_learning_job(
         by_condition = [c.model_copy(update={"n_selected": 0}) for c in by_condition]
     stats = ALIterationStats(
         iteration=iteration,
-        n_frames=len(frames),
-        n_accurate=counts["accurate"],
-        n_candidate=counts["candidate"],
-        n_failed=counts["failed"],
-        fraction_above_lower=above,
+        **summary,
         n_selected=len(picked),
-        deviation_mean_ev_per_a=float(np.mean(deviations)),
-        deviation_max_ev_per_a=float(np.max(deviations)),
         n_train=ds.n_frames["train"],
         test_rmse_force_mev_per_a=fit.rmse_force_mev_per_a,
         test_rmse_energy_mev_per_atom=fit.rmse_energy_mev_per_atom,
@@ -213,10 +206,10 @@ def active_learning_job(
     logger.info(
         "active learning %d: %d frames, %d accurate, %d in the window, %d above; %d selected",
         iteration,
-        len(frames),
-        counts["accurate"],
-        counts["candidate"],
-        counts["failed"],
+        summary["n_frames"],
+        summary["n_accurate"],
+        summary["n_candidate"],
+        summary["n_failed"],
         len(picked),
     )
     history = [*(history or []), stats.model_dump(mode="json")]
