@@ -36,8 +36,9 @@ from ctaflow.analysis.transport_summary import mobile_species
 from ctaflow.campaign.stages import MDStageSettings
 from ctaflow.engines import default_engine
 from ctaflow.engines.base import Engine
-from ctaflow.engines.params import MDControls, MDSegment, steps_for
+from ctaflow.engines.params import MDControls, MDSegment, RelaxParams, steps_for
 from ctaflow.makers.common import defect_job, supercell_job
+from ctaflow.structures._common import derived_provenance
 from ctaflow.structures.defects import DefectSettings
 
 #: seed offset of each further segment of a loop (segment k uses seed + k · SEED_STRIDE)
@@ -214,11 +215,33 @@ def production_loop(
     return Response(replace=Flow([more, judge], output=judge.output))
 
 
+@job
+def relaxed_positions(structure: Structure, relaxed: Structure) -> Structure:
+    """``structure`` with the fractional positions of ``relaxed``, its fixed-cell relaxation
+    (same atoms in the same order): site properties (site classes, defect marks) and structure
+    properties are those of ``structure``, with the step added to its provenance."""
+    if [s.species_string for s in relaxed] != [s.species_string for s in structure]:
+        raise ValueError("the relaxed MD cell does not hold the atoms of the cell it started from")
+    out = Structure(
+        structure.lattice,
+        structure.species,
+        relaxed.frac_coords,
+        site_properties=structure.site_properties,
+        properties=dict(structure.properties or {}),
+    )
+    out.properties["provenance"] = derived_provenance(
+        structure, {"step": "md_start_relax", "fixed_cell": True}
+    )
+    return out
+
+
 @dataclass
 class MDStageMaker(Maker):
     """The study's production protocol on any engine.
 
-    supercell → defects (``defects``, if any) → NPT (``equilibrate_ensemble``) equilibration at
+    supercell → defects (``defects``, if any) → fixed-cell relaxation on the MD engine
+    (``start_fmax_ev_per_a``; the checks keep the cell as built) → NPT (``equilibrate_ensemble``)
+    equilibration at
     ``equilibrate_temperature_k``, extended until its running means are on target (at most
     ``equilibrate_extensions`` more segments; stopped when the cell volume is no longer the
     crystal's) → for each production temperature T: NPT cooling (or heating) to T when T
@@ -271,8 +294,23 @@ class MDStageMaker(Maker):
             start = defect_job(cell.output, self.defects)
             start.name = "md defects"
             jobs.append(start)
+        # the cell as built is the reference of every check (its sites are the lattice's and
+        # their distances the hops); the MD starts from its fixed-cell relaxation
+        at_rest = start
+        if st.start_fmax_ev_per_a is not None:
+            params = RelaxParams(
+                fmax_ev_per_a=st.start_fmax_ev_per_a,
+                max_steps=st.start_max_steps,
+                relax_cell=False,
+            )
+            relax = self.engine.relax_maker(params).make(start.output)
+            relax.name = "md start relax"
+            moved = relaxed_positions(start.output, self.engine.relax_outputs(relax)["structure"])
+            moved.name = "md start at rest"
+            jobs += [relax, moved]
+            at_rest = moved
         first = segment_job(
-            self.engine, self.equilibration(), self.controls(), st.seed, start.output
+            self.engine, self.equilibration(), self.controls(), st.seed, at_rest.output
         )
         equilibrate = equilibration_loop(
             first.output, first.output.uuid, start.output, self.engine, st

@@ -51,9 +51,17 @@ def test_the_md_stage_makes_its_defects_after_the_supercell(tmp_path):
     settings = _load(tmp_path, CAMPAIGN + "defects: {kind: schottky, species: Na}\n")
     flow = build_campaign_flow(settings, demo_structure()).stages["md"]
     names = [job.name for job in flow.jobs]
-    assert names[:3] == ["md supercell", "md defects", "md equilibrate"]
+    assert names[:5] == [
+        "md supercell",
+        "md defects",
+        "md start relax",
+        "md start at rest",
+        "md equilibrate",
+    ]
     defects_job = flow.jobs[1]
     assert defects_job.function_args[0].uuid == flow.jobs[0].uuid  # made from the supercell
+    # the MD starts from the relaxed defective cell, not from the cell as built
+    assert flow.jobs[4].function_args[0].uuid == flow.jobs[3].uuid
     # the protocol's segments: no cooling segment at the equilibration temperature (600 K)
     assert "md cool to 600 K" not in names and "md cool to 500 K" in names
     assert "md heat to 700 K" in names

@@ -111,6 +111,22 @@ def test_loops_extend_until_the_limit_and_transport_joins_the_segments(tmp_path)
         * first["velocities_a_per_fs"][0]
     )
     assert np.abs(p.sum(axis=0)).max() < 1e-6 * np.abs(p).sum()  # masses: pymatgen's vs ASE's
+    # ... from the fixed-cell relaxation of the defective cell on the MD engine (a cell at rest
+    # off its minimum would heat itself above 2T/2): same lattice, site marks kept, lower
+    # energy than the cell as built (the reference of the checks), forces below the criterion
+    (rest,) = store.query({"name": "md start at rest"}, load=True)
+    at_rest = Structure.from_dict(rest["output"])
+    built = Structure.from_dict(runs[0]["reference_structure"])
+    assert at_rest.lattice == built.lattice and at_rest.site_properties == built.site_properties
+    assert np.allclose(first["positions_a"][0], at_rest.cart_coords, atol=1e-6)
+    calc = EMTEngine(MLIPEngineSpec()).calculator()
+    energies, forces = [], []
+    for structure in (built, at_rest):
+        atoms = structure.to_ase_atoms()
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy())
+        forces.append(np.linalg.norm(atoms.get_forces(), axis=1).max())
+    assert energies[1] < energies[0] and forces[0] > 0.05 >= forces[1], (energies, forces)
     # every segment carries its target check; the second continues the first's last frame
     assert all(d["output"]["target_check"] is not None for d in found.values())
     second = join_chunks(found["equilibrate (2)"]["output"]["trajectory"])
