@@ -431,6 +431,11 @@ class InterfaceDoc(DerivedDoc):
     metal_miller: tuple[int, int, int] | None = None
     termination: str | None = None
     gamma_j_per_m2: float | None = None
+    gamma_uncertainty_j_per_m2: float | None = Field(
+        None, description="γ's uncertainty from the bulk electrolyte reference, J/m²."
+    )
+    status: str | None = Field(None, description="valid or flagged (see reasons).")
+    reasons: list[str] = Field(default_factory=list)
     gamma_as_built_j_per_m2: float | None = None
     area_a2: float | None = None
     strain_pct: float | None = None

@@ -2,12 +2,15 @@
 
 Graph of one (electrolyte, metal) pair (:class:`InterfaceMaker`)::
 
-    bulk electrolyte (relaxed, fixed cell) ─┐
-    bulk bcc metal (relaxed) ───────────────┴► build interface ─► as-built energy (single point)
-                                                      │
-                                                      ├► NVT MD (anneal) ─► relax ──────┐
-                                                      └► strained metal: relax along the │
-                                                         normal ─────────────────────────┴► γ
+    bulk electrolyte (relaxed, fixed cell) ─┬► NVT MD (anneal) ─► relax ────────────────┐
+    bulk bcc metal (relaxed) ───────────────┴► build interface ─► as-built energy (single │
+                                                      │                        point)     │
+                                                      ├► NVT MD (anneal) ─► relax ────────┤
+                                                      └► strained metal: relax along the  │
+                                                         normal ──────────────────────────┴► γ
+
+The annealed bulk electrolyte gets the interface's treatment: γ uses the lower bulk energy and
+carries the spread as its uncertainty (see :mod:`ctaflow.analysis.interfaces`).
 
 :class:`InterfaceStageMaker` runs the grid phases × metals with one bulk reference per metal and
 per electrolyte. The MD trajectory goes to the ``data`` store (``chunk_arrays``, as every MD of
@@ -26,7 +29,9 @@ from pymatgen.core import Structure
 from ctaflow.analysis.interfaces import (
     InterfaceEnergies,
     InterfaceResult,
+    interface_verdict,
     interfacial_energy_from_references,
+    reference_uncertainty,
 )
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.analysis.relax import RelaxResult
@@ -77,36 +82,50 @@ def interface_result(
     sample: int,
     settings: dict[str, Any],
     engine: dict[str, Any],
+    annealed_electrolyte: RelaxResult | None = None,
 ) -> InterfaceResult:
-    """γ of the annealed and relaxed interface, and of the as-built one, from the references."""
+    """γ of the annealed and relaxed interface, and of the as-built one, from the references
+    (the bulk electrolyte: the lower of ``electrolyte`` and ``annealed_electrolyte``, whose
+    spread is γ's uncertainty), with its verdict (:func:`interface_verdict`)."""
     b = InterfaceBuild.model_validate(build)
     as_built, relaxed = RelaxResult.model_validate(as_built), RelaxResult.model_validate(relaxed)
     el, ms = RelaxResult.model_validate(electrolyte), RelaxResult.model_validate(metal_strained)
     mb = RelaxResult.model_validate(metal_bulk)
+    annealed = (
+        None if annealed_electrolyte is None else RelaxResult.model_validate(annealed_electrolyte)
+    )
+    e_annealed = None if annealed is None else annealed.energy_per_atom_ev
+    e_el = el.energy_per_atom_ev if e_annealed is None else min(el.energy_per_atom_ev, e_annealed)
 
     def gamma(e_total: float) -> float:
         return interfacial_energy_from_references(
             e_total,
             b.n_electrolyte_atoms,
-            el.energy_per_atom_ev,
+            e_el,
             b.n_metal_atoms,
             ms.energy_per_atom_ev,
             b.area_a2,
             b.n_interfaces,
         )
 
-    notes = []
+    unconverged = []
     for name, r in (
         ("interface", relaxed),
         ("bulk electrolyte", el),
+        ("annealed bulk electrolyte", annealed),
         ("strained metal", ms),
         ("bcc metal", mb),
     ):
-        if not r.converged:
-            notes.append(
+        if r is not None and not r.converged:
+            unconverged.append(
                 f"{name} relaxation not converged: max force {r.max_force_ev_per_a:.3g} eV/Å "
                 f"> {r.fmax_target_ev_per_a:.3g}"
             )
+    value = gamma(relaxed.energy_ev)
+    uncertainty = reference_uncertainty(
+        el.energy_per_atom_ev, e_annealed, b.n_electrolyte_atoms, b.area_a2, b.n_interfaces
+    )
+    status, reasons = interface_verdict(value, uncertainty, unconverged)
     structure = relaxed.structure.copy()
     if "velocities" in structure.site_properties:
         structure.remove_site_property("velocities")
@@ -118,7 +137,10 @@ def interface_result(
         metal_miller=b.metal_miller,
         termination=b.termination,
         electrolyte_formula=b.electrolyte_formula,
-        gamma_j_per_m2=gamma(relaxed.energy_ev),
+        gamma_j_per_m2=value,
+        gamma_uncertainty_j_per_m2=uncertainty,
+        status=status,
+        reasons=reasons,
         area_a2=b.area_a2,
         strain_pct=b.strain_pct,
         n_interfaces=b.n_interfaces,
@@ -132,7 +154,9 @@ def interface_result(
             as_built_ev=as_built.energy_ev,
             after_md_ev=relaxed.initial_energy_ev,
             relaxed_ev=relaxed.energy_ev,
-            electrolyte_bulk_per_atom_ev=el.energy_per_atom_ev,
+            electrolyte_bulk_per_atom_ev=e_el,
+            electrolyte_relaxed_per_atom_ev=el.energy_per_atom_ev,
+            electrolyte_annealed_per_atom_ev=e_annealed,
             metal_strained_per_atom_ev=ms.energy_per_atom_ev,
             metal_unstrained_per_atom_ev=mb.energy_per_atom_ev,
             gamma_as_built_j_per_m2=gamma(as_built.energy_ev),
@@ -146,7 +170,7 @@ def interface_result(
         engine=engine,
         settings=settings,
         software=software_versions(),
-        notes=notes,
+        notes=unconverged,
     )
 
 
@@ -156,6 +180,38 @@ def _normal_relax(engine: Engine, settings: RelaxParams, structure, name: str) -
     summary = relax_summary_of(engine, calc, structure, settings.fmax_ev_per_a)
     summary.name = f"{name} summary"
     return Flow([calc, summary], output=summary.output, name=name)
+
+
+def anneal_job(engine: Engine, st: InterfaceStageSettings, structure, seed: int, name: str):
+    """The interface stage's anneal: NVT MD at ``anneal_temperature_k`` for ``anneal_fs``."""
+    controls = MDControls(
+        timestep_fs=st.timestep_fs,
+        sample_every=st.sample_every,
+        langevin_friction_per_ps=st.langevin_friction_per_ps,
+    )
+    t = st.anneal_temperature_k
+    segment = MDSegment("anneal", "nvt", t, t, st.anneal_fs / 1000.0)
+    n_steps = steps_for(segment.duration_ps, st.timestep_fs, st.sample_every)
+    md = engine.md_maker(segment, n_steps, seed, controls).make(structure)
+    md.name = name
+    return md
+
+
+def annealed_reference(
+    engine: Engine, st: InterfaceStageSettings, structure, seed: int, tag: str
+) -> Flow:
+    """The bulk electrolyte after the interface's anneal and a reference minimisation (its own
+    minimum check off: the anneal is the larger probe, and the relaxed reference it is compared
+    with carries the check); output: :class:`RelaxResult`."""
+    md = anneal_job(engine, st, structure, seed, f"anneal md bulk electrolyte {tag}")
+    params = st.relax(reference=True)
+    params = params.model_copy(
+        update={"minimum": params.minimum.model_copy(update={"enabled": False})}
+    )
+    relax = RelaxStageMaker(engine, params, name=f"annealed bulk electrolyte {tag}").make(
+        md.output.final_structure
+    )
+    return Flow([md, relax], output=relax.output, name=f"annealed bulk electrolyte {tag}")
 
 
 @dataclass
@@ -183,9 +239,16 @@ class InterfaceMaker(Maker):
     sample: int = 0
     name: str = "interface"
 
-    def make(self, electrolyte: RelaxResult, metal_bulk: RelaxResult) -> Flow:
+    def make(
+        self,
+        electrolyte: RelaxResult,
+        metal_bulk: RelaxResult,
+        annealed_electrolyte: RelaxResult | None = None,
+    ) -> Flow:
         """``electrolyte`` and ``metal_bulk`` are relaxed bulk references (RelaxResult or
-        references to one), computed with the same engine."""
+        references to one), computed with the same engine; ``annealed_electrolyte`` the bulk
+        electrolyte after the same anneal and minimisation as the interface
+        (:func:`annealed_reference`; None: γ without its reference uncertainty)."""
         st = self.settings
         s = st.model_dump(mode="json")
         tag = f"{self.phase} {self.sample} | {self.metal}"
@@ -193,18 +256,9 @@ class InterfaceMaker(Maker):
         build.name = f"build interface {tag}"
         single = RelaxStageMaker(self.engine, st.relax(max_steps=1), name=f"as built {tag}")
         as_built = single.make(build.output.structure)
-        controls = MDControls(
-            timestep_fs=st.timestep_fs,
-            sample_every=st.sample_every,
-            langevin_friction_per_ps=st.langevin_friction_per_ps,
+        md = anneal_job(
+            self.engine, st, build.output.structure, st.seed + self.sample, f"anneal md {tag}"
         )
-        t = st.anneal_temperature_k
-        segment = MDSegment("anneal", "nvt", t, t, st.anneal_fs / 1000.0)
-        n_steps = steps_for(segment.duration_ps, st.timestep_fs, st.sample_every)
-        md = self.engine.md_maker(segment, n_steps, st.seed + self.sample, controls).make(
-            build.output.structure
-        )
-        md.name = f"anneal md {tag}"
         if st.relax_cell_normal:
             relax = _normal_relax(
                 self.engine, st.relax(), md.output.final_structure, f"relax interface {tag}"
@@ -230,6 +284,7 @@ class InterfaceMaker(Maker):
             self.sample,
             s,
             self.engine.describe(),
+            annealed_electrolyte,
         )
         result.name = f"interface energy {tag}"
         jobs = [build, as_built, md, relax, metal_ref, result]
@@ -284,10 +339,13 @@ class InterfaceStageMaker(Maker):
             bulk = RelaxStageMaker(
                 self.engine, st.relax(reference=True), name=f"bulk electrolyte {phase} {sample}"
             ).make(structure)
-            jobs.append(bulk)
+            annealed = annealed_reference(
+                self.engine, st, bulk.output.structure, st.seed + sample, f"{phase} {sample}"
+            )
+            jobs += [bulk, annealed]
             for metal, metal_bulk in metals.items():
                 maker = InterfaceMaker(self.engine, st, metal=metal, phase=phase, sample=sample)
-                flow = maker.make(bulk.output, metal_bulk)
+                flow = maker.make(bulk.output, metal_bulk, annealed.output)
                 jobs.append(flow)
                 results.append(flow.output)
         return Flow(jobs, output=results, name=self.name)

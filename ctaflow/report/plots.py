@@ -233,20 +233,36 @@ def _by(rows: list[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]
 
 def gamma_bar_plot(rows: list[dict[str, Any]], title: str) -> bytes:
     """γ (J/m²) as bars, grouped by metal, one bar per phase (mean over samples, with the
-    individual samples as points)."""
+    individual samples as points and the largest reference uncertainty as an error bar); a bar
+    over a flagged sample is drawn open and hatched."""
     plt, fig, ax = _figure()
     metals = sorted({r["metal"] for r in rows})
     phases = ("crystalline", "amorphous")
     width = 0.38
+    seen: set[str] = set()
     for k, phase in enumerate(phases):
         for i, metal in enumerate(metals):
-            values = [
-                r["gamma_j_per_m2"] for r in rows if r["phase"] == phase and r["metal"] == metal
-            ]
+            group = [r for r in rows if r["phase"] == phase and r["metal"] == metal]
+            values = [r["gamma_j_per_m2"] for r in group]
             if not values:
                 continue
             x = i + (k - 0.5) * width
-            ax.bar(x, np.mean(values), width, color=f"C{k}", label=phase if i == 0 else None)
+            flagged = any(r.get("status") == "flagged" for r in group)
+            errors = [r.get("gamma_uncertainty_j_per_m2") for r in group]
+            errors = [e for e in errors if e is not None]
+            label = phase + (" (flagged)" if flagged else "")
+            label, seen = (None if label in seen else label), seen | {label}
+            ax.bar(
+                x,
+                np.mean(values),
+                width,
+                color="none" if flagged else f"C{k}",
+                edgecolor=f"C{k}",
+                hatch="//" if flagged else None,
+                yerr=max(errors) if errors else None,
+                capsize=3,
+                label=label,
+            )
             if len(values) > 1:
                 ax.plot([x] * len(values), values, "k.", ms=4)
     ax.axhline(0.0, color="0.6", lw=0.8)

@@ -6,8 +6,10 @@ import pytest
 
 from ctaflow.analysis.interfaces import (
     EV_PER_A2_IN_J_PER_M2,
+    interface_verdict,
     interfacial_energy,
     interfacial_energy_from_references,
+    reference_uncertainty,
 )
 
 
@@ -34,3 +36,28 @@ def test_gamma_sign_and_bad_input():
         interfacial_energy(-1.0, [-1.0], 0.0)
     with pytest.raises(ValueError, match="n_interfaces"):
         interfacial_energy(-1.0, [-1.0], 1.0, 3)
+
+
+def test_reference_uncertainty_by_hand():
+    # 40 electrolyte atoms whose bulk moved by 2 meV/atom under the anneal: 0.08 eV over two
+    # interfaces of 82 Å² -> 0.08 / 164 eV/Å² = 7.815e-3 J/m²
+    u = reference_uncertainty(-3.736, -3.738, 40, 82.0, 2)
+    assert u == pytest.approx(0.08 / 164.0 * 16.02176634, rel=1e-9)
+    assert reference_uncertainty(-3.738, -3.736, 40, 82.0, 2) == pytest.approx(u)  # |Δ|
+    assert reference_uncertainty(-3.736, None, 40, 82.0) is None  # no annealed reference
+
+
+def test_interface_verdict_flags_what_a_referee_would():
+    assert interface_verdict(0.23, 0.001) == ("valid", [])
+    assert interface_verdict(0.23, None) == ("valid", [])
+    # the reference moved by more than a quarter of γ: the glass, not the interface, sets γ
+    status, reasons = interface_verdict(0.007, 0.0078)
+    assert status == "flagged" and "±0.0078 J/m²" in reasons[0] and "25%" in reasons[0]
+    assert interface_verdict(0.04, 0.0099)[0] == "valid"  # just under 25 %
+    assert interface_verdict(0.04, 0.0101)[0] == "flagged"
+    # below the separated references
+    status, reasons = interface_verdict(-0.0006, 0.0)
+    assert status == "flagged" and "< 0" in reasons[0]
+    # an unconverged relaxation is a reason of its own
+    status, reasons = interface_verdict(0.3, 0.0, ["interface relaxation not converged"])
+    assert status == "flagged" and reasons == ["interface relaxation not converged"]

@@ -106,6 +106,9 @@ def test_every_result_passes_its_checks_or_says_why(demo):
     _passes_or_says_why(report["barriers"], {"valid"})
     _passes_or_says_why(report["formation_energies"], {"valid"})
     _passes_or_says_why(report["transport"], {"used", "valid"})
+    _passes_or_says_why(report["interfaces"], {"valid"})
+    for row in report["interfaces"]:  # γ with its uncertainty from the annealed bulk reference
+        assert row["gamma_uncertainty_j_per_m2"] >= 0
     # the concerted chain is longer than half the 2x2x2 cell: flagged (or excluded) with the
     # width it needs, never a plain number
     for row in report["barriers"]:

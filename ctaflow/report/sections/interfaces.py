@@ -5,7 +5,7 @@ from __future__ import annotations
 from ctaflow.analysis.exchange import ExchangeResult
 from ctaflow.report import plots
 from ctaflow.report.data import ReportData, ReportSection
-from ctaflow.report.format import Records, fmt, notes_of
+from ctaflow.report.format import FLAGGED, Records, fmt, notes_of, status_of
 
 # --------------------------------------------------------------------------- interfaces
 INTERFACE_FIELDS = (
@@ -19,6 +19,9 @@ INTERFACE_FIELDS = (
     "metal_miller",
     "termination",
     "gamma_j_per_m2",
+    "gamma_uncertainty_j_per_m2",
+    "status",
+    "reasons",
     "gamma_as_built_j_per_m2",
     "area_a2",
     "strain_pct",
@@ -63,10 +66,12 @@ def interface_matrix(rows: Records) -> list[str]:
     for phase in ("crystalline", "amorphous"):
         cells = []
         for metal in metals:
-            values = [
-                r["gamma_j_per_m2"] for r in rows if r["phase"] == phase and r["metal"] == metal
-            ]
+            group = [r for r in rows if r["phase"] == phase and r["metal"] == metal]
+            values = [r["gamma_j_per_m2"] for r in group]
+            flagged = sum(status_of(r) == FLAGGED for r in group)
             text = fmt(sum(values) / len(values)) if values else "not computed"
+            if flagged:  # never a plain number when a row under it is flagged
+                text = f"⚠ {text} ({flagged} flagged)"
             cells.append(text + (f" (n={len(values)})" if len(values) > 1 else ""))
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
     return [*lines, "", INTERFACE_NOTE]
@@ -94,6 +99,7 @@ INTERFACES = ReportSection(
         "strain_pct",
         "gamma_as_built_j_per_m2",
         "gamma_j_per_m2",
+        "gamma_uncertainty_j_per_m2",
         "relaxed_converged",
     ),
     extra=interface_matrix,
