@@ -10,7 +10,7 @@ from jobflow import Flow
 
 from ctaflow import __version__
 from ctaflow.execution.local import count_jobs
-from ctaflow.flows.uids import deterministic_uids
+from ctaflow.flows.uids import deterministic_uids, source_fingerprint
 from ctaflow.settings import stable_hash
 from ctaflow.stages.registry import STAGES
 from ctaflow.stages.spec import BASE, MODEL, StageContext, StageSpec
@@ -37,8 +37,8 @@ class CampaignFlow:
 def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> CampaignFlow:
     """The campaign's Flow for a validated starting ``structure``.
 
-    Job uuids are deterministic: each stage is built under a seed made of the ctaflow version,
-    the stage name, its settings hash and the seeds of the stages it builds on (see
+    Job uuids are deterministic: each stage is built under a seed made of the ctaflow version
+    and source code, the stage name, its settings hash and the seeds of the stages it builds on (see
     :mod:`ctaflow.flows.uids`), so a rebuilt campaign finds its finished jobs and a changed
     setting reruns exactly the stages downstream of it. Every job carries the metadata
     ``campaign``, ``campaign_fingerprint``, ``stage``, ``composition``, ``engine`` and
@@ -60,7 +60,8 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
         stage_settings = enabled.get(name)
         settings_hash = settings.stage_settings_hash(name)
         seed_data = _seed_data(spec, settings, stage_settings, settings_hash, seeds)
-        seed = stable_hash({"ctaflow": __version__, "stage": name, **seed_data}, length=32)
+        code = {"ctaflow": __version__, "source": source_fingerprint()}
+        seed = stable_hash({**code, "stage": name, **seed_data}, length=32)
         with deterministic_uids(seed):
             sub = spec.build(ctx, stage_settings)
         label = _label(spec, ctx, stage_settings)
