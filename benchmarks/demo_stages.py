@@ -112,6 +112,33 @@ def stage_times(workdir: Path) -> dict:
     }
 
 
+def precision_checks(workdir: Path) -> list[dict]:
+    """The float32-vs-float64 check of every trained model in the work directory (the MLFF
+    stage's and each active-learning retraining's, in run order), from a copy of its store:
+    name of the training job, model checksum, and the check (:class:`PrecisionCheck` fields)."""
+    from ctaflow.store import job_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(workdir / "store", Path(tmp) / "store")
+        store = job_store(None, tmp, create=False)
+        store.connect()
+        docs = store.query(
+            {"output.precision": {"$ne": None}},
+            properties=["name", "completed_at", "output.precision", "output.model_sha256"],
+        )
+        found = [
+            {
+                "job": d["name"],
+                "model_sha256": d["output"].get("model_sha256"),
+                **d["output"]["precision"],
+            }
+            for d in sorted(docs, key=lambda d: str(d.get("completed_at")))
+            if d["output"].get("precision")
+        ]
+        store.close()
+    return found
+
+
 def trained_model(workdir: str | Path) -> Path | None:
     """The MACE model a finished campaign's production MD ran on: the active-learning loop's
     final model, else the mlff stage's model (by checksum from ``report/report.json``, file in
@@ -168,6 +195,39 @@ def rows(workdir: str | Path | None, builders: bool = True) -> list[Row]:
             {k: v for k, v in t.items() if k != "stages"},
         )
     )
+    busy = sum(s["job_s"] for s in t["stages"].values())
+    out.append(
+        Row(
+            "6",
+            "demo campaign, job time / (2 workers × first start → last end)",
+            busy / (2 * t["campaign_s"]),
+            "",
+            None,
+            f"{busy:.0f} s of jobs in {t['campaign_s']:.0f} s: the share of the two worker "
+            "processes' time spent in jobs",
+        )
+    )
+    seen = set()
+    for check in precision_checks(workdir):
+        if check["model_sha256"] in seen:  # the same model, stored again by a later job
+            continue
+        seen.add(check["model_sha256"])
+        energy = check["max_energy_diff_mev_per_atom"]
+        rms = check["rms_force_diff_mev_per_a"]
+        verdict = "yes" if check["float32_ok"] else "no"
+        out.append(
+            Row(
+                "6",
+                f"demo MACE, float32 vs float64 on the test split ({check['job']}, "
+                f"{check['n_frames']} frames)",
+                check["max_force_diff_mev_per_a"],
+                "meV/Å",
+                None,
+                f"largest force-component difference; energy {energy:.2g} meV/atom, rms force "
+                f"{rms:.2g} meV/Å; float32 for MD: {verdict} ({check['reason']})",
+                check,
+            )
+        )
     if builders:
         from benchmarks.builder_times import measure
 

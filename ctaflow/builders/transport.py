@@ -8,7 +8,7 @@ from typing import Any
 
 from ctaflow.analysis.arrhenius import MIN_ARRHENIUS_TEMPERATURES, checked_arrhenius
 from ctaflow.analysis.transport_summary import TransportSummary, point_reasons
-from ctaflow.builders.base import StageBuilder, Task
+from ctaflow.builders.base import StageBuilder, Task, latest_per
 from ctaflow.builders.schemas import SkippedTask, TransportDoc, TransportPoint
 
 
@@ -36,7 +36,14 @@ class TransportBuilder(StageBuilder):
         points: dict[tuple, list[TransportPoint]] = {}
         skipped: dict[tuple, list[SkippedTask]] = {}
         notes: list[str] = []
-        for task in tasks:
+        # one run per temperature: a re-run (e.g. the campaign run again after an upgrade of
+        # ctaflow, whose new job uuids do not reuse the old runs) replaces the earlier one
+        # instead of adding a second point at the same temperature to the fit
+        latest = latest_per(
+            tasks, lambda t: t.output.target_temperature_k or t.output.temperature_k
+        )
+        superseded = [old for _, older in latest for old in older]
+        for task, _ in latest:
             summary: TransportSummary = task.output
             checks = summary.checks if len(summary.checks) == len(summary.results) else None
             for k, (result, why) in enumerate(
@@ -81,7 +88,9 @@ class TransportBuilder(StageBuilder):
         docs = []
         for key in sorted(points, key=lambda k: (k[0], k[1] is not None, k[1] or "")):
             doc = _arrhenius(sorted(points[key], key=lambda p: (p.temperature_k, p.task_uuid)))
-            doc.update(species=key[0], site_class=key[1], skipped=skipped.get(key, []))
+            doc.update(
+                species=key[0], site_class=key[1], skipped=[*skipped.get(key, []), *superseded]
+            )
             doc["notes"] = [*notes, *doc["notes"]]
             docs.append(doc)
         return docs

@@ -165,6 +165,26 @@ def test_a_new_task_rebuilds_exactly_its_group(filled):
     )
 
 
+def test_a_second_run_at_a_temperature_replaces_the_first(filled):
+    """The same temperature run again under a new uuid (a campaign run again after an upgrade):
+    the newer run is the point, the older one is listed as superseded, not fitted twice."""
+    builder = make_builder(TransportBuilder, filled)
+    run_builder(builder)
+    before = {d["derived_id"]: d for d in derived_docs(filled, "transport")}
+    run(one_transport_task(600.0, ENGINE_A, seed=7), filled)  # 600 K again for A
+    run_builder(builder)
+    after = {d["derived_id"]: d for d in derived_docs(filled, "transport")}
+    for key, doc in after.items():
+        if doc["engine"] != ENGINE_A:
+            assert doc == before[key]
+            continue
+        assert doc["temperatures_k"] == [500.0, 600.0]  # one point per temperature
+        new = {p["task_uuid"] for p in doc["points"]} - set(before[key]["task_uuids"])
+        assert len(new) == 1  # the 600 K point is the new run's
+        (old,) = set(before[key]["task_uuids"]) - set(doc["task_uuids"])
+        assert any(s["uuid"] == old and "superseded" in s["reason"] for s in doc["skipped"])
+
+
 def test_a_rerun_task_is_rebuilt_from_its_newest_version(filled):
     """A job run again writes its uuid again (same index, or a higher one after a replace):
     only its group is rebuilt, from the newest document."""
