@@ -45,6 +45,7 @@ from maggma.utils import grouper
 from monty.json import jsanitize
 from pydantic import BaseModel, ValidationError
 
+from ctaflow.analysis.provenance import source_fingerprint
 from ctaflow.builders.schemas import GROUP_KEYS, DerivedDoc, SkippedTask, TaskRef
 from ctaflow.settings import stable_hash
 
@@ -197,6 +198,7 @@ class StageBuilder(Builder):
             "tasks": refs,
             "last_updated": max(_parse_time(r.completed_at) for r in refs),
             "built_at": datetime.now(UTC),
+            "ctaflow_source": source_fingerprint(),
         }
         tasks, skipped = self._validated(item["docs"])
         notes = [
@@ -284,17 +286,22 @@ class StageBuilder(Builder):
         return groups
 
     def _built_signatures(self, group_ids: list[str]) -> dict[str, frozenset | None]:
-        """Group id → the task signature its documents were built from (None: rebuild)."""
+        """Group id → the task signature its documents were built from (None: rebuild, also
+        when other ctaflow code built them)."""
         found: dict[str, list[dict]] = {}
         for doc in self.derived.query(
-            {"group_id": {"$in": group_ids}}, properties=["group_id", "tasks", "state"]
+            {"group_id": {"$in": group_ids}},
+            properties=["group_id", "tasks", "state", "ctaflow_source"],
         ):
             found.setdefault(doc["group_id"], []).append(doc)
         signatures: dict[str, frozenset | None] = {}
+        code = source_fingerprint()
         for gid, docs in found.items():
             sigs = {_signature(d.get("tasks") or []) for d in docs}
             failed = self.retry_failed and any(d.get("state") == "failed" for d in docs)
-            signatures[gid] = sigs.pop() if len(sigs) == 1 and not failed else None
+            other_code = any(d.get("ctaflow_source") != code for d in docs)
+            usable = len(sigs) == 1 and not failed and not other_code
+            signatures[gid] = sigs.pop() if usable else None
         return signatures
 
     def _validated(self, docs: list[dict]) -> tuple[list[Task], list[SkippedTask]]:

@@ -73,6 +73,11 @@ class DerivedDoc(BaseModel):
     last_updated: datetime = Field(description="Newest ``completed_at`` among the group's tasks.")
     built_at: datetime = Field(description="When the builder wrote this document (UTC).")
     ctaflow_version: str = __version__
+    ctaflow_source: str | None = Field(
+        None,
+        description="Fingerprint of the ctaflow sources that built it: a document built by other "
+        "code is rebuilt.",
+    )
 
 
 class RelaxDoc(DerivedDoc):

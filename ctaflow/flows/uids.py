@@ -2,7 +2,8 @@
 
 jobflow gives every Job and Flow a random uuid when it is created. ctaflow builds each stage
 inside :func:`deterministic_uids` with a seed derived from the stage's settings, its engine, its
-inputs, the ctaflow version and its source code (:func:`source_fingerprint`); rebuilding the same
+inputs, the ctaflow version and its source code
+(:func:`~ctaflow.analysis.provenance.source_fingerprint`); rebuilding the same
 campaign then gives the same uuids, and the local runner can skip jobs whose outputs are already
 stored. Changing anything that feeds a stage changes its seed, so stale results are never reused.
 
@@ -15,13 +16,14 @@ an interface build). The version string alone does not change between commits.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
-from pathlib import Path
+
+from ctaflow.analysis.provenance import source_fingerprint, sources_fingerprint
+
+__all__ = ["deterministic_uids", "source_fingerprint", "sources_fingerprint"]
 
 NAMESPACE = uuid.UUID("5b0f6a38-95d4-4f4e-9b89-2f0c3f7d1c11")
 
@@ -43,20 +45,3 @@ def deterministic_uids(seed: str) -> Iterator[None]:
         yield
     finally:
         job_module.suid, flow_module.suid = saved
-
-
-def sources_fingerprint(root: Path) -> str:
-    """SHA-256 (16 hex digits) of the Python sources under ``root`` (relative paths and
-    contents, in sorted order)."""
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-@lru_cache(maxsize=1)
-def source_fingerprint() -> str:
-    """:func:`sources_fingerprint` of the installed ctaflow package: what the job graphs are
-    built by (computed once per process)."""
-    return sources_fingerprint(Path(__file__).resolve().parents[1])

@@ -136,6 +136,18 @@ def test_second_run_writes_nothing(filled):
     assert after == before  # same documents, same built_at
 
 
+def test_documents_built_by_other_code_are_rebuilt(filled, monkeypatch):
+    """Same tasks, other ctaflow sources (an upgrade): every group is built again, once."""
+    first = [run_builder(b) for b in builders_for(filled)]
+    import ctaflow.builders.base as base
+
+    monkeypatch.setattr(base, "source_fingerprint", lambda: "other-code")
+    again = [run_builder(b) for b in builders_for(filled)]
+    assert [s.n_groups_built for s in again] == [s.n_groups for s in first]
+    assert {d["ctaflow_source"] for d in derived_docs(filled, "transport")} == {"other-code"}
+    assert sum(run_builder(b).n_groups_built for b in builders_for(filled)) == 0
+
+
 def test_a_new_task_rebuilds_exactly_its_group(filled):
     builder = make_builder(TransportBuilder, filled)
     run_builder(builder)
