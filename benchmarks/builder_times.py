@@ -66,7 +66,7 @@ def _run_all(workdir: Path) -> dict[str, tuple[float, int]]:
 def _add_transport_task(workdir: Path) -> None:
     from ctaflow.store import job_store
 
-    store = job_store(None, workdir, create=False)
+    store = job_store(None, workdir)  # writable: ``workdir`` is the temporary copy
     store.connect()
     doc = store.query_one({"metadata.stage": "transport", "output.@class": "TransportSummary"})
     doc.pop("_id")

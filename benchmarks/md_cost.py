@@ -312,8 +312,8 @@ def mace_label(note: str) -> str:
 def mace_model_file(mace_model: str | Path | None, tmp: Path) -> tuple[Path, str]:
     """(model file, description): ``mace_model`` as given, or an untrained model of the demo's
     size built into ``tmp``."""
-    if mace_model is not None:
-        return Path(mace_model), f"MACE: trained model {Path(mace_model).name}"
+    if mace_model is not None:  # absolute: the ctaflow MD job runs in its own job directory
+        return Path(mace_model).resolve(), f"MACE: trained model {Path(mace_model).name}"
     path = tmp / "demo_size_untrained.model"
     built = _in_subprocess(["--build-mace", str(path)], timeout=300)
     return path, MACE_NOTE.format(parameters=built["parameters"])

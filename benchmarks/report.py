@@ -174,5 +174,18 @@ def write_results(rows: list[Row], info: dict[str, Any], out_dir: Path) -> tuple
     out_dir.mkdir(parents=True, exist_ok=True)
     md, js = out_dir / "RESULTS.md", out_dir / "results.json"
     md.write_text(results_markdown(rows, info))
-    js.write_text(json.dumps({"machine": info, "rows": [r.to_json() for r in rows]}, indent=1))
+    data = {"machine": info, "rows": [r.to_json() for r in rows]}
+    js.write_text(json.dumps(_without_machine_paths(data), indent=1))
     return md, js
+
+
+def _without_machine_paths(value: Any) -> Any:
+    """``value`` with every absolute path (a string starting with "/") cut to its file name:
+    the files are committed, and the paths of the machine that ran them mean nothing elsewhere."""
+    if isinstance(value, dict):
+        return {k: _without_machine_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_machine_paths(v) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return Path(value).name
+    return value
