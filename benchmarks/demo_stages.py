@@ -17,6 +17,8 @@ import shutil
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -53,12 +55,20 @@ def job_intervals(log_text: str) -> list[dict]:
     return done
 
 
+@contextmanager
+def store_copy(workdir: Path) -> Iterator[Path]:
+    """A temporary work directory holding a copy of ``workdir``'s store (the work directory
+    itself is never opened, so a campaign running in it is not disturbed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(workdir / "store", Path(tmp) / "store")
+        yield Path(tmp)
+
+
 def job_stages(workdir: Path) -> dict[tuple[str, int], dict]:
     """(uuid, index) → run-state document, from a copy of the work directory's store."""
     from ctaflow.store import state_store
 
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copytree(workdir / "store", Path(tmp) / "store")
+    with store_copy(workdir) as tmp:
         states = state_store(None, tmp, create=False)
         states.connect()
         docs = {
@@ -118,8 +128,7 @@ def precision_checks(workdir: Path) -> list[dict]:
     name of the training job, model checksum, and the check (:class:`PrecisionCheck` fields)."""
     from ctaflow.store import job_store
 
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copytree(workdir / "store", Path(tmp) / "store")
+    with store_copy(workdir) as tmp:
         store = job_store(None, tmp, create=False)
         store.connect()
         docs = store.query(

@@ -91,7 +91,7 @@ def reference_uncertainty(
     if annealed_per_atom_ev is None:
         return None
     spread = abs(relaxed_per_atom_ev - annealed_per_atom_ev) * n_electrolyte
-    return spread / (n_interfaces * area_a2) * EV_PER_A2_IN_J_PER_M2
+    return interfacial_energy(spread, [], area_a2, n_interfaces)
 
 
 def interface_verdict(

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from jobflow import Flow
 
 from ctaflow import __version__
+from ctaflow.analysis.provenance import source_fingerprint
 from ctaflow.execution.local import count_jobs
-from ctaflow.flows.uids import deterministic_uids, source_fingerprint
+from ctaflow.flows.uids import deterministic_uids
 from ctaflow.settings import stable_hash
 from ctaflow.stages.registry import STAGES
 from ctaflow.stages.spec import BASE, MODEL, StageContext, StageSpec

@@ -21,10 +21,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ctaflow.analysis.provenance import source_fingerprint, sources_fingerprint
-
-__all__ = ["deterministic_uids", "source_fingerprint", "sources_fingerprint"]
-
 NAMESPACE = uuid.UUID("5b0f6a38-95d4-4f4e-9b89-2f0c3f7d1c11")
 
 

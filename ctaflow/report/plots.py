@@ -251,7 +251,10 @@ def gamma_bar_plot(rows: list[dict[str, Any]], title: str) -> bytes:
             errors = [r.get("gamma_uncertainty_j_per_m2") for r in group]
             errors = [e for e in errors if e is not None]
             label = phase + (" (flagged)" if flagged else "")
-            label, seen = (None if label in seen else label), seen | {label}
+            if label in seen:  # one legend entry per phase and verdict
+                label = None
+            else:
+                seen.add(label)
             ax.bar(
                 x,
                 np.mean(values),

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import ctaflow
+from ctaflow.analysis.provenance import source_fingerprint, sources_fingerprint
 from ctaflow.campaign import load_campaign
 from ctaflow.flows import campaign as campaign_module
-from ctaflow.flows.uids import source_fingerprint, sources_fingerprint
 from ctaflow.structures import demo_structure
 
 CAMPAIGN = """\
