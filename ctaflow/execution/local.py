@@ -103,13 +103,14 @@ def run_flow(
         "reused", "done", "failed" or "skipped"; ``report.n_total`` grows when jobs add jobs and
         ``report.running`` lists the jobs running now (the started one included).
     workers
-        How many jobs may run at the same time (None: :func:`default_workers`). With 1 every
-        job runs in this process, one after the other in ``run_locally``'s order. With more,
-        jobs whose inputs are ready run in as many spawned worker processes, in that order of
-        priority; a job that cannot be pickled or that asks for the store (``expose_store``)
-        runs in this process. Only this process writes ``store`` and ``states``. Workers
-        start with this process's environment (``OMP_NUM_THREADS``, ``CTAFLOW_MODEL_CACHE``,
-        ...) and send their log records to its handlers.
+        How many jobs may run at the same time (None: :func:`default_workers`). With 1 every job
+        runs in this process, one after the other in ``run_locally``'s order. With more, jobs whose
+        inputs are ready run in as many spawned worker processes, the longest-ready first
+        (``run_locally``'s order among jobs that became ready together); a job that cannot be
+        pickled or that asks for the store (``expose_store``) runs in this process. Only this
+        process writes ``store`` and ``states``. Workers start with this process's environment
+        (``OMP_NUM_THREADS``, ``CTAFLOW_MODEL_CACHE``, ...) and send their log records to its
+        handlers.
     worker_output
         File receiving the workers' standard output and error, appended (None: this
         process's); keeps a terminal progress display readable.
@@ -150,11 +151,13 @@ class _Node:
     pending: int = 0  # unfinished jobs of the diversion being run
     ok: bool = True  # every job of its diversions completed
     must_run: bool = False  # neither stopped, skipped nor reused
+    ready_round: int | None = None  # the scheduling round it was first seen ready in
 
 
 class _Run:
     """The scheduler of one run: jobs wait until every uuid they depend on is finished (a job
-    with diversions finishes after them), then run in key order as long as a worker is free."""
+    with diversions finishes after them), then run as long as a worker is free (order: see
+    :meth:`_start_ready`)."""
 
     def __init__(
         self,
@@ -175,6 +178,7 @@ class _Run:
         self.errored: set[str] = set()
         self.stopped: set[str] = set()
         self._ids = itertools.count()
+        self._round = 0  # scheduling rounds so far (one per call of _start_ready)
 
     def execute(self, flow: Flow) -> None:
         self._add(flow, owner=None)
@@ -208,18 +212,29 @@ class _Run:
         return count
 
     def _start_ready(self) -> None:
-        """Settle or start ready jobs in key order until none can."""
+        """Settle ready jobs that need not run, then start ready jobs while a worker is free:
+        in key order without workers (``run_locally``'s), else the longest-ready first (key
+        order among equals). A chain of short dependent jobs (minimum checks, NEB end points)
+        then advances as soon as its last step ends instead of waiting behind every job that
+        an earlier stage of the flow keeps adding (the demo's NEB waited 225 s behind the MD
+        stage's extensions and ended the run)."""
+        self._round += 1
         while True:
+            ready = []
             for node in self.waiting:
                 if not all(self.unfinished[u] == 0 for u in node.deps):
                     continue
                 if self._settle(node):
                     break
-                if self.pool is None or self.pool.free:
-                    self._launch(node)
-                    break
+                if node.ready_round is None:
+                    node.ready_round = self._round
+                ready.append(node)
             else:
-                return
+                if not ready or not (self.pool is None or self.pool.free):
+                    return
+                if self.pool is not None:
+                    ready.sort(key=lambda n: n.ready_round)  # stable: key order among equals
+                self._launch(ready[0])
 
     def _settle(self, node: _Node) -> bool:
         """Finish a job that needs not run (stopped, skipped, reused); False if it must run."""

@@ -65,6 +65,23 @@ def test_ready_jobs_run_at_the_same_time(stores, workdir, ledger, tmp_path):
     assert len(pids) == 2 and os.getpid() not in pids  # two worker processes, not this one
 
 
+def test_the_longest_ready_job_starts_first(stores, workdir, ledger):
+    """Two dynamic chains made first (smaller keys) keep both workers busy and always have a job
+    ready; a job made after them, ready from the start, must not wait until they end (in key
+    order it would: each chain's next step has the smaller key)."""
+    jobs, states = stores
+    with deterministic_uids("longest-ready"):
+        x, z = toyjobs.countdown(3, "x", 0.2), toyjobs.countdown(3, "z", 0.2)
+        x.name, z.name = "x3", "z3"
+        late = toyjobs.named_add(1, 2, "late")
+        flow = Flow([x, z, late])
+    report = run_flow(flow, jobs, states, workdir, workers=2)
+    assert report.ok and report.n_ran == 9
+    runs = _runs(ledger)
+    assert sorted(runs) == sorted(["late", *(f"{c}{n}" for c in "xz" for n in range(4))])
+    assert runs.index("late") < min(runs.index("x1"), runs.index("z1"))
+
+
 def test_results_equal_one_process_and_run_locally(workdir, ledger, tmp_path):
     """Same outputs (data-store arrays, replace, detour, addition included) three ways."""
     results, stored = {}, {}

@@ -176,3 +176,15 @@ if __name__ == "__main__":  # used by the kill tests: WORKDIR SLEEP_S [WORKERS [
         workdir,
         workers=workers,
     )
+
+
+@job
+def countdown(n: int, name: str, sleep_s: float = 0.0) -> Response | int:
+    """A dynamic chain: ``name{n}`` replaces itself by ``name{n-1}`` down to ``name0``."""
+    _ledger(f"{name}{n}")
+    time.sleep(sleep_s)
+    if n == 0:
+        return 0
+    follow = countdown(n - 1, name, sleep_s)
+    follow.name = f"{name}{n - 1}"
+    return Response(replace=follow)
