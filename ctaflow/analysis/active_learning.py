@@ -85,6 +85,12 @@ class UseCondition(BaseModel):
     follows: str | None = Field(
         None, description="The condition whose end state it starts from (a protocol's order)."
     )
+    random_start_fraction: float | None = Field(
+        None,
+        description="Starts from random positions in the cell (pairs at least this fraction of "
+        "the crystal's shortest distances; ctaflow.structures.random_packing), not from the "
+        "structure: a melt from a disordered start.",
+    )
     label_ramp: bool = Field(
         False,
         description="The labeller also runs this ramp (continuing from its run at the start "

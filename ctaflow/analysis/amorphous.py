@@ -7,7 +7,9 @@ Checks on every melt–quench sample
 ----------------------------------
 * **melted**: the mean squared displacement of the network-former atoms (e.g. Si in a silicate;
   by default the atoms of site class ``framework``) accumulated over the melt and hold segments,
-  ``MSD = ⟨|Σ_segments (r_end − r_start)|²⟩``, must reach ``min_msd_a2``. A solid only
+  ``MSD = ⟨|Σ_segments (r_end − r_start)|²⟩``, must reach ``min_msd_a2`` (a melt from random
+  positions counts from the middle of the melt: its first half lets the random start collapse
+  into a liquid, and that collapse is no diffusion). A solid only
   vibrates (MSD of a few 0.01 Å² at room temperature, ~0.1–0.5 Å² when hot); a melt lets the
   network formers leave their sites.
 * **amorphous**: the long-range order left after quench and relaxation, measured by the

@@ -144,14 +144,30 @@ class AmorphousStageSettings(StageSettings):
     crystalline) in meV/atom and formation energies from elemental references.
 
     Each composition: supercell → relaxation (the crystalline reference, cell + positions) → NVT
-    melt at ``melt_temperature_k`` for ``melt_ps`` → per sample (seed): NVT hold for ``hold_ps``,
-    NVT quench to ``quench_end_temperature_k`` at ``quench_rate_k_per_ps``, relaxation of cell and
-    positions. The study gives no melt–quench numbers; the defaults are common choices for oxides,
-    not the study's."""
+    melt at ``melt_temperature_k`` for ``melt_ps`` (``melt_start: random``: one melt per sample,
+    from its own random positions in the crystal's cell) → per sample (seed): NVT hold for
+    ``hold_ps``, NVT quench to ``quench_end_temperature_k`` at ``quench_rate_k_per_ps``, relaxation
+    of cell and positions. The study gives no melt–quench numbers; the defaults are common choices
+    for oxides, not the study's."""
 
     supercell_min_width_a: float = Field(10.0, gt=0, description="Cell size, Å.")
     melt_temperature_k: float = Field(3000.0, gt=0, description="Melt and hold temperature, K.")
-    melt_ps: float = Field(5.0, gt=0, description="Melt from the crystal (shared by samples), ps.")
+    melt_start: Literal["crystal", "random"] = Field(
+        "crystal",
+        description="crystal: one melt from the relaxed crystal, shared by the samples; random: "
+        "every sample melts from its own random positions in the crystal's cell (no "
+        "superheating of a perfect small cell; see ctaflow.structures.random_packing).",
+    )
+    random_min_distance_fraction: float = Field(
+        0.7,
+        gt=0,
+        lt=1,
+        description="random start: every pair at least this fraction of the crystal's shortest "
+        "distance of that pair of elements.",
+    )
+    melt_ps: float = Field(
+        5.0, gt=0, description="Melt (from the crystal: shared by the samples; random: each), ps."
+    )
     hold_ps: float = Field(2.0, gt=0, description="Per-sample hold in the melt (decorrelates), ps.")
     quench_rate_k_per_ps: float = Field(100.0, gt=0, description="Cooling rate, K/ps.")
     quench_end_temperature_k: float = Field(300.0, gt=0, description="End of the quench, K.")
@@ -179,6 +195,14 @@ class AmorphousStageSettings(StageSettings):
         "model needs stages.mlff.stress_weight > 0 for it.",
     )
     optimizer: Literal["FIRE", "BFGS", "LBFGS"] = "FIRE"
+    cell_engine: str | None = Field(
+        None,
+        description="An engine (by name, e.g. labeller) that first relaxes the cell and positions "
+        "of every composition; the stage's engine then works in that cell. Without it, with "
+        "relax_cell false, every member of a series keeps the cell of the structure it was "
+        "substituted in (the Li end in the Na compound's cell): a campaign-trained model never "
+        "saw that cell (the training data relax every member with the labeller).",
+    )
     elemental_references: bool = Field(
         True, description="Relax elemental references with the same engine for formation energies."
     )

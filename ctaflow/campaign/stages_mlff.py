@@ -68,6 +68,11 @@ class MLFFStageSettings(Strict):
     default_dtype: Literal["float32", "float64"] = "float64"
     seed: int = 1
     e0s: str = Field("average", description="MACE E0s option (isolated-atom energies).")
+    pair_repulsion: bool = Field(
+        False,
+        description="Add MACE's ZBL pair repulsion: a model trained on near-equilibrium frames "
+        "has no short-range wall of its own and lets atoms fuse in a hot melt.",
+    )
     threads: int = Field(1, ge=1, description="torch threads of the training process.")
 
     sanity_md_steps: int = Field(

@@ -41,6 +41,7 @@ from ctaflow.engines.calculators import mace_calculator
 from ctaflow.jobs import BULKY_KEYS, result_job
 from ctaflow.makers.mlff import langevin_frames, materialise_model, train_mace_job
 from ctaflow.settings import TrustWindow
+from ctaflow.structures.random_packing import random_packing
 
 logger = logging.getLogger(__name__)
 
@@ -156,14 +157,21 @@ def active_learning_job(
             if cond.base_only and start.info.get("x", 0.0) != 0.0:
                 continue  # the stage runs the model on the campaign's structure only
             n_steps = exploration_steps(st, cond)
+            seed = st.seed + 1000 * iteration + 100 * k + c
+            begin = ends.get(cond.follows, start)
+            if cond.random_start_fraction is not None:  # the stage melts from random positions
+                packed = random_packing(
+                    AseAtomsAdaptor.get_structure(start), cond.random_start_fraction, seed
+                )
+                begin = AseAtomsAdaptor.get_atoms(packed)
             sampled, steps, _ = langevin_frames(
                 paths[0],
-                ends.get(cond.follows, start),
+                begin,
                 cond.temperature_start_k,
                 n_steps,
                 st.explore_sample_every,
                 cond.timestep_fs,
-                seed=st.seed + 1000 * iteration + 100 * k + c,
+                seed=seed,
                 end_temperature_k=cond.temperature_end_k,
                 dtype="float32" if fit.precision and fit.precision.float32_ok else "float64",
             )

@@ -39,7 +39,7 @@ from ctaflow.engines import default_engine
 from ctaflow.engines.base import Engine
 from ctaflow.engines.params import MDControls, MDSegment, steps_for
 from ctaflow.jobs import result_job
-from ctaflow.makers.common import series_job, supercell_job
+from ctaflow.makers.common import random_packing_job, series_job, supercell_job
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.structures.elements import elemental_reference
 
@@ -81,10 +81,13 @@ def amorphous_sample(
             index=index, seed=seed, status="failed", reason=f"no result from {', '.join(missing)}"
         )
     species = network_species(crystal.structure, settings.get("network_species"))
+    melted = _positions(melt)
+    if settings.get("melt_start") == "random":  # the first half lets the random start collapse:
+        melted = melted[len(melted) // 2 :]  # the melted check counts the liquid's own diffusion
     checks = checks_from_runs(
         crystal.structure,
         glass.structure,
-        [_positions(melt), _positions(hold)],
+        [melted, _positions(hold)],
         hold.mean_temperature_k,
         settings["melt_temperature_k"],
         species,
@@ -214,17 +217,20 @@ def amorphous_composition(
         formation_energy_note=fe_note,
         elemental_references=refs,
         melt={
-            k: settings[k]
-            for k in (
-                "melt_temperature_k",
-                "melt_ps",
-                "hold_ps",
-                "quench_rate_k_per_ps",
-                "quench_end_temperature_k",
-                "timestep_fs",
-                "min_msd_a2",
-                "max_long_range_order",
-            )
+            "melt_start": settings.get("melt_start", "crystal"),
+            **{
+                k: settings[k]
+                for k in (
+                    "melt_temperature_k",
+                    "melt_ps",
+                    "hold_ps",
+                    "quench_rate_k_per_ps",
+                    "quench_end_temperature_k",
+                    "timestep_fs",
+                    "min_msd_a2",
+                    "max_long_range_order",
+                )
+            },
         },
         engine=engine,
         software=software_versions(),
@@ -235,13 +241,15 @@ def amorphous_composition(
 class AmorphousStageMaker(Maker):
     """Crystalline reference and ``n_samples`` melt–quench glasses per composition.
 
-    supercell → (substitution series) → per composition: relax (crystal) → NVT melt → per sample:
-    NVT hold (own seed) → NVT quench → relax (cell + positions) → checks; then one
+    supercell → (substitution series) → per composition: relax (crystal) → NVT melt (random
+    start: per sample, from its own random positions) → per sample: NVT hold (own seed) → NVT
+    quench → relax (cell + positions) → checks; then one
     :class:`AmorphousCompositionResult` per composition. Elemental references (optional) are
     relaxed once with the same engine. The flow's output lists the composition results.
     """
 
     engine: Engine = field(default_factory=default_engine)
+    cell_engine: Engine | None = None  # relaxes cell + positions of every composition first
     settings: AmorphousStageSettings = field(default_factory=AmorphousStageSettings)
     series: SeriesSettings | None = None
     elements: list[str] | None = None  # of the input, when it is a reference at build time
@@ -279,20 +287,40 @@ class AmorphousStageMaker(Maker):
         outputs = []
         for k, (member, x) in enumerate(members):
             tag = "" if x is None else f" x={x:g}"
+            if self.cell_engine is not None:
+                unchecked = st.relax_settings().model_copy(update={"relax_cell": True})
+                cell_relax = RelaxStageMaker(engine=self.cell_engine, settings=unchecked).make(
+                    member
+                )
+                cell_relax.name = f"composition cell{tag}"
+                jobs.append(cell_relax)
+                member = cell_relax.output.structure
             crystal = RelaxStageMaker(
                 engine=self.engine, settings=st.relax_settings(check=True)
             ).make(member)
             crystal.name = f"crystalline reference{tag}"
-            melt = md(
-                MDSegment("melt", "nvt", hot, hot, st.melt_ps),
-                st.seed + 1000 * k,
-                crystal.output.structure,
-            )
-            melt.name = f"melt{tag}"
-            jobs += [crystal, melt]
+            jobs.append(crystal)
+            shared = None  # from the crystal: one melt, shared by the samples
+            if st.melt_start == "crystal":
+                shared = md(
+                    MDSegment("melt", "nvt", hot, hot, st.melt_ps),
+                    st.seed + 1000 * k,
+                    crystal.output.structure,
+                )
+                shared.name = f"melt{tag}"
+                jobs.append(shared)
             samples = []
             for s in range(st.n_samples):
                 seed = st.seed + 1000 * k + 1 + s
+                melt = shared
+                if melt is None:  # random start: every sample melts from its own positions
+                    start = random_packing_job(
+                        crystal.output.structure, st.random_min_distance_fraction, seed
+                    )
+                    start.name = f"sample {s} random start{tag}"
+                    melt = md(MDSegment("melt", "nvt", hot, hot, st.melt_ps), seed, start.output)
+                    melt.name = f"sample {s} melt{tag}"
+                    jobs += [start, melt]
                 hold = md(
                     MDSegment("hold", "nvt", hot, hot, st.hold_ps),
                     seed,

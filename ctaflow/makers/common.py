@@ -8,6 +8,7 @@ from pymatgen.core import Structure
 
 from ctaflow.jobs import result_job
 from ctaflow.structures.defects import DefectSettings, make_defects
+from ctaflow.structures.random_packing import random_packing
 from ctaflow.structures.series import SeriesResult, substitution_series
 from ctaflow.structures.supercell import make_supercell
 
@@ -29,6 +30,13 @@ def defect_job(structure: Structure, settings: DefectSettings | None) -> Structu
     if not isinstance(settings, DefectSettings):
         settings = DefectSettings.model_validate(settings)
     return make_defects(structure, settings)
+
+
+@job
+def random_packing_job(structure: Structure, min_distance_fraction: float, seed: int) -> Structure:
+    """The atoms of ``structure`` at random positions in its cell, the start of a melt (see
+    :func:`ctaflow.structures.random_packing.random_packing`)."""
+    return random_packing(structure, min_distance_fraction, seed)
 
 
 @result_job(SeriesResult)

@@ -29,7 +29,7 @@ from ctaflow.engines import default_engine
 from ctaflow.engines.base import Engine
 from ctaflow.engines.params import MDControls, MDSegment, RelaxParams, steps_for
 from ctaflow.jobs import result_job
-from ctaflow.makers.common import defect_job, series_job, supercell_job
+from ctaflow.makers.common import defect_job, random_packing_job, series_job, supercell_job
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.structures.defects import DefectSettings
 
@@ -119,6 +119,17 @@ def labelling_plan(
     return temperatures, ramps
 
 
+def random_starts(conditions: list[UseCondition]) -> dict[float, float]:
+    """``{temperature: min_distance_fraction}`` of the isothermal conditions that start from
+    random positions (a melt from a disordered start): the labelling run at that temperature
+    starts from a random packing of the member too, so the model sees the liquid it will make."""
+    return {
+        c.temperature_start_k: c.random_start_fraction
+        for c in conditions
+        if c.isothermal and c.random_start_fraction is not None
+    }
+
+
 def member_conditions(conditions: list[UseCondition], member: int) -> list[UseCondition]:
     """The conditions of use that concern series member ``member`` (0: the campaign's own
     composition): the others skip those a stage runs on the campaign's structure only."""
@@ -195,16 +206,23 @@ class TrainingDataMaker(Maker):
                 run_fractions.append(fractions[0])
         for k, (start, x) in enumerate(zip(starts, fractions, strict=True)):
             suffix = "" if x is None else f" x={x:g}"
-            temperatures, ramps = labelling_plan(st, member_conditions(self.conditions, k))
+            mine = member_conditions(self.conditions, k)
+            temperatures, ramps = labelling_plan(st, mine)
+            packed = random_starts(mine)
             at: dict[float, Any] = {}  # temperature -> the labelling run there
             for i, temperature in enumerate(temperatures):
                 segment = MDSegment(
                     f"label {temperature:g} K", "nvt", temperature, temperature, st.md_ps
                 )
-                md = self.engine.md_maker(segment, steps, st.seed + 100 * k + i, controls).make(
-                    start
-                )
-                md.name = f"labelling md {temperature:g} K{suffix}"
+                seed = st.seed + 100 * k + i
+                begin, how = start, ""
+                if temperature in packed:
+                    pack = random_packing_job(start, packed[temperature], seed)
+                    pack.name = f"labelling random start {temperature:g} K{suffix}"
+                    jobs.append(pack)
+                    begin, how = pack.output, " (random start)"
+                md = self.engine.md_maker(segment, steps, seed, controls).make(begin)
+                md.name = f"labelling md {temperature:g} K{suffix}{how}"
                 runs.append(md)
                 run_fractions.append(x)
                 at[temperature] = md

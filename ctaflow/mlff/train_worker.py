@@ -57,6 +57,8 @@ def mace_argv(name: str, hyper: dict, init_model: str | None = None) -> list[str
     for key, option in MACE_OPTIONS.items():
         if key in hyper and hyper[key] is not None:
             argv.append(f"--{option}={hyper[key]}")
+    if hyper.get("pair_repulsion"):
+        argv.append("--pair_repulsion")  # a flag of mace_run_train, no value
     if init_model:
         argv += [f"--foundation_model={init_model}", "--multiheads_finetuning=False"]
     return argv

@@ -142,20 +142,24 @@ def md(campaign: CampaignSettings, structure: Structure) -> dict[str, StageCell]
 
 
 def amorphous(campaign: CampaignSettings, structure: Structure) -> dict[str, StageCell]:
-    """Per composition a melt, then per sample a hold and a quench."""
+    """Per composition a melt (random start: one per sample), then per sample a hold and a
+    quench."""
     st = campaign.stages.amorphous
 
     def steps(ps: float) -> int:
         return steps_for(ps, st.timestep_fs, st.sample_every)
 
     quench_ps = (st.melt_temperature_k - st.quench_end_temperature_k) / st.quench_rate_k_per_ps
-    per_composition = steps(st.melt_ps) + st.n_samples * (steps(st.hold_ps) + steps(quench_ps))
+    melts = st.n_samples if st.melt_start == "random" else 1
+    per_composition = melts * steps(st.melt_ps) + st.n_samples * (
+        steps(st.hold_ps) + steps(quench_ps)
+    )
     k = _n_compositions(campaign)
     n, n_max = _counts(campaign, structure, st.supercell_min_width_a)
     setting = "stages.amorphous.supercell_min_width_a"
     return {
         "melt-quench cell": StageCell(
-            n, setting, k * (1 + st.n_samples), k * per_composition, n_max
+            n, setting, k * (melts + st.n_samples), k * per_composition, n_max
         )
     }
 

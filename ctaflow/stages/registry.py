@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from jobflow import Flow
 
 import ctaflow.stages.cells as cells
-from ctaflow.analysis.active_learning import ActiveLearningResult, UseCondition
+from ctaflow.analysis.active_learning import ActiveLearningResult
 from ctaflow.analysis.amorphous import AmorphousCompositionResult
 from ctaflow.analysis.exchange import ExchangeResult
 from ctaflow.analysis.interfaces import InterfaceResult
@@ -31,6 +31,7 @@ from ctaflow.builders.relax import RelaxBuilder
 from ctaflow.builders.transport import TransportBuilder
 from ctaflow.campaign import stages as settings
 from ctaflow.campaign import stages_mlff
+from ctaflow.engines import get_engine
 from ctaflow.engines.params import MDSegment, steps_for
 from ctaflow.makers.active_learning import active_learning_job, committee_seeds
 from ctaflow.makers.amorphous import AmorphousStageMaker, usable_amorphous_sample
@@ -44,6 +45,7 @@ from ctaflow.makers.structure import StructureRecordMaker
 from ctaflow.makers.training_data import TrainingDataMaker, labelling_plan
 from ctaflow.makers.transport import transport_flow
 from ctaflow.report import sections
+from ctaflow.stages.conditions import amorphous_conditions, md_conditions
 from ctaflow.stages.spec import BASE, MODEL, StageContext, StageSpec
 
 if TYPE_CHECKING:
@@ -143,8 +145,10 @@ def _transport(ctx: StageContext, tr: settings.TransportStageSettings) -> Flow:
 
 
 def _amorphous(ctx: StageContext, st: settings.AmorphousStageSettings) -> Flow:
+    cells = None if st.cell_engine is None else get_engine(ctx.campaign.engines[st.cell_engine])
     maker = AmorphousStageMaker(
         engine=ctx.engine(st),
+        cell_engine=cells,
         settings=st,
         series=ctx.campaign.series,
         elements=sorted(el.symbol for el in ctx.structure.composition.elements),
@@ -214,6 +218,12 @@ def _check_md(campaign: CampaignSettings) -> None:
 
 
 def _check_amorphous(campaign: CampaignSettings) -> None:
+    cell_engine = campaign.stages.amorphous.cell_engine
+    if cell_engine is not None and cell_engine not in campaign.engines:
+        raise ValueError(
+            f"stages.amorphous.cell_engine is '{cell_engine}', which is not defined; defined "
+            f"engines: {sorted(campaign.engines)}"
+        )
     if campaign.stages.amorphous.relax_cell:
         _needs_stresses(
             campaign,
@@ -251,63 +261,6 @@ def _preview_md(engine: Engine, st: settings.MDStageSettings):
     controls = maker.controls()
     steps = steps_for(segment.duration_ps, controls.timestep_fs, controls.sample_every)
     return engine.md_maker(segment, steps, st.seed, controls)
-
-
-def md_conditions(st: settings.MDStageSettings) -> list[UseCondition]:
-    """The production protocol's conditions: NPT equilibration, cooling to and NVT production at
-    each temperature, all on the campaign's structure (not the series members)."""
-    hot = st.equilibrate_temperature_k
-    eq = f"md equilibrate {hot:g} K"
-    out = [UseCondition(name=eq, stage="md", temperature_start_k=hot, temperature_end_k=hot,
-                        duration_ps=st.equilibrate_ps, timestep_fs=st.timestep_fs,
-                        base_only=True)]  # fmt: skip
-    for t in st.temperatures_k:
-        before = eq
-        if t != hot:
-            before = f"md cool {hot:g} -> {t:g} K"
-            out.append(
-                UseCondition(
-                    name=before,
-                    stage="md",
-                    temperature_start_k=hot,
-                    temperature_end_k=t,
-                    duration_ps=st.cool_ps,
-                    timestep_fs=st.timestep_fs,
-                    follows=eq,
-                    base_only=True,
-                )
-            )
-        out.append(
-            UseCondition(
-                name=f"md production {t:g} K",
-                stage="md",
-                temperature_start_k=t,
-                temperature_end_k=t,
-                duration_ps=st.production_ps,
-                timestep_fs=st.timestep_fs,
-                follows=before,
-                base_only=True,
-            )
-        )
-    return out
-
-
-def amorphous_conditions(st: settings.AmorphousStageSettings) -> list[UseCondition]:
-    """Melt (with the hold at the same temperature) and the quench from it."""
-    hot, cold = st.melt_temperature_k, st.quench_end_temperature_k
-    melt = f"amorphous melt {hot:g} K"
-    return [
-        UseCondition(
-            name=melt, stage="amorphous", temperature_start_k=hot, temperature_end_k=hot,
-            duration_ps=st.melt_ps + st.hold_ps, timestep_fs=st.timestep_fs,
-        ),
-        UseCondition(
-            name=f"amorphous quench {hot:g} -> {cold:g} K", stage="amorphous",
-            temperature_start_k=hot, temperature_end_k=cold,
-            duration_ps=(hot - cold) / st.quench_rate_k_per_ps, timestep_fs=st.timestep_fs,
-            follows=melt, label_ramp=True,
-        ),
-    ]  # fmt: skip
 
 
 def _mace_label(ctx: StageContext, _: Any) -> str:

@@ -115,6 +115,59 @@ def test_training_data_label_the_defective_cell_where_the_md_runs_and_members_wh
     assert defects.function_args[0].uuid in {j.uuid for j in relax0.jobs}  # made from x = 0
 
 
+def test_a_melt_from_random_positions_is_labelled_from_random_positions(tmp_path):
+    """melt_start: random: the labeller's run at the melt temperature starts from a random
+    packing of each member (the liquid the model will make), and its quench continues from it;
+    the md temperatures still start from the crystal."""
+    from ctaflow.flows.campaign import build_campaign_flow
+    from ctaflow.structures import demo_structure
+
+    text = TRAINED.replace("amorphous: {", "amorphous: {melt_start: random, ")
+    flow = build_campaign_flow(_load(tmp_path, text), demo_structure()).stages["training_data"]
+    jobs = {job.name: job for job in flow.jobs}
+
+    def start_of(job):  # the uuid of the job whose output a job (or the first of a flow) uses
+        return getattr(job, "jobs", [job])[0].function_args[0].uuid
+
+    for member, x in enumerate(("0", "0.5", "1")):
+        pack = jobs[f"labelling random start 3000 K x={x}"]
+        melt = jobs[f"labelling md 3000 K x={x} (random start)"]
+        quench = jobs[f"labelling md 3000 -> 300 K x={x}"]
+        assert start_of(pack) in {j.uuid for j in jobs[f"relax member {member}"].jobs}
+        assert start_of(melt) == pack.uuid
+        assert start_of(quench) in {j.uuid for j in getattr(melt, "jobs", [melt])}
+    assert "labelling md 3000 K x=0" not in jobs  # the crystal is not melted as well
+    assert "labelling random start 900 K x=0" not in jobs
+
+
+def test_a_cell_engine_relaxes_every_composition_before_the_stage_engine(tmp_path):
+    """cell_engine: each member's cell and positions are relaxed by that engine, and the stage's
+    crystalline reference starts from that cell (the cells the trained model saw); an engine
+    name that is not defined is refused."""
+    from ctaflow.campaign.sources import SeriesSettings
+    from ctaflow.campaign.stages import AmorphousStageSettings
+    from ctaflow.engines import get_engine
+    from ctaflow.engines.specs import MLIPEngineSpec
+    from ctaflow.makers.amorphous import AmorphousStageMaker
+    from ctaflow.structures import demo_structure
+
+    text = TRAINED.replace("amorphous: {", "amorphous: {relax_cell: false, cell_engine: labeller, ")
+    assert _load(tmp_path, text).stages.amorphous.cell_engine == "labeller"
+    with pytest.raises(CampaignError, match="cell_engine is 'dft'"):
+        _load(tmp_path, text.replace("cell_engine: labeller", "cell_engine: dft"))
+
+    labeller = get_engine(MLIPEngineSpec())
+    st = AmorphousStageSettings(relax_cell=False, elemental_references=False, n_samples=1)
+    series = SeriesSettings(replace="Na", by="Li", sites="all", n_compositions=2)
+    flow = AmorphousStageMaker(engine=labeller, cell_engine=labeller, settings=st, series=series)
+    jobs = {job.name: job for job in flow.make(demo_structure()).jobs}
+    for x in ("0", "1"):
+        cell, crystal = jobs[f"composition cell x={x}"], jobs[f"crystalline reference x={x}"]
+        assert cell.jobs[0].maker.relax_cell is True  # the cell relaxes here ...
+        assert crystal.jobs[0].maker.relax_cell is False  # ... and stays in the stage's relaxation
+        assert crystal.jobs[0].function_args[0].uuid in {j.uuid for j in cell.jobs}
+
+
 @pytest.mark.parametrize(
     ("change", "says"),
     [

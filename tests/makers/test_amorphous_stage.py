@@ -180,3 +180,78 @@ def test_a_failed_sample_is_reported_and_the_rest_still_give_delta_e():
         formation_energy_per_atom(-16.0, "Na2Cl2", {"Na": -2.0, "Cl": -1.0})
     )
     assert result.formation_energy_crystal_ev_per_atom == pytest.approx(-2.5)
+
+
+@pytest.mark.slow
+def test_a_random_start_gives_every_sample_its_own_melt_from_its_own_positions(tmp_path):
+    """melt_start: random (EMT Cu3Au, 32 atoms): each sample melts from its own random packing of
+    the crystal's cell, and the melted check counts from the middle of that melt."""
+    import numpy as np
+    from jobflow import Flow
+
+    from ctaflow.analysis.amorphous import accumulated_msd, bragg_order
+    from ctaflow.analysis.chunks import join_chunks
+    from ctaflow.campaign.stages import AmorphousStageSettings
+    from ctaflow.engines.specs import MLIPEngineSpec
+    from ctaflow.execution.local import run_flow
+    from ctaflow.makers.amorphous import AmorphousStageMaker
+    from ctaflow.store import job_store, state_store
+    from ctaflow.structures.random_packing import pair_minima
+    from tests.makers.fast_engine import EMTEngine, cu3au
+
+    st = AmorphousStageSettings(
+        supercell_min_width_a=7.0,  # 2x2x2
+        melt_start="random",
+        melt_temperature_k=3000.0,
+        melt_ps=0.4,
+        hold_ps=0.1,
+        quench_rate_k_per_ps=20000.0,
+        timestep_fs=2.0,
+        sample_every=5,
+        n_samples=2,
+        elemental_references=False,
+        relax_cell=False,
+        max_steps=200,
+    )
+    flow = AmorphousStageMaker(engine=EMTEngine(MLIPEngineSpec()), settings=st).make(cu3au())
+    names = [j.name for j in flow.jobs]
+    assert "melt" not in names  # no melt shared by the samples
+    assert [n for n in names if n.endswith("melt")] == ["sample 0 melt", "sample 1 melt"]
+    store, states = job_store(None, tmp_path), state_store(None, tmp_path)
+    report = run_flow(Flow([flow]), store, states, tmp_path, workers=1)
+    assert report.ok, report.failed
+    store.connect()
+    by_name = {j.name: j for j in flow.jobs}
+    crystal = store.get_output(by_name["crystalline reference"].jobs[-1].uuid, load=True)
+    crystal = crystal.structure  # a RelaxResult
+    limits = pair_minima(crystal, st.random_min_distance_fraction)
+    result = store.get_output(flow.output[0].uuid, load=True)
+    firsts = []
+    for s in range(2):
+        start = Structure.from_dict(
+            store.get_output(by_name[f"sample {s} random start"].uuid, load=True)
+        )
+        melt = store.get_output(by_name[f"sample {s} melt"].uuid, load=True)
+        hold = store.get_output(by_name[f"sample {s} hold"].uuid, load=True)
+        melt_pos = join_chunks(melt["trajectory"])["positions_a"]
+        hold_pos = join_chunks(hold["trajectory"])["positions_a"]
+        # the melt starts at the packing: no pair closer than its limit, no crystalline order
+        assert np.allclose(melt_pos[0], start.cart_coords, atol=1e-6)
+        d = start.distance_matrix
+        sym = [site.specie.symbol for site in start]
+        assert all(
+            d[i, j] >= limits[sym[i], sym[j]] - 1e-9 for i in range(len(start)) for j in range(i)
+        )
+        assert bragg_order(crystal, start, ["Au"]) < 0.5
+        firsts.append(melt_pos[0])
+        # the melted check: Au over the second half of the melt and the hold (hand computation)
+        au = [i for i, x in enumerate(sym) if x == "Au"]
+        half = melt_pos[len(melt_pos) // 2 :]
+        sample = result["samples"][s]
+        measured = sample["checks"]["melt_msd_a2"]
+        assert measured == pytest.approx(accumulated_msd([half, hold_pos], au))
+        assert sample["checks"]["melt_msd_a2"] != pytest.approx(
+            accumulated_msd([melt_pos, hold_pos], au)
+        )
+    assert not np.allclose(firsts[0], firsts[1])  # independent starts
+    assert result["melt"]["melt_start"] == "random"

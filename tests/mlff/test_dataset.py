@@ -133,6 +133,18 @@ def test_mace_options_follow_settings():
     assert not any(a.startswith("--compute_stress") for a in argv)
 
 
+def test_pair_repulsion_reaches_maces_own_parser():
+    """ZBL pair repulsion is a flag of mace_run_train (no value): mace's parser must read it."""
+    from mace.tools.arg_parser import build_default_arg_parser
+
+    parser = build_default_arg_parser()
+    on = mace_argv("m", {"batch_size": 3, "pair_repulsion": True})
+    off = mace_argv("m", {"batch_size": 3, "pair_repulsion": False})
+    assert "--pair_repulsion" in on and "--pair_repulsion" not in off
+    assert parser.parse_args(on[1:]).pair_repulsion is True
+    assert parser.parse_args(off[1:]).pair_repulsion is False
+
+
 def test_md_sanity_flags_overlap_and_a_runaway_thermostat():
     from pymatgen.core import Lattice, Structure
 
