@@ -33,7 +33,14 @@ SHRINK = {
         "temperatures_k": [900, 1100],
     },
     "transport": {"n_samples": 100, "n_walkers": 8},
-    "neb": {"max_steps": 30, "minimum": {"rattles": 1, "max_cycles": 1}},
+    # the demo runs vacancy hops only; the concerted bands (flagged in this cell) are added
+    # back here so that their checks run end to end
+    "neb": {
+        "max_steps": 30,
+        "minimum": {"rattles": 1, "max_cycles": 1},
+        "mechanisms": ["vacancy", "concerted"],
+        "grow_cell_for_concerted": False,
+    },
     "amorphous": {
         "melt_ps": 0.1,
         "hold_ps": 0.02,
