@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
-from ctaflow.structures._common import derived_provenance
+from ctaflow.structures._common import moved
 
 # Defaults of the check, from a measurement with CHGNet 0.3.0 on the 2x2x2 Na3OCl demo cell
 # (perfect cell with its cell relaxed; one Na vacancy, Na or Li host, fixed cell; FIRE; issue #22
@@ -129,26 +129,13 @@ def rattle(
     else:
         raise ValueError(f"distribution must be 'gaussian' or 'uniform', not {distribution!r}")
     shift -= shift.mean(axis=0)
-    return Structure(
-        structure.lattice,
-        structure.species,
-        structure.cart_coords + shift,
-        coords_are_cartesian=True,
-        site_properties=dict(structure.site_properties),
-        labels=structure.labels,
-        properties={
-            **(structure.properties or {}),
-            "provenance": derived_provenance(
-                structure,
-                {
-                    "step": "rattle",
-                    "amplitude_a": amplitude_a,
-                    "seed": seed,
-                    "distribution": distribution,
-                },
-            ),
-        },
-    )
+    step = {
+        "step": "rattle",
+        "amplitude_a": amplitude_a,
+        "seed": seed,
+        "distribution": distribution,
+    }
+    return moved(structure, structure.cart_coords + shift, step, cartesian=True)
 
 
 def displacements_a(reference: Structure, other: Structure) -> np.ndarray:

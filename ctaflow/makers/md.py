@@ -38,7 +38,7 @@ from ctaflow.engines import default_engine
 from ctaflow.engines.base import Engine
 from ctaflow.engines.params import MDControls, MDSegment, RelaxParams, steps_for
 from ctaflow.makers.common import defect_job, supercell_job
-from ctaflow.structures._common import derived_provenance
+from ctaflow.structures._common import moved
 from ctaflow.structures.defects import DefectSettings
 
 #: seed offset of each further segment of a loop (segment k uses seed + k · SEED_STRIDE)
@@ -222,17 +222,7 @@ def relaxed_positions(structure: Structure, relaxed: Structure) -> Structure:
     properties are those of ``structure``, with the step added to its provenance."""
     if [s.species_string for s in relaxed] != [s.species_string for s in structure]:
         raise ValueError("the relaxed MD cell does not hold the atoms of the cell it started from")
-    out = Structure(
-        structure.lattice,
-        structure.species,
-        relaxed.frac_coords,
-        site_properties=structure.site_properties,
-        properties=dict(structure.properties or {}),
-    )
-    out.properties["provenance"] = derived_provenance(
-        structure, {"step": "md_start_relax", "fixed_cell": True}
-    )
-    return out
+    return moved(structure, relaxed.frac_coords, {"step": "md_start_relax", "fixed_cell": True})
 
 
 @dataclass

@@ -48,6 +48,28 @@ def derived_provenance(
     return prov
 
 
+def moved(
+    structure: Structure, coords: Any, step: dict[str, Any], cartesian: bool = False
+) -> Structure:
+    """``structure`` with its atoms at ``coords`` (fractional, or Cartesian Å with
+    ``cartesian``; same atoms in the same order): lattice, species, labels, site and structure
+    properties kept, ``step`` added to its provenance (see :func:`derived_provenance`)."""
+    from pymatgen.core import Structure
+
+    return Structure(
+        structure.lattice,
+        structure.species,
+        coords,
+        coords_are_cartesian=cartesian,
+        site_properties=dict(structure.site_properties),
+        labels=structure.labels,
+        properties={
+            **(structure.properties or {}),
+            "provenance": derived_provenance(structure, step),
+        },
+    )
+
+
 def element_symbol(species: Any) -> str:
     """``"Na"`` for ``Na``, ``Na+`` or an element-like object."""
     return getattr(species, "symbol", None) or str(species)

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from ctaflow.errors import StructureError
-from ctaflow.structures._common import derived_provenance, element_symbol
+from ctaflow.structures._common import derived_provenance, element_symbol, moved
 from ctaflow.structures.sites import Hop, hops
 from ctaflow.structures.supercell import minimum_image, perpendicular_widths
 
@@ -454,19 +454,8 @@ def symmetric_end(
     if best is None:
         raise StructureError("no symmetry operation maps the start onto the end point")
     _, coords, (rot, trans) = best
-    return Structure(
-        relaxed_start.lattice,
-        relaxed_start.species,
-        coords,
-        site_properties=dict(relaxed_start.site_properties),
-        properties={
-            **(relaxed_start.properties or {}),
-            "provenance": derived_provenance(
-                relaxed_start,
-                {"step": "neb_symmetric_end", "rotation": rot, "translation": trans},
-            ),
-        },
-    )
+    step = {"step": "neb_symmetric_end", "rotation": rot, "translation": trans}
+    return moved(relaxed_start, coords, step)
 
 
 def _assign(relaxed_start: Structure, operation: tuple[list, list], end_sites: Structure):

@@ -21,7 +21,7 @@ import itertools
 import numpy as np
 from pymatgen.core import Structure
 
-from ctaflow.structures._common import derived_provenance, element_symbol
+from ctaflow.structures._common import element_symbol, moved
 
 #: placements tried per atom before the packing is given up
 MAX_TRIES = 20000
@@ -83,23 +83,10 @@ def random_packing(structure: Structure, min_distance_fraction: float, seed: int
                 f"{min_distance_fraction:g} × the crystal's shortest distances: lower "
                 "stages.amorphous.random_min_distance_fraction"
             )
-    return Structure(
-        lattice,
-        structure.species,
-        frac,
-        site_properties=dict(structure.site_properties),
-        labels=structure.labels,
-        properties={
-            **(structure.properties or {}),
-            "provenance": derived_provenance(
-                structure,
-                {
-                    "step": "random_packing",
-                    "min_distance_fraction": min_distance_fraction,
-                    "seed": seed,
-                    "note": "random positions in the crystal's cell: the start of a melt, "
-                    "not a crystal structure",
-                },
-            ),
-        },
-    )
+    step = {
+        "step": "random_packing",
+        "min_distance_fraction": min_distance_fraction,
+        "seed": seed,
+        "note": "random positions in the crystal's cell: the start of a melt, not a crystal",
+    }
+    return moved(structure, frac, step)
