@@ -28,7 +28,7 @@ def _cells(check) -> dict[tuple[str, str], object]:
     return {(e.stage, e.label): e for e in check.estimates}
 
 
-def test_demo_campaign_cells_by_hand(demo):
+def test_demo_campaign_cells_by_hand(demo, tmp_path):
     campaign = load_campaign(REPO / "campaigns" / "demo.yaml")
     assert demo.lattice.abc == pytest.approx((A, A, A))
     check = check_campaign(campaign, demo, available_mb=1e9)
@@ -40,7 +40,7 @@ def test_demo_campaign_cells_by_hand(demo):
     # heating and 2.0 ps production, 2 fs (extensions are not counted: they are conditional)
     assert (md.n_atoms, md.runs, md.md_steps) == (40, 1 + 3, 500 + 3 * (250 + 1000))
     td = cells[("training_data", "labelling md cell")].cell
-    # x = 0: the md temperatures 900, 1000, 1100 K, the 2500 K melt and the quench from it; the
+    # x = 0: the md temperatures 900, 1000, 1100 K, the 3000 K melt and the quench from it; the
     # two Li members: melt and quench only (md runs on x = 0); the defective cell at the 3 md
     # temperatures. Each run 0.3 ps of 2 fs = 150 steps.
     runs = (4 + 1) + 2 * (1 + 1) + 3
@@ -52,10 +52,17 @@ def test_demo_campaign_cells_by_hand(demo):
     runs = 2 * (8 + 8 + 2 + 2)
     assert (al.n_atoms, al.runs, al.md_steps) == (40, runs, runs * 100)
     am = cells[("amorphous", "melt-quench cell")].cell
-    # per composition, 3 samples, each: a melt from random positions 1.0 ps (500 steps of 2 fs),
-    # hold 0.2 ps = 100 steps, quench 2200 K at 12000 K/ps = 0.183 ps = 91.7 steps, rounded up
-    # to whole samples of 5: 95
-    assert (am.n_atoms, am.runs, am.md_steps) == (40, 3 * 6, 3 * 3 * (500 + 100 + 95))
+    # per composition: melt 1.0 ps (500 steps of 2 fs), 3 x (hold 0.2 ps = 100 steps + quench
+    # 2700 K at 12000 K/ps = 0.225 ps = 112.5 steps, rounded up to whole samples of 5: 115)
+    assert (am.n_atoms, am.runs, am.md_steps) == (40, 3 * 4, 3 * (500 + 3 * (100 + 115)))
+    # melt_start: random melts every sample from its own positions: 3 melts per composition
+    text = (REPO / "campaigns" / "demo.yaml").read_text()
+    random = text.replace("  amorphous:", "  amorphous:\n    melt_start: random", 1)
+    path = tmp_path / "random.yaml"
+    path.write_text(random)
+    am = _cells(check_campaign(load_campaign(path), demo, available_mb=1e9))
+    am = am[("amorphous", "melt-quench cell")].cell
+    assert (am.runs, am.md_steps) == (3 * 6, 3 * 3 * (500 + 100 + 115))
     assert cells[("neb", "neb supercell")].cell.n_atoms == 5 * math.ceil(8.0 / A) ** 3
     assert cells[("relax", "structure")].cell.n_atoms == 5
     # the demo campaign's own comment: "Na cell 50 atoms, Li cell 18 atoms"
