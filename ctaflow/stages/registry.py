@@ -33,6 +33,7 @@ from ctaflow.campaign import stages as settings
 from ctaflow.campaign import stages_mlff
 from ctaflow.engines import get_engine
 from ctaflow.engines.params import MDSegment, steps_for
+from ctaflow.engines.specs import MaceEngineSpec
 from ctaflow.makers.active_learning import active_learning_job, committee_seeds
 from ctaflow.makers.amorphous import AmorphousStageMaker, usable_amorphous_sample
 from ctaflow.makers.exchange import ExchangeStageMaker
@@ -222,7 +223,14 @@ def _check_amorphous(campaign: CampaignSettings) -> None:
     if cell_engine is not None and cell_engine not in campaign.engines:
         raise ValueError(
             f"stages.amorphous.cell_engine is '{cell_engine}', which is not defined; defined "
-            f"engines: {sorted(campaign.engines)}"
+            f"engines: {sorted(campaign.engines)} (add it under 'engines:')"
+        )
+    spec = campaign.engines.get(cell_engine) if cell_engine is not None else None
+    if isinstance(spec, MaceEngineSpec) and spec.model_path is None:
+        raise ValueError(
+            f"stages.amorphous.cell_engine is '{cell_engine}', the MACE model this campaign "
+            "trains: it exists only after the mlff stage, and the stage's own cell relaxation "
+            "(relax_cell: true) already uses it. Name the labeller or a model with model_path"
         )
     if campaign.stages.amorphous.relax_cell:
         _needs_stresses(

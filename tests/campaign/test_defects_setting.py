@@ -155,6 +155,9 @@ def test_a_cell_engine_relaxes_every_composition_before_the_stage_engine(tmp_pat
     assert _load(tmp_path, text).stages.amorphous.cell_engine == "labeller"
     with pytest.raises(CampaignError, match="cell_engine is 'dft'"):
         _load(tmp_path, text.replace("cell_engine: labeller", "cell_engine: dft"))
+    # the campaign-trained MACE exists only after the mlff stage: refused before anything runs
+    with pytest.raises(CampaignError, match="the MACE model this campaign trains"):
+        _load(tmp_path, text.replace("cell_engine: labeller", "cell_engine: mlff"))
 
     labeller = get_engine(MLIPEngineSpec())
     st = AmorphousStageSettings(relax_cell=False, elemental_references=False, n_samples=1)
