@@ -26,13 +26,19 @@ import shutil
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ctaflow.errors import CtaflowError
-from ctaflow.execution.workers import WorkerPool, dumps, store_layout
-from ctaflow.verify import check_job_outputs
+from ctaflow.execution.states import (
+    COMPLETED,
+    FAILED,
+    RUNNING,
+    SKIPPED,
+    completed_state,
+    set_state,
+)
+from ctaflow.execution.workers import WorkerPool, cpu_seconds, dumps, store_layout
 from ctaflow.workdir import workdir_lock
 
 if TYPE_CHECKING:
@@ -41,8 +47,6 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger(__name__)
-
-COMPLETED, FAILED, RUNNING, SKIPPED = "COMPLETED", "FAILED", "RUNNING", "SKIPPED"
 
 
 @dataclass
@@ -105,12 +109,12 @@ def run_flow(
     workers
         How many jobs may run at the same time (None: :func:`default_workers`). With 1 every job
         runs in this process, one after the other in ``run_locally``'s order. With more, jobs whose
-        inputs are ready run in as many spawned worker processes, the longest-ready first
-        (``run_locally``'s order among jobs that became ready together); a job that cannot be
-        pickled or that asks for the store (``expose_store``) runs in this process. Only this
-        process writes ``store`` and ``states``. Workers start with this process's environment
-        (``OMP_NUM_THREADS``, ``CTAFLOW_MODEL_CACHE``, ...) and send their log records to its
-        handlers.
+        inputs are ready run in as many spawned worker processes, the one most jobs wait for
+        in a chain first (then the longest-ready, then ``run_locally``'s order); a job that
+        cannot be pickled or that asks for the store (``expose_store``) runs in this process.
+        Only this process writes ``store`` and ``states``. Workers start with this process's
+        environment (``OMP_NUM_THREADS``, ``CTAFLOW_MODEL_CACHE``, ...) and send their log
+        records to its handlers.
     worker_output
         File receiving the workers' standard output and error, appended (None: this
         process's); keeps a terminal progress display readable.
@@ -152,6 +156,7 @@ class _Node:
     ok: bool = True  # every job of its diversions completed
     must_run: bool = False  # neither stopped, skipped nor reused
     ready_round: int | None = None  # the scheduling round it was first seen ready in
+    cpu_s: float | None = None  # CPU seconds of its own run (workers: measured there)
 
 
 class _Run:
@@ -213,11 +218,11 @@ class _Run:
 
     def _start_ready(self) -> None:
         """Settle ready jobs that need not run, then start ready jobs while a worker is free:
-        in key order without workers (``run_locally``'s), else the longest-ready first (key
-        order among equals). A chain of short dependent jobs (minimum checks, NEB end points)
-        then advances as soon as its last step ends instead of waiting behind every job that
-        an earlier stage of the flow keeps adding (the demo's NEB waited 225 s behind the MD
-        stage's extensions and ended the run)."""
+        in key order without workers (``run_locally``'s), else the job with the longest chain
+        of jobs waiting for it first (:meth:`_heights`: the critical path; the demo's melts,
+        whose glasses feed the interfaces that ended the run, waited 30-80 s behind MD
+        extensions), then the longest-ready (a chain of short steps such as minimum checks
+        advances as soon as its last step ends), then key order."""
         self._round += 1
         while True:
             ready = []
@@ -232,9 +237,35 @@ class _Run:
             else:
                 if not ready or not (self.pool is None or self.pool.free):
                     return
-                if self.pool is not None:
-                    ready.sort(key=lambda n: n.ready_round)  # stable: key order among equals
+                if self.pool is not None and len(ready) > 1:
+                    height = self._heights()
+                    # stable: key order among equals
+                    ready.sort(key=lambda n: (-height(n), n.ready_round))
                 self._launch(ready[0])
+
+    def _heights(self) -> Callable[[_Node], int]:
+        """``height(node)``: the longest chain of waiting jobs that cannot start before ``node``
+        ends (0: nothing waits for it). A job added by a response also holds up what waits for
+        the job that added it (that job ends after its additions)."""
+        waiting_on: dict[str, list[_Node]] = {}
+        for node in self.waiting:
+            for uuid in node.deps:
+                waiting_on.setdefault(uuid, []).append(node)
+        memo: dict[str, int] = {}
+
+        def of_uuid(uuid: str) -> int:
+            if uuid not in memo:
+                memo[uuid] = 0  # a cycle (only a bug makes one) ends here
+                memo[uuid] = max((1 + height(n) for n in waiting_on.get(uuid, ())), default=0)
+            return memo[uuid]
+
+        def height(node: _Node) -> int:
+            best, up = of_uuid(node.job.uuid), node.owner
+            while up is not None:
+                best, up = max(best, of_uuid(up.job.uuid)), up.owner
+            return best
+
+        return height
 
     def _settle(self, node: _Node) -> bool:
         """Finish a job that needs not run (stopped, skipped, reused); False if it must run."""
@@ -252,10 +283,10 @@ class _Run:
         ):
             self.errored.add(job.uuid)
             self.report.skipped.append(job.name)
-            _set_state(self.states, job, SKIPPED, error="a job it depends on failed")
+            set_state(self.states, job, SKIPPED, error="a job it depends on failed")
             self._notify("skipped", job)
             self._finish(node, ok=False)
-        elif (done := _completed_state(self.states, self.store, job, self.report)) is not None:
+        elif (done := completed_state(self.states, self.store, job, self.report.rerun)) is not None:
             self.report.n_reused += 1
             if done.get("stop_children"):  # it stopped its children when it ran: again
                 self.stopped.add(job.uuid)
@@ -276,11 +307,11 @@ class _Run:
         if isinstance(payload, bytes):
             task = next(self._ids)
             node.pid = self.pool.next_pid()  # RUNNING is recorded before the job can start
-            _set_state(self.states, job, RUNNING, job_dir=node.job_dir, pid=node.pid)
+            set_state(self.states, job, RUNNING, job_dir=node.job_dir, pid=node.pid)
             pid = self.pool.submit(task, payload, node.job_dir)
             if pid != node.pid:  # that worker had died: another one runs it
                 node.pid = pid
-                _set_state(self.states, job, RUNNING, job_dir=node.job_dir, pid=pid)
+                set_state(self.states, job, RUNNING, job_dir=node.job_dir, pid=pid)
             self.tasks[task] = node
         elif payload is not None:  # its inputs could not be resolved
             self._on_outcome(node, payload)
@@ -291,14 +322,15 @@ class _Run:
         """Run the job in this process, as ``run_locally`` does."""
         job = node.job
         node.pid = os.getpid()
-        _set_state(self.states, job, RUNNING, job_dir=node.job_dir, pid=node.pid)
+        set_state(self.states, job, RUNNING, job_dir=node.job_dir, pid=node.pid)
+        cpu = cpu_seconds()
         try:
             with contextlib.chdir(node.job_dir):
                 response = job.run(store=self.store)
         except Exception as exc:  # a failed job must not stop independent jobs
             self._on_outcome(node, ("error", f"{type(exc).__name__}: {exc}", _trace()))
             return
-        self._on_outcome(node, ("ran", response))
+        self._on_outcome(node, ("ran", cpu_seconds() - cpu, response))
 
     def _payload(self, node: _Node) -> bytes | tuple | None:
         """The job pickled for a worker, with its references resolved here as ``Job.run``
@@ -332,7 +364,7 @@ class _Run:
         if outcome[0] == "error":
             self._fail(node, outcome[1], outcome[2])
             return
-        response = outcome[-1]
+        response, node.cpu_s = outcome[-1], outcome[-2]
         if outcome[0] == "ok":  # from a worker: store what the job wrote
             try:
                 _store_documents(self.store, outcome[1], outcome[2])
@@ -362,13 +394,14 @@ class _Run:
         if stop:
             self.stopped.add(node.job.uuid)
         if node.ok:
-            _set_state(
+            set_state(
                 self.states,
                 node.job,
                 COMPLETED,
                 job_dir=node.job_dir,
                 pid=node.pid,
                 stop_children=stop,
+                cpu_s=node.cpu_s,
             )
             self.report.n_ran += 1
             self._notify("done", node.job)
@@ -378,7 +411,7 @@ class _Run:
         job = node.job
         self.errored.add(job.uuid)
         (node.job_dir / "ctaflow_error.txt").write_text(trace or message + "\n")
-        _set_state(self.states, job, FAILED, job_dir=node.job_dir, error=message, pid=node.pid)
+        set_state(self.states, job, FAILED, job_dir=node.job_dir, error=message, pid=node.pid)
         self.report.failed.append(
             {"uuid": job.uuid, "name": job.name, "stage": _stage(job), "error": message}
         )
@@ -432,58 +465,3 @@ def _job_dir(workdir: Path, job: Job) -> Path:
         shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _completed_state(
-    states: Store, store: JobStore, job: Job, report: RunReport
-) -> dict[str, Any] | None:
-    """The recorded state of a job recorded COMPLETED whose outputs are intact (document and
-    blobs readable, checksums right, output valid): then it is reused; None otherwise (a damaged
-    one runs again, and the report says why)."""
-    doc = states.query_one({"uuid": job.uuid, "index": job.index})
-    if not doc or doc.get("state") != COMPLETED:
-        return None
-    problems = check_job_outputs(store, job.uuid)
-    if problems:
-        why = "; ".join(p.what for p in problems)
-        logger.warning("rerunning %s (%s): %s", job.name, job.uuid, why)
-        report.rerun.append(f"{job.name}: {why}")
-        return None
-    return doc
-
-
-def _set_state(
-    states: Store,
-    job: Job,
-    state: str,
-    job_dir: Path | None = None,
-    error: str | None = None,
-    pid: int | None = None,
-    stop_children: bool = False,
-) -> None:
-    """Record a job's state; ``pid``: the process that ran it (default: this one). The time it
-    became RUNNING stays in ``started_at`` (``ctaflow status`` shows each stage's times);
-    ``stop_children``: it finished asking to stop its children (a resumed run does so too)."""
-    meta = job.metadata or {}
-    now = datetime.now(UTC).isoformat()
-    before = states.query_one({"uuid": job.uuid, "index": job.index}, ["started_at"]) or {}
-    states.update(
-        {
-            "uuid": job.uuid,
-            "index": job.index,
-            "name": job.name,
-            "state": state,
-            "stage": meta.get("stage"),
-            "campaign": meta.get("campaign"),
-            "campaign_fingerprint": meta.get("campaign_fingerprint"),
-            "composition": meta.get("composition"),
-            "engine": meta.get("engine"),
-            "job_dir": str(job_dir) if job_dir else None,
-            "error": error,
-            "pid": pid or os.getpid(),
-            "started_at": now if state == RUNNING else before.get("started_at"),
-            "updated_at": now,
-            "stop_children": stop_children,
-        },
-        key=["uuid", "index"],
-    )

@@ -53,7 +53,8 @@ PARENT_CHECK_S = 1.0
 #: seconds a worker gets to stop after SIGINT before it is killed
 STOP_GRACE_S = 5.0
 
-#: what a job run gives back: ("ok", docs, blobs by store name, response without output),
+#: what a job run gives back: ("ok", docs, blobs by store name, CPU seconds (:func:`cpu_seconds`),
+#: response without output),
 #: ("error", one-line message, traceback text) or ("unloadable", reason, "") when the worker
 #: cannot unpickle the job (the runner then runs it itself)
 Outcome = tuple
@@ -119,16 +120,30 @@ def run_job(job: Any, job_dir: str | Path, layout: tuple[list[str], Any]) -> Out
         save=save,
     )
     memory.connect()
+    cpu = cpu_seconds()
     try:
         with contextlib.chdir(job_dir):
             response = job.run(store=memory)
+        cpu = cpu_seconds() - cpu
         docs = _drain(memory.docs_store)
         blobs = {name: _drain(s) for name, s in memory.additional_stores.items()}
-        return "ok", docs, blobs, dataclasses.replace(response, output=None)
+        return "ok", docs, blobs, cpu, dataclasses.replace(response, output=None)
     except Exception as exc:  # the job's failure, reported to the runner
         return "error", f"{type(exc).__name__}: {exc}", traceback.format_exc()
     finally:
         CURRENT_JOB.reset()
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and by the child processes it
+    waited for (a MACE training, a VASP stand-in): a job's CPU time is the difference."""
+    import resource
+
+    own, waited = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + waited.ru_utime + waited.ru_stime
 
 
 def _drain(store: Any) -> list[dict]:

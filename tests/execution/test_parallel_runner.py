@@ -82,6 +82,45 @@ def test_the_longest_ready_job_starts_first(stores, workdir, ledger):
     assert runs.index("late") < min(runs.index("x1"), runs.index("z1"))
 
 
+def test_the_job_with_the_longest_chain_waiting_for_it_starts_first(stores, workdir, ledger):
+    """Three jobs ready at once for two workers: the one three jobs wait for in a chain starts
+    in the first pair, though two jobs without dependents come before it in the flow (and were
+    seen ready in the same round)."""
+    jobs, states = stores
+    with deterministic_uids("critical-path"):
+        a1 = toyjobs.named_add(1, 1, "a1", sleep_s=0.3)
+        a2 = toyjobs.named_add(1, 2, "a2", sleep_s=0.3)
+        b = toyjobs.named_add(1, 3, "b")
+        c = toyjobs.named_add(b.output, 1, "c")
+        d = toyjobs.named_add(c.output, 1, "d")
+        e = toyjobs.named_add(d.output, 1, "e")
+        flow = Flow([a1, a2, b, c, d, e])
+    report = run_flow(flow, jobs, states, workdir, workers=2)
+    assert report.ok and report.n_ran == 6
+    runs = _runs(ledger)
+    assert runs.index("b") < max(runs.index("a1"), runs.index("a2"))
+    assert runs.index("b") < runs.index("c") < runs.index("d") < runs.index("e")
+
+
+def test_the_cpu_time_of_each_job_is_recorded(stores, workdir, ledger):
+    """A job's own CPU time and that of a child process it waits for are recorded in its state;
+    a job that sleeps records almost none. (``burn`` measures its own CPU in-process: the
+    recorded time includes it.)"""
+    jobs, states = stores
+    with deterministic_uids("cpu"):
+        here = toyjobs.burn(0.4)
+        child = toyjobs.burn(0.4, in_child=True)
+        idle = toyjobs.named_add(1, 1, "idle", sleep_s=0.4)
+        here.name, child.name = "here", "child"
+        flow = Flow([here, child, idle])
+    assert run_flow(flow, jobs, states, workdir, workers=2).ok
+    cpu = {d["name"]: d["cpu_s"] for d in states.query({}, ["name", "cpu_s"])}
+    assert cpu["here"] >= jobs.get_output(here.uuid) >= 0.4
+    assert cpu["child"] >= 0.4  # the child's CPU; the job's own process only waited
+    assert jobs.get_output(child.uuid) < 0.3
+    assert cpu["idle"] < 0.3
+
+
 def test_results_equal_one_process_and_run_locally(workdir, ledger, tmp_path):
     """Same outputs (data-store arrays, replace, detour, addition included) three ways."""
     results, stored = {}, {}

@@ -188,3 +188,21 @@ def countdown(n: int, name: str, sleep_s: float = 0.0) -> Response | int:
     follow = countdown(n - 1, name, sleep_s)
     follow.name = f"{name}{n - 1}"
     return Response(replace=follow)
+
+
+@job
+def burn(seconds: float, in_child: bool = False) -> float:
+    """Use ``seconds`` of CPU, in this process or in a child process it waits for; returns the
+    CPU seconds this process used for it (a child's are not counted here)."""
+    import subprocess
+
+    start = time.process_time()
+    if in_child:
+        code = (
+            f"import time\nt = time.process_time()\nwhile time.process_time() - t < {seconds}: pass"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
+    else:
+        while time.process_time() - start < seconds:
+            pass
+    return time.process_time() - start
