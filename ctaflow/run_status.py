@@ -5,7 +5,9 @@ the job states, when the stage ran, and what its results are worth.
   recorded RUNNING whose process (the ``pid`` the runner recorded) or whose runner (the pid in
   ``.ctaflow.lock``) is gone was interrupted: it is counted as ``INTERRUPTED``, not RUNNING.
   (Only meaningful on the machine that ran it, which is where local runs are looked at.)
-* Times: first start (``started_at``) to last end (``updated_at`` of the finished jobs).
+* Times: first start (``started_at``) to last end (``updated_at`` of the finished jobs), and
+  the CPU time of the stage's completed jobs (``cpu_s``, measured by the runner; with parallel
+  jobs it can exceed the span).
 * Results: the stage's result documents (the registry's ``output_schema``) and, when they carry
   a ``status``, how many are valid / flagged / excluded: a stage whose jobs all COMPLETED can
   still have no usable result, and this is where that shows. Results without a status of their
@@ -63,6 +65,7 @@ class StageStatus:
     n_results: int = 0
     verdicts: Counter = field(default_factory=Counter)
     items: Counter = field(default_factory=Counter)  # (list field, status) of held items
+    cpu_s: float | None = None  # CPU seconds of its completed jobs (None: none recorded)
 
     @property
     def took_s(self) -> float | None:
@@ -145,6 +148,9 @@ def stage_statuses(
         start = _time(doc.get("started_at"))
         if start and (item.started is None or start < item.started):
             item.started = start
+        cpu = doc.get("cpu_s")
+        if isinstance(cpu, int | float):
+            item.cpu_s = (item.cpu_s or 0.0) + cpu
         end = _time(doc.get("updated_at")) if state not in (RUNNING, INTERRUPTED) else None
         if end and (item.ended is None or end > item.ended):
             item.ended = end

@@ -180,7 +180,7 @@ def status(
     job states from the LaunchPad.
     """
     # lazy: the run record only; the stores and the registry load in read_statuses
-    from ctaflow.run_status import read_statuses
+    from ctaflow.run_status import duration, read_statuses
     from ctaflow.workdir import run_info
 
     info = run_info(workdir)
@@ -195,10 +195,11 @@ def status(
 
     lines = read_statuses(workdir)
     table = Table(title=str(workdir))
-    for column in ("stage", "jobs", "ran", "results"):
+    for column in ("stage", "jobs", "ran", "CPU", "results"):
         table.add_column(column, overflow="fold")  # wrapped, never cut, in a narrow terminal
     for line in lines:
-        table.add_row(line.stage, line.jobs_text(), line.times_text(), line.results_text())
+        cpu = duration(line.cpu_s)
+        table.add_row(line.stage, line.jobs_text(), line.times_text(), cpu, line.results_text())
     out.print(table)
     interrupted = sum(line.jobs.get("INTERRUPTED", 0) for line in lines)
     if interrupted:

@@ -158,8 +158,9 @@ def test_status_in_pipeline_order_with_times_verdicts_and_interrupted_jobs(store
     (workdir / ".ctaflow.lock").write_text(str(os.getpid()))  # the runner: alive
     dead = _dead_pid()
 
-    def state(uuid, stage, value, start, end, pid=None):
+    def state(uuid, stage, value, start, end, pid=None, cpu_s=None):
         return {
+            "cpu_s": cpu_s,
             "uuid": uuid,
             "index": 1,
             "name": uuid,
@@ -172,8 +173,8 @@ def test_status_in_pipeline_order_with_times_verdicts_and_interrupted_jobs(store
 
     states.update(
         [  # written out of order on purpose: the table follows the pipeline
-            state("n1", "neb", "COMPLETED", "20", "25"),
-            state("n2", "neb", "COMPLETED", "21", "29"),
+            state("n1", "neb", "COMPLETED", "20", "25", cpu_s=250.0),
+            state("n2", "neb", "COMPLETED", "21", "29", cpu_s=420.5),
             state("n3", "neb", "RUNNING", "28", "28", pid=dead),  # its worker is gone
             state("r1", "relax", "COMPLETED", "00", "03"),
             state("s1", "structure", "COMPLETED", "00", "00"),
@@ -210,12 +211,13 @@ def test_status_in_pipeline_order_with_times_verdicts_and_interrupted_jobs(store
     neb = lines[-1]
     assert dict(neb.jobs) == {"COMPLETED": 2, "INTERRUPTED": 1}
     assert neb.took_s == 9 * 60  # first start 10:20, last end 10:29
+    assert neb.cpu_s == 670.5 and lines[1].cpu_s is None  # two jobs' CPU; relax: none recorded
     assert neb.results_text() == "2 results: 1 valid, 0 flagged, 1 excluded"
     assert dict(lines[2].jobs) == {"RUNNING": 1}
     assert lines[2].results_text() == "1 result; samples: 1 unstable, 1 valid"
     text = invoke("status", "-w", workdir)
     assert text.index("structure") < text.index("relax") < text.index("neb")
-    assert "9 min 00 s" in text and "INTERRUPTED" in text
+    assert "9 min 00 s" in text and "11 min 10 s" in text and "INTERRUPTED" in text
 
     (workdir / ".ctaflow.lock").write_text(str(dead))  # the runner died: nothing runs
     lines = read_statuses(workdir)
