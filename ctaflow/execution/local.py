@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,8 +110,8 @@ def run_flow(
     workers
         How many jobs may run at the same time (None: :func:`default_workers`). With 1 every job
         runs in this process, one after the other in ``run_locally``'s order. With more, jobs whose
-        inputs are ready run in as many spawned worker processes, the one most jobs wait for
-        in a chain first (then the longest-ready, then ``run_locally``'s order); a job that
+        inputs are ready run in as many spawned worker processes, spread over stages, the one
+        most jobs wait for in a chain first (see :meth:`_Run._start_ready`); a job that
         cannot be pickled or that asks for the store (``expose_store``) runs in this process.
         Only this process writes ``store`` and ``states``. Workers start with this process's
         environment (``OMP_NUM_THREADS``, ``CTAFLOW_MODEL_CACHE``, ...) and send their log
@@ -218,11 +219,16 @@ class _Run:
 
     def _start_ready(self) -> None:
         """Settle ready jobs that need not run, then start ready jobs while a worker is free:
-        in key order without workers (``run_locally``'s), else the job with the longest chain
-        of jobs waiting for it first (:meth:`_heights`: the critical path; the demo's melts,
-        whose glasses feed the interfaces that ended the run, waited 30-80 s behind MD
-        extensions), then the longest-ready (a chain of short steps such as minimum checks
-        advances as soon as its last step ends), then key order."""
+        in key order without workers (``run_locally``'s), else a job of the stage with the
+        fewest jobs running first, then the job with the longest chain of jobs waiting for it
+        (:meth:`_heights`), then the longest-ready, then key order.
+
+        Stages first: a stage's chain of extensions (MD until diffusive, minimum-check cycles)
+        is not in the graph before it runs, so chain length alone starved the MD stage behind
+        the melts' fan-out until its chain ended the run (demo of 8fc055a); one stage per worker
+        runs the independent chains side by side. Chain length within: the demo's melts, whose
+        glasses feed the interfaces, waited 30-80 s behind MD extensions (8f21d68). Longest-ready
+        among equals: a chain of short steps advances as soon as its last step ends."""
         self._round += 1
         while True:
             ready = []
@@ -239,8 +245,9 @@ class _Run:
                     return
                 if self.pool is not None and len(ready) > 1:
                     height = self._heights()
+                    busy = Counter(_stage(n.job) for n in self.tasks.values())
                     # stable: key order among equals
-                    ready.sort(key=lambda n: (-height(n), n.ready_round))
+                    ready.sort(key=lambda n: (busy[_stage(n.job)], -height(n), n.ready_round))
                 self._launch(ready[0])
 
     def _heights(self) -> Callable[[_Node], int]:

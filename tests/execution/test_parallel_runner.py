@@ -102,6 +102,26 @@ def test_the_job_with_the_longest_chain_waiting_for_it_starts_first(stores, work
     assert runs.index("b") < runs.index("c") < runs.index("d") < runs.index("e")
 
 
+def test_ready_jobs_are_spread_over_stages(stores, workdir, ledger):
+    """Two workers, three ready jobs: x (stage A, two jobs wait for it), w (stage A) and b (stage
+    B), in that flow order. x starts first (longest chain), then b, whose stage has no job
+    running, before w (flow order and chain length alone would start w)."""
+    jobs, states = stores
+    with deterministic_uids("stages"):
+        x = toyjobs.named_add(1, 1, "x", sleep_s=0.3)
+        w = toyjobs.named_add(1, 2, "w", sleep_s=0.3)
+        b = toyjobs.named_add(1, 3, "b", sleep_s=0.3)
+        y = toyjobs.named_add(x.output, 1, "y")
+        z = toyjobs.named_add(y.output, 1, "z")
+        for j, stage in ((x, "A"), (w, "A"), (y, "A"), (z, "A"), (b, "B")):
+            j.metadata = {"stage": stage}
+        flow = Flow([x, w, b, y, z])
+    report = run_flow(flow, jobs, states, workdir, workers=2)
+    assert report.ok and report.n_ran == 5
+    runs = _runs(ledger)
+    assert sorted(runs[:2]) == ["b", "x"] and runs.index("w") > 1
+
+
 def test_the_cpu_time_of_each_job_is_recorded(stores, workdir, ledger):
     """A job's own CPU time and that of a child process it waits for are recorded in its state;
     a job that sleeps records almost none. (``burn`` measures its own CPU in-process: the
