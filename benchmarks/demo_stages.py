@@ -73,14 +73,17 @@ def job_stages(workdir: Path) -> dict[tuple[str, int], dict]:
         states.connect()
         docs = {
             (d["uuid"], int(d.get("index") or 1)): d
-            for d in states.query({}, properties=["uuid", "index", "stage", "state", "name"])
+            for d in states.query(
+                {}, properties=["uuid", "index", "stage", "state", "name", "cpu_s"]
+            )
         }
         states.close()
     return docs
 
 
 def stage_times(workdir: Path) -> dict:
-    """Per stage: jobs, summed job wall time, span (first start → last end); campaign span."""
+    """Per stage: jobs, summed job wall time, CPU time of its jobs (None when the runner did not
+    record it), span (first start → last end); campaign span."""
     log = workdir / "ctaflow.log"
     if not log.is_file():
         raise FileNotFoundError(f"{log} not found: not a ctaflow work directory")
@@ -89,13 +92,15 @@ def stage_times(workdir: Path) -> dict:
         raise ValueError(f"{log} has no finished jobs")
     states = job_stages(workdir)
     per: dict[str, dict] = defaultdict(
-        lambda: {"jobs": 0, "job_s": 0.0, "start": None, "end": None}
+        lambda: {"jobs": 0, "job_s": 0.0, "cpu_s": None, "start": None, "end": None}
     )
     for j in jobs:
         doc = states.get((j["uuid"], j["index"]), {})
         p = per[str(doc.get("stage") or "unknown")]
         p["jobs"] += 1
         p["job_s"] += (j["end"] - j["start"]).total_seconds()
+        if isinstance(doc.get("cpu_s"), int | float):
+            p["cpu_s"] = (p["cpu_s"] or 0.0) + doc["cpu_s"]
         p["start"] = min(filter(None, (p["start"], j["start"])))
         p["end"] = max(filter(None, (p["end"], j["end"])))
     first = min(j["start"] for j in jobs)
@@ -115,6 +120,7 @@ def stage_times(workdir: Path) -> dict:
             s: {
                 "jobs": per[s]["jobs"],
                 "job_s": per[s]["job_s"],
+                "cpu_s": per[s]["cpu_s"],
                 "span_s": (per[s]["end"] - per[s]["start"]).total_seconds(),
             }
             for s in order
@@ -180,6 +186,7 @@ def rows(workdir: str | Path | None, builders: bool = True) -> list[Row]:
     t = stage_times(workdir)
     out = []
     for stage, s in t["stages"].items():
+        cpu = "" if s["cpu_s"] is None else f"; CPU time of its jobs {s['cpu_s']:.0f} s"
         out.append(
             Row(
                 "6",
@@ -187,7 +194,7 @@ def rows(workdir: str | Path | None, builders: bool = True) -> list[Row]:
                 s["job_s"],
                 "s",
                 None,
-                f"span first start → last end {s['span_s']:.1f} s",
+                f"span first start → last end {s['span_s']:.1f} s{cpu}",
                 s,
             )
         )
@@ -216,6 +223,20 @@ def rows(workdir: str | Path | None, builders: bool = True) -> list[Row]:
             "processes' time spent in jobs",
         )
     )
+    cpus = [s["cpu_s"] for s in t["stages"].values() if s["cpu_s"] is not None]
+    if cpus:
+        out.append(
+            Row(
+                "6",
+                "demo campaign, CPU time of its jobs / (2 cores × first start → last end)",
+                sum(cpus) / (2 * t["campaign_s"]),
+                "",
+                None,
+                f"{sum(cpus):.0f} CPU s of jobs (their processes and the trainings they "
+                f"waited for) in {t['campaign_s']:.0f} s: the cores' share spent computing "
+                "jobs; the rest is idle cores, the runner and the OS",
+            )
+        )
     seen = set()
     for check in precision_checks(workdir):
         if check["model_sha256"] in seen:  # the same model, stored again by a later job
