@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import traceback
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,12 +109,12 @@ def run_flow(
     workers
         How many jobs may run at the same time (None: :func:`default_workers`). With 1 every job
         runs in this process, one after the other in ``run_locally``'s order. With more, jobs whose
-        inputs are ready run in as many spawned worker processes, spread over stages, the one
-        most jobs wait for in a chain first (see :meth:`_Run._start_ready`); a job that
-        cannot be pickled or that asks for the store (``expose_store``) runs in this process.
-        Only this process writes ``store`` and ``states``. Workers start with this process's
-        environment (``OMP_NUM_THREADS``, ``CTAFLOW_MODEL_CACHE``, ...) and send their log
-        records to its handlers.
+        inputs are ready run in as many spawned worker processes, the one most jobs wait for
+        in a chain first (see :meth:`_Run._start_ready`), a job claiming ``cores`` in its
+        metadata on that many; a job that cannot be pickled or that asks for the store
+        (``expose_store``) runs in this process. Only this process writes ``store`` and
+        ``states``. Workers start with this process's environment (``OMP_NUM_THREADS``,
+        ``CTAFLOW_MODEL_CACHE``, ...) and send their log records to its handlers.
     worker_output
         File receiving the workers' standard output and error, appended (None: this
         process's); keeps a terminal progress display readable.
@@ -218,17 +217,17 @@ class _Run:
         return count
 
     def _start_ready(self) -> None:
-        """Settle ready jobs that need not run, then start ready jobs while a worker is free:
-        in key order without workers (``run_locally``'s), else a job of the stage with the
-        fewest jobs running first, then the job with the longest chain of jobs waiting for it
-        (:meth:`_heights`), then the longest-ready, then key order.
+        """Settle ready jobs that need not run, then start ready jobs while cores are free:
+        in key order without workers (``run_locally``'s), else the job with the longest chain
+        of jobs waiting for it first (:meth:`_heights`), then the longest-ready, then key order.
 
-        Stages first: a stage's chain of extensions (MD until diffusive, minimum-check cycles)
-        is not in the graph before it runs, so chain length alone starved the MD stage behind
-        the melts' fan-out until its chain ended the run (demo of 8fc055a); one stage per worker
-        runs the independent chains side by side. Chain length within: the demo's melts, whose
-        glasses feed the interfaces, waited 30-80 s behind MD extensions (8f21d68). Longest-ready
-        among equals: a chain of short steps advances as soon as its last step ends."""
+        Chain length is list scheduling along the critical path: the demo's melts, whose
+        glasses feed the interfaces that ended the run, waited 30-80 s behind MD extensions
+        (8f21d68); spreading jobs over stages first instead cost the demo 11 s (the labelling
+        shared the cores with the NEB). Longest-ready among equals: a chain of short steps
+        advances as soon as its last step ends. A job whose metadata claims ``cores`` (a
+        committee trained side by side) starts when that many workers are idle; the next
+        jobs wait for it rather than slow it down as a third process on two cores."""
         self._round += 1
         while True:
             ready = []
@@ -241,14 +240,25 @@ class _Run:
                     node.ready_round = self._round
                 ready.append(node)
             else:
-                if not ready or not (self.pool is None or self.pool.free):
+                if self.pool is None:
+                    if ready:
+                        self._launch(ready[0])
+                        continue
                     return
-                if self.pool is not None and len(ready) > 1:
+                free = self.pool.size - sum(self._cores(n) for n in self.tasks.values())
+                if not ready or free <= 0:
+                    return
+                if len(ready) > 1:
                     height = self._heights()
-                    busy = Counter(_stage(n.job) for n in self.tasks.values())
-                    # stable: key order among equals
-                    ready.sort(key=lambda n: (busy[_stage(n.job)], -height(n), n.ready_round))
+                    ready.sort(key=lambda n: (-height(n), n.ready_round))  # stable: key order
+                if self._cores(ready[0]) > free and self.tasks:
+                    return  # it waits for cores; nothing starts before it
                 self._launch(ready[0])
+
+    def _cores(self, node: _Node) -> int:
+        """Workers a job keeps busy: its metadata's ``cores`` (default 1), at most all."""
+        claimed = (node.job.metadata or {}).get("cores", 1)
+        return max(1, min(self.pool.size, int(claimed))) if self.pool is not None else 1
 
     def _heights(self) -> Callable[[_Node], int]:
         """``height(node)``: the longest chain of waiting jobs that cannot start before ``node``

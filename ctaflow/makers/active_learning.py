@@ -39,7 +39,12 @@ from ctaflow.campaign.stages_mlff import ActiveLearningStageSettings
 from ctaflow.engines.base import Engine
 from ctaflow.engines.calculators import mace_calculator
 from ctaflow.jobs import BULKY_KEYS, result_job
-from ctaflow.makers.mlff import langevin_frames, materialise_model, train_mace_job
+from ctaflow.makers.mlff import (
+    claim_training_cores,
+    langevin_frames,
+    materialise_model,
+    train_mace_job,
+)
 from ctaflow.settings import TrustWindow
 from ctaflow.structures.random_packing import random_packing
 
@@ -258,6 +263,7 @@ def active_learning_job(
         members if st.warm_start else None,  # each member from its own weights
     )
     retrain.name = f"al retrain {iteration + 1}"
+    claim_training_cores(retrain, len(fit.committee) + 1, threads)
     follow = active_learning_job(
         grown.output,
         retrain.output,

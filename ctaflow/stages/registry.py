@@ -39,7 +39,7 @@ from ctaflow.makers.amorphous import AmorphousStageMaker, usable_amorphous_sampl
 from ctaflow.makers.exchange import ExchangeStageMaker
 from ctaflow.makers.interfaces import InterfaceStageMaker
 from ctaflow.makers.md import MDStageMaker
-from ctaflow.makers.mlff import train_mace_job
+from ctaflow.makers.mlff import claim_training_cores, train_mace_job
 from ctaflow.makers.neb import NEBStageMaker
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.makers.structure import StructureRecordMaker
@@ -93,6 +93,7 @@ def _mlff(ctx: StageContext, ml: stages_mlff.MLFFStageSettings) -> Flow:
     members = _committee(ctx.campaign)
     dataset = ctx.flows["training_data"].output
     fit = train_mace_job(dataset, ml.hyperparameters(), ml.threads, _sanity(ctx.campaign), members)
+    claim_training_cores(fit, len(members) + 1, ml.threads)
     fit.name = "train mace" + (f" committee of {len(members) + 1}" if members else "")
     return Flow([fit], output=fit.output, name="mlff")
 

@@ -113,6 +113,15 @@ def test_training_data_label_the_defective_cell_where_the_md_runs_and_members_wh
     (defects,) = [job for job in flow.jobs if job.name == "training defects"]
     (relax0,) = [job for job in flow.jobs if job.name == "relax member 0"]
     assert defects.function_args[0].uuid in {j.uuid for j in relax0.jobs}  # made from x = 0
+    (train,) = build_campaign_flow(settings, demo_structure()).stages["mlff"].jobs
+    assert train.name == "train mace" and train.metadata.get("cores", 1) == 1
+    # with active learning, a committee of 3 trains side by side, one thread each: the
+    # training job claims 3 cores from the local runner
+    (tmp_path / "al").mkdir()
+    committee = _load(tmp_path / "al", TRAINED + "  active_learning: {enabled: true}\n")
+    assert committee.stages.active_learning.committee_size == 3
+    (train,) = build_campaign_flow(committee, demo_structure()).stages["mlff"].jobs
+    assert train.name == "train mace committee of 3" and train.metadata["cores"] == 3
 
 
 def test_a_melt_from_random_positions_is_labelled_from_random_positions(tmp_path):

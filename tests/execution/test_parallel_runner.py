@@ -102,24 +102,23 @@ def test_the_job_with_the_longest_chain_waiting_for_it_starts_first(stores, work
     assert runs.index("b") < runs.index("c") < runs.index("d") < runs.index("e")
 
 
-def test_ready_jobs_are_spread_over_stages(stores, workdir, ledger):
-    """Two workers, three ready jobs: x (stage A, two jobs wait for it), w (stage A) and b (stage
-    B), in that flow order. x starts first (longest chain), then b, whose stage has no job
-    running, before w (flow order and chain length alone would start w)."""
+def test_a_job_claiming_cores_runs_alone(stores, workdir, ledger, tmp_path):
+    """A job whose metadata claims 4 cores (more than the 2 workers: it gets both) starts first
+    (a job waits for it) and nothing runs beside it; the two one-core jobs then run together
+    (each waits for the other to start)."""
     jobs, states = stores
-    with deterministic_uids("stages"):
-        x = toyjobs.named_add(1, 1, "x", sleep_s=0.3)
-        w = toyjobs.named_add(1, 2, "w", sleep_s=0.3)
-        b = toyjobs.named_add(1, 3, "b", sleep_s=0.3)
-        y = toyjobs.named_add(x.output, 1, "y")
-        z = toyjobs.named_add(y.output, 1, "z")
-        for j, stage in ((x, "A"), (w, "A"), (y, "A"), (z, "A"), (b, "B")):
-            j.metadata = {"stage": stage}
-        flow = Flow([x, w, b, y, z])
+    with deterministic_uids("cores"):
+        a = toyjobs.rendezvous("a", "b", str(tmp_path))
+        b = toyjobs.rendezvous("b", "a", str(tmp_path))
+        wide = toyjobs.span("wide", 0.5)
+        wide.metadata = {"cores": 4}
+        after = toyjobs.named_add(wide.output, 1, "after")
+        flow = Flow([a, b, wide, after])
     report = run_flow(flow, jobs, states, workdir, workers=2)
-    assert report.ok and report.n_ran == 5
+    assert report.ok and report.n_ran == 4
     runs = _runs(ledger)
-    assert sorted(runs[:2]) == ["b", "x"] and runs.index("w") > 1
+    assert runs[:2] == ["wide:start", "wide:end"]
+    assert sorted(runs[2:4]) == ["a", "b"]
 
 
 def test_the_cpu_time_of_each_job_is_recorded(stores, workdir, ledger):

@@ -206,3 +206,13 @@ def burn(seconds: float, in_child: bool = False) -> float:
         while time.process_time() - start < seconds:
             pass
     return time.process_time() - start
+
+
+@job
+def span(name: str, sleep_s: float) -> float:
+    """Write ``name:start``, sleep, write ``name:end`` (the ledger shows what overlapped);
+    returns ``sleep_s``."""
+    _ledger(f"{name}:start")
+    time.sleep(sleep_s)
+    _ledger(f"{name}:end")
+    return sleep_s

@@ -82,6 +82,8 @@ def test_one_round_relabels_selected_frames_and_retrains(stores, tmp_path):
     )
     retrained = retrained.model_dump() if hasattr(retrained, "model_dump") else retrained
     assert retrained["initial_model_sha256"] == first["model_sha256"]
+    # the two members retrain side by side: the job claims two cores from the local runner
+    assert jobs.query_one({"name": "al retrain 1"}, ["metadata"])["metadata"]["cores"] == 2
     assert retrained["model_sha256"] == result["model_sha256"]
     assert retrained["epochs_log"][0]["loss"] < first["epochs_log"][0]["loss"]
 
