@@ -113,9 +113,10 @@ def plain_ase_run(structure, calc, steps: int, seed: int = 0):
 def ctaflow_run(structure, steps: int, workdir: Path, engine_spec, seed: int = 0, force_field=None):
     """The same MD as a ctaflow job: the engine's ``md_maker`` (atomate2 ``ForceFieldMDMaker``
     subclass), run by ctaflow's local runner into an embedded store (frames every 10 steps,
-    chunked trajectory, summary, run states). ``force_field``: maker fields that replace the
-    engine's calculator (e.g. :data:`LJ_FORCE_FIELD`). Returns (wall time, CPU time, final
-    structure)."""
+    chunked trajectory, summary, run states), in this process (``workers=1``: the cost of a
+    job; starting worker processes is a cost per run, row 7's). ``force_field``: maker fields
+    that replace the engine's calculator (e.g. :data:`LJ_FORCE_FIELD`). Returns (wall time,
+    CPU time, final structure)."""
     from dataclasses import replace
 
     from jobflow import Flow
@@ -137,7 +138,7 @@ def ctaflow_run(structure, steps: int, workdir: Path, engine_spec, seed: int = 0
     job = maker.make(structure)
     store, states = job_store(None, workdir), state_store(None, workdir)
     t0, cpu0 = time.perf_counter(), time.process_time()
-    report = run_flow(Flow([job]), store, states, workdir)
+    report = run_flow(Flow([job]), store, states, workdir, workers=1)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if not report.ok:
         raise RuntimeError(f"ctaflow MD job failed: {report.failed}")
