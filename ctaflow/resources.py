@@ -2,10 +2,12 @@
 
 For a size guard in ``ctaflow validate``: an MD cell too large for the machine should be refused
 before a run spends hours building up to it. The estimates are **measurements, not a model**:
-ctaflow's own benchmark (``benchmarks/RESULTS.md``, rows 2 and 3, ``benchmarks/results.json``
-of commit 5bd19b9, 2026-11-29) ran Langevin MD of Na3OCl supercells in one process per case,
-single-threaded (torch and BLAS threads = 1) on an AMD EPYC under Linux with torch 2.13 (CPU),
-and recorded the process's peak resident memory (VmHWM) and the time per MD step:
+ctaflow's own benchmark (rows 2 and 3 of ``python -m benchmarks`` at commit 5bd19b9, 2026-11-29,
+kept as ``benchmarks/results-5bd19b9.json``; ``benchmarks/RESULTS.md`` is rewritten by every run:
+on 2026-12-05 the same VM took 2.2-2.7x less time per step up to 1,000 atoms, 17 % more for
+CHGNet at 3,000, with peak memory within 8 %) ran Langevin MD of Na3OCl supercells in one
+process per case, single-threaded (torch and BLAS threads = 1) on an AMD EPYC under Linux with
+torch 2.13 (CPU), and recorded the process's peak resident memory (VmHWM) and the time per MD step:
 
 * ``chgnet``: CHGNet 0.3.0 (chgnet 0.4.2);
 * ``mace`` / ``mace-float32``: a MACE model of the demo's size (16 channels, max_L 0,
@@ -25,13 +27,13 @@ import itertools
 import math
 from pathlib import Path
 
-#: peak resident memory (MB) of one MD process against atoms (benchmarks/results.json)
+#: peak resident memory (MB) of one MD process against atoms (benchmarks/results-5bd19b9.json)
 PEAK_RSS_MB: dict[str, tuple[tuple[int, float], ...]] = {
     "chgnet": ((100, 934.5), (300, 1865.0), (1000, 5097.5), (3000, 14006.1)),
     "mace": ((100, 713.5), (300, 829.5), (1000, 1160.9), (3000, 1963.6)),
     "mace-float32": ((100, 671.9), (300, 732.8), (1000, 956.4)),
 }
-#: seconds per MD step, one thread, against atoms (benchmarks/results.json)
+#: seconds per MD step, one thread, against atoms (benchmarks/results-5bd19b9.json)
 SECONDS_PER_STEP: dict[str, tuple[tuple[int, float], ...]] = {
     "chgnet": ((100, 0.31531), (300, 0.82951), (1000, 3.2199), (3000, 37.491)),
     "mace": ((100, 0.082847), (300, 0.23989), (1000, 0.86652), (3000, 2.7990)),
