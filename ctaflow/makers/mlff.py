@@ -185,7 +185,7 @@ def claim_training_cores(fit: Any, n_members: int, threads: int) -> Any:
     """Mark a :func:`train_mace_job` job with the cores it keeps busy (``cores`` in its
     metadata: its ``n_members`` members train side by side on ``threads`` each), so that the
     local runner starts nothing beside it: in the demo a CHGNet relaxation beside the two
-    trainings ran 4x slower per step and the committee took 175 s instead of ~115 s, on the
+    trainings ran 4x slower per step and the committee took 175 s, 107-125 s without it, on the
     path every stage after the MLFF waits on. Returns ``fit``."""
     fit.metadata = {**(fit.metadata or {}), "cores": n_members * threads}
     return fit
