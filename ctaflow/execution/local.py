@@ -161,7 +161,7 @@ class _Node:
 
 class _Run:
     """The scheduler of one run: jobs wait until every uuid they depend on is finished (a job
-    with diversions finishes after them), then run as long as a worker is free (order: see
+    with diversions finishes after them), then run as long as cores are free (order: see
     :meth:`_start_ready`)."""
 
     def __init__(
@@ -240,25 +240,24 @@ class _Run:
                     node.ready_round = self._round
                 ready.append(node)
             else:
-                if self.pool is None:
-                    if ready:
-                        self._launch(ready[0])
-                        continue
+                if not ready:
                     return
-                free = self.pool.size - sum(self._cores(n) for n in self.tasks.values())
-                if not ready or free <= 0:
-                    return
-                if len(ready) > 1:
-                    height = self._heights()
-                    ready.sort(key=lambda n: (-height(n), n.ready_round))  # stable: key order
-                if self._cores(ready[0]) > free and self.tasks:
-                    return  # it waits for cores; nothing starts before it
+                if self.pool is not None:
+                    free = self.pool.size - sum(self._cores(n) for n in self.tasks.values())
+                    if free <= 0:
+                        return
+                    if len(ready) > 1:
+                        height = self._heights()
+                        ready.sort(key=lambda n: (-height(n), n.ready_round))  # stable
+                    if self._cores(ready[0]) > free and self.tasks:
+                        return  # it waits for cores; nothing starts before it
                 self._launch(ready[0])
 
     def _cores(self, node: _Node) -> int:
-        """Workers a job keeps busy: its metadata's ``cores`` (default 1), at most all."""
+        """Workers a job keeps busy (with a pool): its metadata's ``cores`` (default 1), at
+        most all."""
         claimed = (node.job.metadata or {}).get("cores", 1)
-        return max(1, min(self.pool.size, int(claimed))) if self.pool is not None else 1
+        return max(1, min(self.pool.size, int(claimed)))
 
     def _heights(self) -> Callable[[_Node], int]:
         """``height(node)``: the longest chain of waiting jobs that cannot start before ``node``

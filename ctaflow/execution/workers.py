@@ -273,11 +273,6 @@ class WorkerPool:
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         self.close(interrupt=exc_type is not None)
 
-    @property
-    def free(self) -> bool:
-        """Whether another job can start now."""
-        return len(self._busy) < self.size
-
     def next_pid(self) -> int:
         """Pid of the worker the next :meth:`submit` will use (started now if needed)."""
         if not self._idle:
