@@ -111,6 +111,119 @@ def test_one_round_relabels_selected_frames_and_retrains(stores, tmp_path):
         assert np.abs(atoms.arrays["REF_forces"] - pred["f"]).max() < 2e-3
 
 
+@pytest.mark.slow
+def test_a_model_trained_cold_is_flagged_hot_and_one_round_there_clears_the_flag(stores, tmp_path):
+    """The issue's check of active learning: a committee trained on 100 K frames only leaves its
+    trust window at 1,500 K (frames with σ_F ≥ the upper bound: the trust check flags such a
+    trajectory) and stays inside it at 100 K; one round that relabels the hot frames inside the
+    window (warm-started retraining, the default) brings the hot run back inside it. Judged twice:
+    by the loop's own exploration after the round, and independently by 1,500 K runs driven by
+    mace's own committee calculator (mean force of the members, other seeds) with σ_F computed
+    here by hand. EMT Cu3Au: the labeller costs nothing. Three 16-channel MACE, 30 epochs: with 12
+    the retrained committee's hot σ_F did not drop (0.150 -> 0.164 eV/Å, measured 2026-12-05)."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from mace.calculators import MACECalculator
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ctaflow.analysis.active_learning import UseCondition, trust_check
+    from ctaflow.makers.mlff import materialise_model
+    from ctaflow.settings import TrustWindow
+    from tests.makers.fast_engine import EMTEngine, cu3au
+
+    jobs, _ = stores
+    cell = cu3au()
+    cell.make_supercell([2, 2, 2])
+    labeller = EMTEngine(MLIPEngineSpec())
+    md = labeller.md_maker(
+        MDSegment("label", "nvt", 100, 100, 0.2), 200, 0, MDControls(sample_every=4)
+    ).make(cell)
+    data = dataset_job([md.output], labeller.label, [0.7, 0.15, 0.15], 0, 0.01)
+    hyper = MLFFStageSettings(
+        max_num_epochs=30, batch_size=5, num_channels=16, max_l=0
+    ).hyperparameters()
+    fit = train_mace_job(data.output, hyper, 1, None, committee_seeds(hyper["seed"], 3))
+    lower, upper, hot = 0.05, 0.2, 1500.0
+    al = ActiveLearningStageSettings(
+        committee_size=3,
+        explore_steps=120,
+        explore_sample_every=5,
+        trust_lower_ev_per_a=lower,
+        trust_upper_ev_per_a=upper,
+        max_selected=40,
+        max_iterations=1,
+        retrain_epochs=30,
+    )
+    conditions = [
+        UseCondition(
+            name=name, stage="md", temperature_start_k=t, temperature_end_k=t, duration_ps=0.06
+        )
+        for name, t in (("cold", 100.0), ("hot", hot))
+    ]
+    loop = active_learning_job(data.output, fit.output, al, labeller, hyper, conditions=conditions)
+    run_locally(
+        Flow([md, data, fit, loop]),
+        store=jobs,
+        log=False,
+        ensure_success=True,
+        raise_immediately=True,
+        create_folders=True,
+        root_dir=tmp_path / "jobs",
+    )
+    result = jobs.get_output(loop.uuid, load=True)
+    result = result.model_dump() if hasattr(result, "model_dump") else result
+    before, after = ({c["condition"]: c for c in it["conditions"]} for it in result["iterations"])
+    window = TrustWindow(lower_ev_per_a=lower, upper_ev_per_a=upper)
+
+    def verdict(iteration, name):
+        devs = [f["deviation_ev_per_a"] for f in iteration["frames"] if f["condition"] == name]
+        assert len(devs) == 24  # 120 steps / 5
+        return trust_check(devs, window, 3).status
+
+    it0, it1 = result["iterations"]
+    # cold: the model is where it was trained; hot: it left the window, the trajectory is flagged
+    assert before["cold"]["n_failed"] == 0 and verdict(it0, "cold") == "valid"
+    assert before["hot"]["n_failed"] > 0 and verdict(it0, "hot") == "flagged"
+    # the round relabelled hot frames only (cold has none in the window), every one in the window
+    assert before["hot"]["n_selected"] == before["hot"]["n_candidate"] > 0
+    assert before["cold"]["n_selected"] == 0
+    assert result["n_added_frames"] == before["hot"]["n_selected"]
+    # after one round the hot run stays inside the window (flag cleared), its σ_F lower
+    assert after["hot"]["n_failed"] == 0 and verdict(it1, "hot") == "valid"
+    assert after["hot"]["deviation_mean_ev_per_a"] < before["hot"]["deviation_mean_ev_per_a"]
+    assert after["cold"]["n_failed"] == 0
+
+    def judged_hot(model, members, seed):
+        """Frames of a 1,500 K run at or above the upper bound, by mace's committee calculator."""
+        paths = [str(materialise_model(m, tmp_path / "models")) for m in [model, *members]]
+        atoms = AseAtomsAdaptor.get_atoms(cell)
+        atoms.calc = MACECalculator(model_paths=paths, device="cpu", default_dtype="float64")
+        MaxwellBoltzmannDistribution(atoms, temperature_K=hot, rng=np.random.default_rng(seed))
+        dyn = Langevin(
+            atoms,
+            1.0 * units.fs,
+            temperature_K=hot,
+            friction=0.01,
+            rng=np.random.default_rng(seed),
+        )
+        above = 0
+        for _ in range(24):
+            dyn.run(5)
+            atoms.get_potential_energy()
+            forces = atoms.calc.results["forces_comm"]  # (members, atoms, 3)
+            spread = forces - forces.mean(axis=0)
+            sigma = np.sqrt((spread**2).sum(axis=2).mean(axis=0)).max()
+            above += bool(sigma >= upper)
+        return above
+
+    first = jobs.get_output(fit.uuid, load=True)
+    cold_members = [m["model"] for m in first["committee"]]
+    seeds = (997, 998)
+    assert all(judged_hot(first["model"], cold_members, s) > 0 for s in seeds)
+    assert all(judged_hot(result["model"], result["committee"], s) == 0 for s in seeds)
+
+
 def test_active_learning_needs_the_mlff_stage():
     with pytest.raises(ValueError, match="enable stages.mlff"):
         CampaignSettings.model_validate(
