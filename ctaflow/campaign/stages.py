@@ -143,10 +143,11 @@ class AmorphousStageSettings(StageSettings):
     series (or of the structure alone without a series), all with one engine; ΔE(amorphous −
     crystalline) in meV/atom and formation energies from elemental references.
 
-    Each composition: supercell → relaxation (the crystalline reference, cell + positions) → NVT
+    Each composition: supercell → relaxation (the crystalline reference, cell + positions) →
     melt at ``melt_temperature_k`` for ``melt_ps`` (``melt_start: random``: one melt per sample,
-    from its own random positions in the crystal's cell) → per sample (seed): NVT hold for
-    ``hold_ps``, NVT quench to ``quench_end_temperature_k`` at ``quench_rate_k_per_ps``, relaxation
+    from its own random positions in the crystal's cell) → per sample (seed): hold for
+    ``hold_ps``, quench to ``quench_end_temperature_k`` at ``quench_rate_k_per_ps`` (melt, hold
+    and quench in ``ensemble``: NVT, or NPT at ``pressure_gpa``), relaxation
     of cell and positions. The study gives no melt–quench numbers; the defaults are common choices
     for oxides, not the study's."""
 
@@ -171,6 +172,22 @@ class AmorphousStageSettings(StageSettings):
     hold_ps: float = Field(2.0, gt=0, description="Per-sample hold in the melt (decorrelates), ps.")
     quench_rate_k_per_ps: float = Field(100.0, gt=0, description="Cooling rate, K/ps.")
     quench_end_temperature_k: float = Field(300.0, gt=0, description="End of the quench, K.")
+    ensemble: Literal["nvt", "npt"] = Field(
+        "nvt",
+        description="Ensemble of melt, hold and quench. nvt: in the crystal's cell (a liquid at "
+        "the crystal's density is under pressure: 10-18 GPa for the demo's antiperovskites at "
+        "2,500-3,000 K, which raises their melting point); npt: at ``pressure_gpa`` (isotropic "
+        "MTK barostat), the liquid and the glass find their own density.",
+    )
+    pressure_gpa: float = Field(0.0, description="Pressure of the npt melt–quench, GPa.")
+    barostat: Literal["berendsen", "mtk"] = Field(
+        "berendsen",
+        description="npt integrator (MLIP engines): berendsen scales T and cell towards their "
+        "targets without overshoot (a melt that starts in the crystal's cell at 10-18 GPa); "
+        "mtk (Nose-Hoover chains, 1 ps barostat) swung the demo's liquids to 2-3x the "
+        "crystal's volume within 1 ps (CHGNet, 0 GPa, 1,500-2,000 K, measured 2026-12-05).",
+    )
+    barostat_damping_fs: float = Field(200.0, gt=0, description="npt barostat time, fs.")
     n_samples: int = Field(3, ge=1, description="Independent samples per composition.")
     timestep_fs: float = Field(1.0, gt=0)
     sample_every: int = Field(10, ge=1, description="Steps between stored frames.")

@@ -87,8 +87,18 @@ class MLIPEngine(Engine):
         return maker
 
     def md_maker(self, segment: MDSegment, n_steps: int, seed: int, controls: MDControls) -> Maker:
+        if controls.barostat not in ("mtk", "berendsen"):
+            raise ValueError(f"unknown barostat {controls.barostat!r}: mtk or berendsen")
         npt = segment.ensemble == "npt"
-        if npt:
+        berendsen = npt and controls.barostat == "berendsen"
+        if berendsen:
+            ase_md_kwargs = {
+                "taut": controls.thermostat_damping_fs * units.fs,
+                "taup": controls.barostat_damping_fs * units.fs,
+                "pressure_au": segment.pressure_gpa * units.GPa,
+                "compressibility_au": controls.compressibility_per_gpa / units.GPa,
+            }
+        elif npt:
             ase_md_kwargs = {
                 "tdamp": controls.thermostat_damping_fs * units.fs,
                 "pdamp": controls.barostat_damping_fs * units.fs,
@@ -100,7 +110,7 @@ class MLIPEngine(Engine):
             name=f"md {segment.name} ({self.label})",
             segment=segment.name,
             ensemble=segment.ensemble,
-            dynamics="nose-hoover-chain" if npt else "langevin",
+            dynamics="berendsen" if berendsen else "nose-hoover-chain" if npt else "langevin",
             temperature=t0 if t0 == t1 else [t0, t1],
             pressure=segment.pressure_gpa * 10.0 if npt else None,  # atomate2 wants kbar
             n_steps=n_steps,

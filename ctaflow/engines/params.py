@@ -98,6 +98,12 @@ class MDControls:
     langevin_friction_per_ps: float = 10.0
     thermostat_damping_fs: float = 100.0
     barostat_damping_fs: float = 1000.0
+    #: NPT integrator of the MLIP engines: "mtk" (ASE's MTK Nose-Hoover chains, samples NPT) or
+    #: "berendsen" (first-order scaling of T and cell, no overshoot: equilibrates a density
+    #: that starts far from its target, as a melt in a crystal's cell does; does not sample NPT)
+    barostat: str = "mtk"
+    #: isothermal compressibility for the Berendsen barostat, 1/GPa (sets its coupling)
+    compressibility_per_gpa: float = 0.02
 
 
 def steps_for(duration_ps: float, timestep_fs: float, sample_every: int) -> int:

@@ -107,7 +107,8 @@ class VaspEngine(Engine):
 
     def md_maker(self, segment: MDSegment, n_steps: int, seed: int, controls: MDControls) -> Maker:
         """AIMD segment through atomate2's MDMaker (NVT: Nosé–Hoover, MDALGO 2; NPT: Langevin,
-        MDALGO 3 with PSTRESS), followed by a job that turns the task document into an
+        MDALGO 3 with PSTRESS; ``controls.barostat`` is for the MLIP engines: VASP has no
+        Berendsen barostat), followed by a job that turns the task document into an
         :class:`~ctaflow.analysis.md.MDResult` with a chunked trajectory."""
         kwargs = self._generator_kwargs()
         incar = {**kwargs.pop("user_incar_settings"), "RANDOM_SEED": [seed, 0, 0]}

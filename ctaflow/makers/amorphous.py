@@ -275,11 +275,14 @@ class AmorphousStageMaker(Maker):
             timestep_fs=st.timestep_fs,
             sample_every=st.sample_every,
             langevin_friction_per_ps=st.langevin_friction_per_ps,
+            barostat=st.barostat,
+            barostat_damping_fs=st.barostat_damping_fs,
         )
         hot = st.melt_temperature_k
         quench_ps = (hot - st.quench_end_temperature_k) / st.quench_rate_k_per_ps
 
-        def md(segment: MDSegment, seed: int, start):
+        def md(name: str, t_start: float, t_end: float, ps: float, seed: int, start):
+            segment = MDSegment(name, st.ensemble, t_start, t_end, ps, st.pressure_gpa)
             n_steps = steps_for(segment.duration_ps, st.timestep_fs, st.sample_every)
             return self.engine.md_maker(segment, n_steps, seed, controls).make(start)
 
@@ -303,9 +306,7 @@ class AmorphousStageMaker(Maker):
             shared = None  # from the crystal: one melt, shared by the samples
             if st.melt_start == "crystal":
                 shared = md(
-                    MDSegment("melt", "nvt", hot, hot, st.melt_ps),
-                    st.seed + 1000 * k,
-                    crystal.output.structure,
+                    "melt", hot, hot, st.melt_ps, st.seed + 1000 * k, crystal.output.structure
                 )
                 shared.name = f"melt{tag}"
                 jobs.append(shared)
@@ -318,16 +319,15 @@ class AmorphousStageMaker(Maker):
                         crystal.output.structure, st.random_min_distance_fraction, seed
                     )
                     start.name = f"sample {s} random start{tag}"
-                    melt = md(MDSegment("melt", "nvt", hot, hot, st.melt_ps), seed, start.output)
+                    melt = md("melt", hot, hot, st.melt_ps, seed, start.output)
                     melt.name = f"sample {s} melt{tag}"
                     jobs += [start, melt]
-                hold = md(
-                    MDSegment("hold", "nvt", hot, hot, st.hold_ps),
-                    seed,
-                    melt.output.final_structure,
-                )
+                hold = md("hold", hot, hot, st.hold_ps, seed, melt.output.final_structure)
                 quench = md(
-                    MDSegment("quench", "nvt", hot, st.quench_end_temperature_k, quench_ps),
+                    "quench",
+                    hot,
+                    st.quench_end_temperature_k,
+                    quench_ps,
                     seed,
                     hold.output.final_structure,
                 )

@@ -255,3 +255,56 @@ def test_a_random_start_gives_every_sample_its_own_melt_from_its_own_positions(t
         )
     assert not np.allclose(firsts[0], firsts[1])  # independent starts
     assert result["melt"]["melt_start"] == "random"
+
+
+@pytest.mark.slow
+def test_an_npt_melt_quench_lets_the_liquid_find_its_own_volume(tmp_path):
+    """ensemble: npt (EMT Cu3Au, 32 atoms, 0 GPa, the default Berendsen barostat): melt, hold
+    and quench run NPT at the set pressure, so the hot liquid expands beyond the crystal's cell
+    (at the crystal's volume it is under pressure). NVT (the default) keeps the crystal's cell:
+    the random-start test above."""
+    from jobflow import Flow
+
+    from ctaflow.campaign.stages import AmorphousStageSettings
+    from ctaflow.engines.specs import MLIPEngineSpec
+    from ctaflow.execution.local import run_flow
+    from ctaflow.makers.amorphous import AmorphousStageMaker
+    from ctaflow.store import job_store, state_store
+    from tests.makers.fast_engine import EMTEngine, cu3au
+
+    st = AmorphousStageSettings(
+        supercell_min_width_a=7.0,  # 2x2x2
+        melt_start="random",
+        melt_temperature_k=2500.0,
+        ensemble="npt",
+        pressure_gpa=0.0,
+        melt_ps=0.3,
+        hold_ps=0.1,
+        quench_rate_k_per_ps=20000.0,
+        timestep_fs=2.0,
+        sample_every=5,
+        n_samples=1,
+        elemental_references=False,
+        relax_cell=True,
+        max_steps=200,
+    )
+    flow = AmorphousStageMaker(engine=EMTEngine(MLIPEngineSpec()), settings=st).make(cu3au())
+    store, states = job_store(None, tmp_path), state_store(None, tmp_path)
+    report = run_flow(Flow([flow]), store, states, tmp_path, workers=1)
+    assert report.ok, report.failed
+    store.connect()
+    by_name = {j.name: j for j in flow.jobs}
+    crystal = store.get_output(by_name["crystalline reference"].jobs[-1].uuid, load=True)
+    v_crystal = crystal.structure.volume
+    melt, hold, quench = (
+        store.get_output(by_name[f"sample 0 {seg}"].uuid, load=True)
+        for seg in ("melt", "hold", "quench")
+    )
+    for segment in (melt, hold, quench):
+        assert segment["ensemble"] == "npt" and segment["pressure_gpa"] == 0.0
+    # the liquid at 2,500 K and 0 GPa takes more room than the crystal at 0 K
+    assert melt["final_volume_a3"] > 1.05 * v_crystal
+    assert hold["mean_volume_a3"] > 1.05 * v_crystal
+    # the random start is under pressure (12.9 GPa mean over the melt, EMT); the barostat
+    # brings the hold near its target
+    assert abs(hold["mean_pressure_gpa"]) < 0.5 * melt["mean_pressure_gpa"]
