@@ -91,6 +91,12 @@ class UseCondition(BaseModel):
         "the crystal's shortest distances; ctaflow.structures.random_packing), not from the "
         "structure: a melt from a disordered start.",
     )
+    pressure_gpa: float | None = Field(
+        None,
+        description="NPT at this pressure (Berendsen barostat with ``barostat_damping_fs``), "
+        "GPa; None: NVT in the cell it starts in. The labelling and the exploration run it so.",
+    )
+    barostat_damping_fs: float = 200.0
     label_ramp: bool = Field(
         False,
         description="The labeller also runs this ramp (continuing from its run at the start "

@@ -179,6 +179,8 @@ def active_learning_job(
                 seed=seed,
                 end_temperature_k=cond.temperature_end_k,
                 dtype="float32" if fit.precision and fit.precision.float32_ok else "float64",
+                pressure_gpa=cond.pressure_gpa,
+                barostat_damping_fs=cond.barostat_damping_fs,
             )
             ends[cond.name] = sampled[-1]
             frames += sampled

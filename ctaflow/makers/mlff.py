@@ -19,6 +19,7 @@ import numpy as np
 from ase import units
 from ase.io import read
 from ase.md.langevin import Langevin
+from ase.md.nptberendsen import NPTBerendsen
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from jobflow import Maker, Response, job
 from pymatgen.io.ase import AseAtomsAdaptor
@@ -35,6 +36,7 @@ from ctaflow.analysis.mlff import (
 )
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.engines.calculators import mace_calculator
+from ctaflow.engines.params import MDControls
 from ctaflow.jobs import result_job
 
 logger = logging.getLogger(__name__)
@@ -87,23 +89,39 @@ def langevin_frames(
     seed: int = 0,
     end_temperature_k: float | None = None,
     dtype: str = "float64",
+    pressure_gpa: float | None = None,
+    barostat_damping_fs: float = 200.0,
 ) -> tuple[list, list[int], list[float]]:
     """Langevin NVT with the model from ``start`` (ASE atoms): copies of the atoms every
     ``every`` steps, their step numbers and instantaneous temperatures (K). With
     ``end_temperature_k`` the thermostat target ramps linearly to it (set every ``every``
-    steps); ``dtype``: the model's precision."""
+    steps); ``dtype``: the model's precision. With ``pressure_gpa``: Berendsen NPT at that
+    pressure instead (as the amorphous stage's npt melts; 100 fs thermostat, compressibility
+    as :class:`~ctaflow.engines.params.MDControls`)."""
     atoms = start.copy()
     atoms.calc = mace_calculator(str(model_path), dtype=dtype)
     MaxwellBoltzmannDistribution(
         atoms, temperature_K=temperature_k, rng=np.random.default_rng(seed)
     )
-    dyn = Langevin(
-        atoms,
-        timestep_fs * units.fs,
-        temperature_K=temperature_k,
-        friction=0.01 / units.fs,
-        rng=np.random.default_rng(seed + 1),
-    )
+    if pressure_gpa is None:
+        dyn = Langevin(
+            atoms,
+            timestep_fs * units.fs,
+            temperature_K=temperature_k,
+            friction=0.01 / units.fs,
+            rng=np.random.default_rng(seed + 1),
+        )
+    else:
+        controls = MDControls()
+        dyn = NPTBerendsen(
+            atoms,
+            timestep_fs * units.fs,
+            temperature_K=temperature_k,
+            pressure_au=pressure_gpa * units.GPa,
+            taut=controls.thermostat_damping_fs * units.fs,
+            taup=barostat_damping_fs * units.fs,
+            compressibility_au=controls.compressibility_per_gpa / units.GPa,
+        )
     end = temperature_k if end_temperature_k is None else end_temperature_k
     frames, steps, temps = [], [], []
     for done in range(every, n_steps + 1, every):

@@ -4,7 +4,7 @@ engine, collected into a deduplicated, split extxyz dataset in the ``data`` stor
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jobflow import Flow, Maker
@@ -130,6 +130,18 @@ def random_starts(conditions: list[UseCondition]) -> dict[float, float]:
     }
 
 
+def labelling_segment(
+    name: str, t0: float, t1: float, ps: float, condition: UseCondition | None, controls
+) -> tuple[MDSegment, MDControls]:
+    """The labelling MD segment (and its controls) for a condition of use: NPT with the
+    condition's pressure and Berendsen barostat when it runs NPT (a melt at its own density),
+    NVT otherwise."""
+    if condition is None or condition.pressure_gpa is None:
+        return MDSegment(name, "nvt", t0, t1, ps), controls
+    npt = replace(controls, barostat="berendsen", barostat_damping_fs=condition.barostat_damping_fs)
+    return MDSegment(name, "npt", t0, t1, ps, condition.pressure_gpa), npt
+
+
 def member_conditions(conditions: list[UseCondition], member: int) -> list[UseCondition]:
     """The conditions of use that concern series member ``member`` (0: the campaign's own
     composition): the others skip those a stage runs on the campaign's structure only."""
@@ -209,10 +221,20 @@ class TrainingDataMaker(Maker):
             mine = member_conditions(self.conditions, k)
             temperatures, ramps = labelling_plan(st, mine)
             packed = random_starts(mine)
+            npt = {
+                c.temperature_start_k: c
+                for c in mine
+                if c.isothermal and c.pressure_gpa is not None
+            }
             at: dict[float, Any] = {}  # temperature -> the labelling run there
             for i, temperature in enumerate(temperatures):
-                segment = MDSegment(
-                    f"label {temperature:g} K", "nvt", temperature, temperature, st.md_ps
+                segment, ctl = labelling_segment(
+                    f"label {temperature:g} K",
+                    temperature,
+                    temperature,
+                    st.md_ps,
+                    npt.get(temperature),
+                    controls,
                 )
                 seed = st.seed + 100 * k + i
                 begin, how = start, ""
@@ -221,16 +243,18 @@ class TrainingDataMaker(Maker):
                     pack.name = f"labelling random start {temperature:g} K{suffix}"
                     jobs.append(pack)
                     begin, how = pack.output, " (random start)"
-                md = self.engine.md_maker(segment, steps, seed, controls).make(begin)
+                md = self.engine.md_maker(segment, steps, seed, ctl).make(begin)
                 md.name = f"labelling md {temperature:g} K{suffix}{how}"
                 runs.append(md)
                 run_fractions.append(x)
                 at[temperature] = md
             for r, ramp in enumerate(ramps):
                 t0, t1 = ramp.temperature_start_k, ramp.temperature_end_k
-                segment = MDSegment(f"label {t0:g} -> {t1:g} K", "nvt", t0, t1, st.md_ps)
+                segment, ctl = labelling_segment(
+                    f"label {t0:g} -> {t1:g} K", t0, t1, st.md_ps, ramp, controls
+                )
                 seed = st.seed + 100 * k + 50 + r
-                md = self.engine.md_maker(segment, steps, seed, controls).make(
+                md = self.engine.md_maker(segment, steps, seed, ctl).make(
                     at[t0].output.final_structure
                 )
                 md.name = f"labelling md {t0:g} -> {t1:g} K{suffix}"

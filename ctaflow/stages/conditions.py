@@ -50,6 +50,10 @@ def amorphous_conditions(st: settings.AmorphousStageSettings) -> list[UseConditi
     """Melt (with the hold at the same temperature) and the quench from it."""
     hot, cold = st.melt_temperature_k, st.quench_end_temperature_k
     melt = f"amorphous melt {hot:g} K"
+    npt = {
+        "pressure_gpa": st.pressure_gpa if st.ensemble == "npt" else None,
+        "barostat_damping_fs": st.barostat_damping_fs,
+    }
     return [
         UseCondition(
             name=melt, stage="amorphous", temperature_start_k=hot, temperature_end_k=hot,
@@ -57,11 +61,12 @@ def amorphous_conditions(st: settings.AmorphousStageSettings) -> list[UseConditi
             random_start_fraction=(
                 st.random_min_distance_fraction if st.melt_start == "random" else None
             ),
+            **npt,
         ),
         UseCondition(
             name=f"amorphous quench {hot:g} -> {cold:g} K", stage="amorphous",
             temperature_start_k=hot, temperature_end_k=cold,
             duration_ps=(hot - cold) / st.quench_rate_k_per_ps, timestep_fs=st.timestep_fs,
-            follows=melt, label_ramp=True,
+            follows=melt, label_ramp=True, **npt,
         ),
     ]  # fmt: skip

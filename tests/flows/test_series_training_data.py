@@ -58,3 +58,52 @@ def test_series_dataset_has_every_composition(stores, tmp_path):
         energies = [a.info["REF_energy"] for a in relax]
         if len(energies) > 1:
             assert max(energies) > min(energies)
+
+
+def test_an_npt_melt_is_labelled_and_explored_npt(monkeypatch):
+    """amorphous ensemble npt: the melt's condition of use carries its pressure, so the labeller
+    runs it (and the quench ramp after it) NPT with the Berendsen barostat, the other labelling
+    temperatures NVT; the exploration's integrator follows the same condition (EMT in place of
+    the model: a compressed crystal at 0 GPa expands under NPT, keeps its cell under NVT)."""
+    import numpy as np
+    from ase.calculators.emt import EMT
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ctaflow.campaign.stages import AmorphousStageSettings
+    from ctaflow.makers import mlff
+    from ctaflow.stages.conditions import amorphous_conditions
+    from tests.makers.fast_engine import EMTEngine, cu3au
+
+    st = AmorphousStageSettings(melt_temperature_k=2000, ensemble="npt", pressure_gpa=0.0)
+    melt, quench = amorphous_conditions(st)
+    assert melt.pressure_gpa == quench.pressure_gpa == 0.0
+    assert melt.barostat_damping_fs == st.barostat_damping_fs
+    assert amorphous_conditions(AmorphousStageSettings())[0].pressure_gpa is None  # nvt
+    maker = TrainingDataMaker(
+        engine=EMTEngine(MLIPEngineSpec()),
+        settings=TrainingDataStageSettings(supercell_min_width_a=3.0, temperatures_k=[1000.0]),
+        conditions=[melt, quench],
+    )
+    flow = maker.make(cu3au())
+    md = {
+        job.name: job.function.__self__ for job in flow.jobs if job.name.startswith("labelling md")
+    }
+    assert set(md) == {"labelling md 1000 K", "labelling md 2000 K", "labelling md 2000 -> 300 K"}
+    assert md["labelling md 1000 K"].ensemble.value == "nvt"
+    for name in ("labelling md 2000 K", "labelling md 2000 -> 300 K"):
+        assert md[name].ensemble.value == "npt" and md[name].dynamics == "berendsen"
+        assert md[name].pressure == 0.0 and md[name].ase_md_kwargs["pressure_au"] == 0.0
+
+    monkeypatch.setattr(mlff, "mace_calculator", lambda *a, **k: EMT())
+    cell = cu3au()
+    cell.make_supercell([2, 2, 2])
+    cell.scale_lattice(cell.volume * 0.92)  # compressed: under pressure
+    start = AseAtomsAdaptor.get_atoms(cell)
+    volumes = {}
+    for pressure in (None, 0.0):
+        frames, _, _ = mlff.langevin_frames(
+            "unused", start, 300.0, 200, 50, 2.0, seed=1, pressure_gpa=pressure
+        )
+        volumes[pressure] = [f.get_volume() for f in frames]
+    assert np.allclose(volumes[None], cell.volume)
+    assert volumes[0.0][-1] > 1.03 * cell.volume
