@@ -187,41 +187,17 @@ def test_a_random_start_gives_every_sample_its_own_melt_from_its_own_positions(t
     """melt_start: random (EMT Cu3Au, 32 atoms): each sample melts from its own random packing of
     the crystal's cell, and the melted check counts from the middle of that melt."""
     import numpy as np
-    from jobflow import Flow
 
     from ctaflow.analysis.amorphous import accumulated_msd, bragg_order
     from ctaflow.analysis.chunks import join_chunks
-    from ctaflow.campaign.stages import AmorphousStageSettings
-    from ctaflow.engines.specs import MLIPEngineSpec
-    from ctaflow.execution.local import run_flow
-    from ctaflow.makers.amorphous import AmorphousStageMaker
-    from ctaflow.store import job_store, state_store
     from ctaflow.structures.random_packing import pair_minima
-    from tests.makers.fast_engine import EMTEngine, cu3au
 
-    st = AmorphousStageSettings(
-        supercell_min_width_a=7.0,  # 2x2x2
-        melt_start="random",
-        melt_temperature_k=3000.0,
-        melt_ps=0.4,
-        hold_ps=0.1,
-        quench_rate_k_per_ps=20000.0,
-        timestep_fs=2.0,
-        sample_every=5,
-        n_samples=2,
-        elemental_references=False,
-        relax_cell=False,
-        max_steps=200,
+    st, flow, store, by_name = _emt_random_melts(
+        tmp_path, melt_temperature_k=3000.0, melt_ps=0.4, n_samples=2, relax_cell=False
     )
-    flow = AmorphousStageMaker(engine=EMTEngine(MLIPEngineSpec()), settings=st).make(cu3au())
     names = [j.name for j in flow.jobs]
     assert "melt" not in names  # no melt shared by the samples
     assert [n for n in names if n.endswith("melt")] == ["sample 0 melt", "sample 1 melt"]
-    store, states = job_store(None, tmp_path), state_store(None, tmp_path)
-    report = run_flow(Flow([flow]), store, states, tmp_path, workers=1)
-    assert report.ok, report.failed
-    store.connect()
-    by_name = {j.name: j for j in flow.jobs}
     crystal = store.get_output(by_name["crystalline reference"].jobs[-1].uuid, load=True)
     crystal = crystal.structure  # a RelaxResult
     limits = pair_minima(crystal, st.random_min_distance_fraction)
@@ -263,37 +239,15 @@ def test_an_npt_melt_quench_lets_the_liquid_find_its_own_volume(tmp_path):
     and quench run NPT at the set pressure, so the hot liquid expands beyond the crystal's cell
     (at the crystal's volume it is under pressure). NVT (the default) keeps the crystal's cell:
     the random-start test above."""
-    from jobflow import Flow
-
-    from ctaflow.campaign.stages import AmorphousStageSettings
-    from ctaflow.engines.specs import MLIPEngineSpec
-    from ctaflow.execution.local import run_flow
-    from ctaflow.makers.amorphous import AmorphousStageMaker
-    from ctaflow.store import job_store, state_store
-    from tests.makers.fast_engine import EMTEngine, cu3au
-
-    st = AmorphousStageSettings(
-        supercell_min_width_a=7.0,  # 2x2x2
-        melt_start="random",
+    _, _, store, by_name = _emt_random_melts(
+        tmp_path,
         melt_temperature_k=2500.0,
         ensemble="npt",
         pressure_gpa=0.0,
         melt_ps=0.3,
-        hold_ps=0.1,
-        quench_rate_k_per_ps=20000.0,
-        timestep_fs=2.0,
-        sample_every=5,
         n_samples=1,
-        elemental_references=False,
         relax_cell=True,
-        max_steps=200,
     )
-    flow = AmorphousStageMaker(engine=EMTEngine(MLIPEngineSpec()), settings=st).make(cu3au())
-    store, states = job_store(None, tmp_path), state_store(None, tmp_path)
-    report = run_flow(Flow([flow]), store, states, tmp_path, workers=1)
-    assert report.ok, report.failed
-    store.connect()
-    by_name = {j.name: j for j in flow.jobs}
     crystal = store.get_output(by_name["crystalline reference"].jobs[-1].uuid, load=True)
     v_crystal = crystal.structure.volume
     melt, hold, quench = (
@@ -308,3 +262,34 @@ def test_an_npt_melt_quench_lets_the_liquid_find_its_own_volume(tmp_path):
     # the random start is under pressure (12.9 GPa mean over the melt, EMT); the barostat
     # brings the hold near its target
     assert abs(hold["mean_pressure_gpa"]) < 0.5 * melt["mean_pressure_gpa"]
+
+
+def _emt_random_melts(tmp_path, **settings):
+    """The amorphous stage on EMT Cu3Au (2x2x2, 32 atoms) from random starts, run with the
+    local runner: (settings, flow, store, jobs by name)."""
+    from jobflow import Flow
+
+    from ctaflow.campaign.stages import AmorphousStageSettings
+    from ctaflow.engines.specs import MLIPEngineSpec
+    from ctaflow.execution.local import run_flow
+    from ctaflow.makers.amorphous import AmorphousStageMaker
+    from ctaflow.store import job_store, state_store
+    from tests.makers.fast_engine import EMTEngine, cu3au
+
+    base = {
+        "supercell_min_width_a": 7.0,
+        "melt_start": "random",
+        "hold_ps": 0.1,
+        "quench_rate_k_per_ps": 20000.0,
+        "timestep_fs": 2.0,
+        "sample_every": 5,
+        "elemental_references": False,
+        "max_steps": 200,
+    }
+    st = AmorphousStageSettings(**{**base, **settings})
+    flow = AmorphousStageMaker(engine=EMTEngine(MLIPEngineSpec()), settings=st).make(cu3au())
+    store, states = job_store(None, tmp_path), state_store(None, tmp_path)
+    report = run_flow(Flow([flow]), store, states, tmp_path, workers=1)
+    assert report.ok, report.failed
+    store.connect()
+    return st, flow, store, {j.name: j for j in flow.jobs}

@@ -49,15 +49,7 @@ def test_one_round_relabels_selected_frames_and_retrains(stores, tmp_path):
         max_iterations=1,
     )
     loop = active_learning_job(data.output, fit.output, al, labeller, hyper)
-    run_locally(
-        Flow([md, data, fit, loop]),
-        store=jobs,
-        log=False,
-        ensure_success=True,
-        raise_immediately=True,
-        create_folders=True,
-        root_dir=tmp_path / "jobs",
-    )
+    _run([md, data, fit, loop], jobs, tmp_path)
     first = jobs.get_output(fit.uuid, load=True)
     assert [m["seed"] for m in first["committee"]] == [1001]
     assert first["committee"][0]["model_sha256"] != first["model_sha256"]  # another model
@@ -162,15 +154,7 @@ def test_a_model_trained_cold_is_flagged_hot_and_one_round_there_clears_the_flag
         for name, t in (("cold", 100.0), ("hot", hot))
     ]
     loop = active_learning_job(data.output, fit.output, al, labeller, hyper, conditions=conditions)
-    run_locally(
-        Flow([md, data, fit, loop]),
-        store=jobs,
-        log=False,
-        ensure_success=True,
-        raise_immediately=True,
-        create_folders=True,
-        root_dir=tmp_path / "jobs",
-    )
+    _run([md, data, fit, loop], jobs, tmp_path)
     result = jobs.get_output(loop.uuid, load=True)
     result = result.model_dump() if hasattr(result, "model_dump") else result
     before, after = ({c["condition"]: c for c in it["conditions"]} for it in result["iterations"])
@@ -237,3 +221,15 @@ def test_active_learning_needs_the_mlff_stage():
         )
     with pytest.raises(ValueError, match="must be below"):
         ActiveLearningStageSettings(trust_lower_ev_per_a=0.3, trust_upper_ev_per_a=0.2)
+
+
+def _run(jobs_to_run, store, tmp_path) -> None:
+    run_locally(
+        Flow(jobs_to_run),
+        store=store,
+        log=False,
+        ensure_success=True,
+        raise_immediately=True,
+        create_folders=True,
+        root_dir=tmp_path / "jobs",
+    )
