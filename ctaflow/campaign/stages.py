@@ -176,8 +176,10 @@ class AmorphousStageSettings(StageSettings):
         "nvt",
         description="Ensemble of melt, hold and quench. nvt: in the crystal's cell (a liquid at "
         "the crystal's density is under pressure: 10-18 GPa for the demo's antiperovskites at "
-        "2,500-3,000 K, which raises their melting point); npt: at ``pressure_gpa`` (isotropic "
-        "MTK barostat), the liquid and the glass find their own density.",
+        "2,500-3,000 K, which raises their melting point); npt: at ``pressure_gpa`` with "
+        "``barostat`` (isotropic; Berendsen also replaces the Langevin thermostat), the "
+        "liquid and the glass find their own density, and the campaign-trained model's "
+        "labelling and exploration of the melt run NPT too.",
     )
     pressure_gpa: float = Field(0.0, description="Pressure of the npt melt–quench, GPa.")
     barostat: Literal["berendsen", "mtk"] = Field(
