@@ -175,7 +175,7 @@ class AmorphousStageSettings(StageSettings):
     ensemble: Literal["nvt", "npt"] = Field(
         "nvt",
         description="Ensemble of melt, hold and quench. nvt: in the crystal's cell (a liquid at "
-        "the crystal's density is under pressure: 10-18 GPa for the demo's antiperovskites at "
+        "the crystal's density is under pressure: 9-18 GPa for the demo's antiperovskites at "
         "2,500-3,000 K, which raises their melting point); npt: at ``pressure_gpa`` with "
         "``barostat`` (isotropic; Berendsen also replaces the Langevin thermostat), the "
         "liquid and the glass find their own density, and the campaign-trained model's "
@@ -185,7 +185,7 @@ class AmorphousStageSettings(StageSettings):
     barostat: Literal["berendsen", "mtk"] = Field(
         "berendsen",
         description="npt integrator (MLIP engines): berendsen scales T and cell towards their "
-        "targets without overshoot (a melt that starts in the crystal's cell at 10-18 GPa); "
+        "targets without overshoot (a melt that starts in the crystal's cell at 9-18 GPa); "
         "mtk (Nose-Hoover chains, 1 ps barostat) swung the demo's liquids to 2-3x the "
         "crystal's volume within 1 ps (CHGNet, 0 GPa, 1,500-2,000 K, measured 2026-12-05).",
     )
