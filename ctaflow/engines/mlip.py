@@ -92,12 +92,7 @@ class MLIPEngine(Engine):
         npt = segment.ensemble == "npt"
         berendsen = npt and controls.barostat == "berendsen"
         if berendsen:
-            ase_md_kwargs = {
-                "taut": controls.thermostat_damping_fs * units.fs,
-                "taup": controls.barostat_damping_fs * units.fs,
-                "pressure_au": segment.pressure_gpa * units.GPa,
-                "compressibility_au": controls.compressibility_per_gpa / units.GPa,
-            }
+            ase_md_kwargs = controls.berendsen_npt_kwargs(segment.pressure_gpa)
         elif npt:
             ase_md_kwargs = {
                 "tdamp": controls.thermostat_damping_fs * units.fs,

@@ -105,6 +105,17 @@ class MDControls:
     #: isothermal compressibility for the Berendsen barostat, 1/GPa (sets its coupling)
     compressibility_per_gpa: float = 0.02
 
+    def berendsen_npt_kwargs(self, pressure_gpa: float) -> dict[str, float]:
+        """Keyword arguments of ASE's ``NPTBerendsen`` (ASE units) for these controls."""
+        from ase import units
+
+        return {
+            "taut": self.thermostat_damping_fs * units.fs,
+            "taup": self.barostat_damping_fs * units.fs,
+            "pressure_au": pressure_gpa * units.GPa,
+            "compressibility_au": self.compressibility_per_gpa / units.GPa,
+        }
+
 
 def steps_for(duration_ps: float, timestep_fs: float, sample_every: int) -> int:
     """Number of steps for a duration, rounded up to a multiple of ``sample_every``."""

@@ -112,15 +112,12 @@ def langevin_frames(
             rng=np.random.default_rng(seed + 1),
         )
     else:
-        controls = MDControls()
+        controls = MDControls(barostat="berendsen", barostat_damping_fs=barostat_damping_fs)
         dyn = NPTBerendsen(
             atoms,
             timestep_fs * units.fs,
             temperature_K=temperature_k,
-            pressure_au=pressure_gpa * units.GPa,
-            taut=controls.thermostat_damping_fs * units.fs,
-            taup=barostat_damping_fs * units.fs,
-            compressibility_au=controls.compressibility_per_gpa / units.GPa,
+            **controls.berendsen_npt_kwargs(pressure_gpa),
         )
     end = temperature_k if end_temperature_k is None else end_temperature_k
     frames, steps, temps = [], [], []
