@@ -1,6 +1,6 @@
 """Molecular dynamics with the embedded MLIP engines (one MD segment per job).
 
-:class:`MLIPMDMaker` is atomate2's ``ForceFieldMDMaker`` with three changes a campaign needs:
+:class:`MLIPMDMaker` is atomate2's ``ForceFieldMDMaker`` with the changes a campaign needs:
 
 1. **reproducible**: atomate2 0.1.5 seeds only the Maxwell-Boltzmann velocities
    (``mb_velocity_seed``); ASE's Langevin then draws its random forces from the global numpy
@@ -17,6 +17,8 @@
    but ASE's Nosé–Hoover-chain integrators (MTKNPT) thermostat to ``_kT`` of their thermostat
    and barostat objects, so a cooling ramp was silently ignored (both runs of a test that cooled
    600 → 500 K and 600 → 600 K were identical). :class:`RampedMTKNPT` syncs them every step.
+6. **Berendsen NPT at the cost of NVT**: :class:`~ctaflow.engines.berendsen.OneForceNPTBerendsen`
+   (one force evaluation per step where ASE's NPTBerendsen makes two).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ctaflow.analysis.md import (
     voigt_to_matrix,
 )
 from ctaflow.analysis.provenance import software_versions
+from ctaflow.engines.berendsen import OneForceNPTBerendsen
 from ctaflow.engines.committee import trajectory_trust
 from ctaflow.engines.md_restart import CHECKPOINT_INTERVAL_S, restartable
 from ctaflow.engines.md_start import with_start_velocities
@@ -91,6 +94,8 @@ class MLIPMDMaker(ForceFieldMDMaker):
             self.ase_md_kwargs["rng"] = np.random.default_rng([self.seed, 7919])
         if self.dynamics == "nose-hoover-chain" and str(self.ensemble).endswith("npt"):
             self.dynamics = RampedMTKNPT  # the class, set at run time: the job stays serialisable
+        if self.dynamics == "berendsen" and str(self.ensemble).endswith("npt"):
+            self.dynamics = OneForceNPTBerendsen  # half ASE's force evaluations (see the class)
         self.ionic_step_data = None
         structure = with_start_velocities(structure, first_target_k(self.temperature), self.seed)
         with restartable(self, structure):  # a rerun resumes from the last checkpoint

@@ -19,7 +19,6 @@ import numpy as np
 from ase import units
 from ase.io import read
 from ase.md.langevin import Langevin
-from ase.md.nptberendsen import NPTBerendsen
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from jobflow import Maker, Response, job
 from pymatgen.io.ase import AseAtomsAdaptor
@@ -35,6 +34,7 @@ from ctaflow.analysis.mlff import (
     validation_metrics,
 )
 from ctaflow.analysis.provenance import software_versions
+from ctaflow.engines.berendsen import OneForceNPTBerendsen
 from ctaflow.engines.calculators import mace_calculator
 from ctaflow.engines.params import MDControls
 from ctaflow.jobs import result_job
@@ -113,7 +113,7 @@ def langevin_frames(
         )
     else:
         controls = MDControls(barostat="berendsen", barostat_damping_fs=barostat_damping_fs)
-        dyn = NPTBerendsen(
+        dyn = OneForceNPTBerendsen(
             atoms,
             timestep_fs * units.fs,
             temperature_K=temperature_k,
