@@ -2,8 +2,9 @@
 
 ASE's ``NPTBerendsen.step`` rescales cell and positions first (from the stress of the last
 evaluation), which invalidates the calculator's results, and then evaluates the forces again
-for the first half-kick: two evaluations per step, twice the cost of NVT. Measured on the demo's
-melts (CHGNet, 40 atoms): 101 calculator calls for 50 steps, 0.29 s per step against 0.12.
+for the first half-kick: two evaluations per step, twice the cost of NVT. Measured on a 2,000 K
+melt of the demo's 40-atom cell with CHGNet, 50 steps: 101 calculator calls in 17.0 s; with
+:class:`OneForceNPTBerendsen` 51 calls in 9.6 s.
 """
 
 from __future__ import annotations
