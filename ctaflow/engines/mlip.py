@@ -14,6 +14,7 @@ from atomate2.forcefields.utils import ase_calculator
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.engines.base import Engine
 from ctaflow.engines.calculators import MACE_FACTORY, MLIP_FACTORIES, MLIP_SPECIES
+from ctaflow.engines.cell_filter import AtomForceFrechetCellFilter
 from ctaflow.engines.mlip_md import MLIPMDMaker
 from ctaflow.engines.mlip_neb import MLIPNebMaker
 from ctaflow.engines.params import MDControls, MDSegment, NEBParams, RelaxParams
@@ -64,7 +65,11 @@ class MLIPEngine(Engine):
             name=f"relax ({self.label})",
             relax_cell=settings.relax_cell,
             steps=settings.max_steps,
-            relax_kwargs={"fmax": settings.fmax_ev_per_a},
+            # with the cell: converge on the atoms' own forces (see engines/cell_filter.py)
+            relax_kwargs={
+                "fmax": settings.fmax_ev_per_a,
+                "cell_filter": AtomForceFrechetCellFilter,
+            },
             optimizer_kwargs={"optimizer": settings.optimizer},
             # atomate2 keeps a step's structure only under "mol_or_struct"
             ionic_step_data=("energy", "forces", "stress", "mol_or_struct"),

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from ase import units
 from ase.constraints import FixAtoms
-from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE
 
+from ctaflow.engines.cell_filter import AtomForceFrechetCellFilter
 from ctaflow.engines.vasp_standin.results import RunResult, record_step
 
 if TYPE_CHECKING:
@@ -54,18 +54,18 @@ def relax(
 ) -> RunResult:
     """Relax ``atoms`` with at most ``max_steps`` force calls (VASP's NSW).
 
-    Converged means: all forces (and, with a variable cell, the cell gradient of ASE's
-    ``FrechetCellFilter``) below ``fmax_ev_per_a``; or, with an energy criterion, two successive
-    energies (enthalpies at ``PSTRESS``) differing by less than ``energy_tolerance_ev`` — VASP's
-    EDIFFG < 0 and EDIFFG > 0. Note: with EDIFFG < 0 and a variable cell VASP checks forces
-    only; the cell gradient criterion here is stricter.
+    Converged means: all forces on the atoms (lab frame, as VASP's; and, with a variable cell,
+    the cell gradient of ASE's ``FrechetCellFilter``) below ``fmax_ev_per_a``; or, with an
+    energy criterion, two successive energies (enthalpies at ``PSTRESS``) differing by less
+    than ``energy_tolerance_ev`` — VASP's EDIFFG < 0 and EDIFFG > 0. Note: with EDIFFG < 0 and a
+    variable cell VASP checks forces only; the cell gradient criterion here is stricter.
     """
     if not settings.move_positions:
         atoms.set_constraint([*atoms.constraints, FixAtoms(indices=list(range(len(atoms))))])
     target = atoms
     pressure = settings.pressure_kbar * KBAR_TO_EV_PER_A3
     if settings.move_shape or settings.move_volume:
-        target = FrechetCellFilter(
+        target = AtomForceFrechetCellFilter(
             atoms,
             hydrostatic_strain=not settings.move_shape,
             constant_volume=not settings.move_volume,
