@@ -298,6 +298,14 @@ def checked_arrhenius(
     )
     where = "inside" if lo <= extrapolate_to_k <= hi else "outside"
     out.status, out.fit = "fitted", fit
+    ea, ea_std = fit.activation_energy_ev, fit.activation_energy_std_ev
+    if ea <= ea_std:
+        out.reasons.append(
+            f"E_a = {ea:.3f} ± {ea_std:.3f} eV is not resolved: within one standard deviation of "
+            f"zero{' and negative' if ea < 0 else ''}, D does not rise measurably over "
+            f"{lo:g}–{hi:g} K (run longer for smaller error bars, or widen the range); neither "
+            "E_a nor the extrapolation is a result"
+        )
     out.extrapolation = Extrapolation(
         label=(
             f"extrapolated from the fit over {lo:g}–{hi:g} K to {extrapolate_to_k:g} K "

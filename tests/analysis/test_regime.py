@@ -211,6 +211,21 @@ def test_two_temperatures_need_an_explicit_minimum_and_are_labelled():
     assert sigma.extrapolation.unit == "S/cm"
 
 
+def test_an_activation_energy_within_its_error_of_zero_is_not_a_result():
+    # D flat over 900-1100 K within its 30 % error bars (the demo's MACE: 9.7e-6, 1.31e-5 and
+    # 8.9e-6 cm2/s): the fit gives E_a < its standard deviation, here negative
+    temps, ds = (900.0, 1000.0, 1100.0), (9.7e-6, 1.31e-5, 8.9e-6)
+    flat = checked_arrhenius([point(t, d, rel=0.3) for t, d in zip(temps, ds)], [[], [], []])
+    assert flat.status == "fitted"
+    assert flat.fit.activation_energy_ev < flat.fit.activation_energy_std_ev
+    assert flat.fit.activation_energy_ev < 0
+    (why,) = flat.reasons
+    assert "not resolved" in why and "negative" in why and "900–1100 K" in why
+    # the same temperatures with 0.3 eV and 10 % error bars: resolved, no caveat
+    clear = checked_arrhenius([point(t, arrhenius_d(t)) for t in temps], [[], [], []])
+    assert clear.reasons == [] and clear.fit.activation_energy_ev == pytest.approx(0.3)
+
+
 def test_non_positive_diffusivity_is_excluded_with_a_reason():
     points = [point(t, arrhenius_d(t)) for t in (500.0, 600.0, 700.0)]
     points[0].diffusivity_cm2_per_s = -1e-9
