@@ -174,6 +174,15 @@ class CampaignSettings(Strict):
             }
         )
 
+    def defect_labelling_temperatures(self) -> list[float]:
+        """Temperatures, K, at which the training data label the defective cell: those of
+        :meth:`defect_temperatures` and ``training_data.defect_hop_temperatures_k`` (none when no
+        stage runs the model on the defective cell)."""
+        used = self.defect_temperatures()
+        if not used:
+            return []
+        return sorted({*used, *self.stages.training_data.defect_hop_temperatures_k})
+
     def uses_trained_model(self, stage_name: str) -> bool:
         """Whether a stage runs on the MACE model this campaign trains (no ``model_path``)."""
         engine = getattr(getattr(self.stages, stage_name), "engine", None)

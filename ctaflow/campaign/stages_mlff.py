@@ -34,6 +34,14 @@ class TrainingDataStageSettings(StageSettings):
     ramps: bool = Field(
         True, description="Also label the ramps of the conditions of use (the melt's quench)."
     )
+    defect_hop_temperatures_k: list[float] = Field(
+        [],
+        description="Further labelling temperatures of the defective cell, K (with the campaign's "
+        "defects, when a stage runs the model on that cell): hotter than those stages, so that "
+        "the carriers hop within a labelling run and the model's hop barriers are fitted, not "
+        "extrapolated (the demo's MACE at 1,100 K: one hop per Na ion in ~10 ps, so fewer than one "
+        "hop in its whole cell in a 0.3 ps labelling run).",
+    )
     md_ps: float = Field(1.0, gt=0, description="Length of each labelling MD, ps.")
     timestep_fs: float = Field(1.0, gt=0)
     sample_every: int = Field(10, ge=1, description="Steps between dataset frames.")

@@ -100,7 +100,7 @@ def training_data(campaign: CampaignSettings, structure: Structure) -> dict[str,
     for member in range(_n_compositions(campaign)):
         temperatures, ramps = labelling_plan(st, member_conditions(conditions, member))
         runs += len(temperatures) + len(ramps)
-    runs += len(campaign.defect_temperatures())
+    runs += len(campaign.defect_labelling_temperatures())
     steps = steps_for(st.md_ps, st.timestep_fs, st.sample_every)
     n, n_max = _counts(campaign, structure, st.supercell_min_width_a)
     setting = "stages.training_data.supercell_min_width_a"

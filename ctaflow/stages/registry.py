@@ -71,7 +71,7 @@ def _training_data(ctx: StageContext, st: stages_mlff.TrainingDataStageSettings)
         relax_settings=ctx.campaign.stages.relax,
         conditions=ctx.campaign.model_conditions(),
         defects=ctx.campaign.defects,
-        defect_temperatures_k=ctx.campaign.defect_temperatures(),
+        defect_temperatures_k=ctx.campaign.defect_labelling_temperatures(),
     )
     return maker.make(ctx.start)
 

@@ -124,6 +124,29 @@ def test_training_data_label_the_defective_cell_where_the_md_runs_and_members_wh
     assert train.name == "train mace committee of 3" and train.metadata["cores"] == 3
 
 
+def test_hop_temperatures_label_the_defective_cell_only_and_only_when_it_is_used(tmp_path):
+    """training_data.defect_hop_temperatures_k: the defective cell is labelled there too (and
+    the perfect members are not); without a stage running the model on the defective cell, the
+    setting labels nothing."""
+    from ctaflow.flows.campaign import build_campaign_flow
+    from ctaflow.structures import demo_structure
+
+    hot = TRAINED.replace("md_ps: 0.1}", "md_ps: 0.1, defect_hop_temperatures_k: [2000]}")
+    settings = _load(tmp_path, hot)
+    assert settings.defect_labelling_temperatures() == [900.0, 1000.0, 1100.0, 2000.0]
+    flow = build_campaign_flow(settings, demo_structure()).stages["training_data"]
+    names = {job.name for job in flow.jobs if job.name.startswith("labelling md")}
+    assert "labelling md defects 2000 K" in names
+    assert not any(name.startswith("labelling md 2000 K") for name in names)
+    plain = _load(tmp_path, TRAINED)
+    assert settings.stage_settings_hash("training_data") != plain.stage_settings_hash(
+        "training_data"
+    )
+    # md on CHGNet: the trained model never sees the defective cell, so no defect labelling
+    unused = _load(tmp_path, hot.replace("md: {engine: mlff, ", "md: {engine: labeller, "))
+    assert unused.defect_labelling_temperatures() == []
+
+
 def test_a_melt_from_random_positions_is_labelled_from_random_positions(tmp_path):
     """melt_start: random: the labeller's run at the melt temperature starts from a random
     packing of each member (the liquid the model will make), and its quench continues from it;
