@@ -215,7 +215,9 @@ def test_an_activation_energy_within_its_error_of_zero_is_not_a_result():
     # D flat over 900-1100 K within its 30 % error bars (the demo's MACE: 9.7e-6, 1.31e-5 and
     # 8.9e-6 cm2/s): the fit gives E_a < its standard deviation, here negative
     temps, ds = (900.0, 1000.0, 1100.0), (9.7e-6, 1.31e-5, 8.9e-6)
-    flat = checked_arrhenius([point(t, d, rel=0.3) for t, d in zip(temps, ds)], [[], [], []])
+    flat = checked_arrhenius(
+        [point(t, d, rel=0.3) for t, d in zip(temps, ds, strict=True)], [[]] * 3
+    )
     assert flat.status == "fitted"
     assert flat.fit.activation_energy_ev < flat.fit.activation_energy_std_ev
     assert flat.fit.activation_energy_ev < 0
