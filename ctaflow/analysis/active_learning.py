@@ -13,6 +13,7 @@ the window [lower, upper) are candidates for relabelling, at most ``max_selected
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -126,6 +127,12 @@ class TrustCheck(BaseModel):
     window: TrustWindow
     status: Literal["valid", "flagged"]
     reasons: list[str] = Field(default_factory=list)
+
+
+def worst_trust(checks: Sequence[TrustCheck | None]) -> TrustCheck | None:
+    """Of a result's MD segments, the check that strayed furthest (largest σ_F; None: none)."""
+    known = [c for c in checks if c is not None]
+    return max(known, key=lambda c: c.deviation_max_ev_per_a) if known else None
 
 
 def trust_check(deviations, window: TrustWindow, committee_size: int) -> TrustCheck:

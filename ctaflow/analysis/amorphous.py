@@ -350,9 +350,3 @@ class AmorphousCompositionResult(BaseModel):
     melt: dict[str, Any] = Field(description="Melt–quench settings used (K, ps, K/ps).")
     engine: dict[str, Any] = Field(default_factory=dict)
     software: dict[str, str] = Field(default_factory=dict)
-
-
-def worst_trust(checks: Sequence[TrustCheck | None]) -> TrustCheck | None:
-    """Of a sample's MD segments, the check that strayed furthest (largest σ_F; None: none)."""
-    known = [c for c in checks if c is not None]
-    return max(known, key=lambda c: c.deviation_max_ev_per_a) if known else None

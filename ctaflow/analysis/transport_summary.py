@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
+from ctaflow.analysis.active_learning import TrustCheck, worst_trust
 from ctaflow.analysis.arrhenius import CheckedArrhenius, checked_arrhenius
 from ctaflow.analysis.chunks import join_chunks
 from ctaflow.analysis.diffusion import DiffusionResult, MSDCurve, SamplingSettings
@@ -63,6 +64,11 @@ class TransportSummary(BaseModel):
     crystallinity: CrystallinityCheck | None = None
     production: ProductionRun | None = Field(
         None, description="The production loop's record (segments, MSD reached, why it stopped)."
+    )
+    trust: TrustCheck | None = Field(
+        None,
+        description="The committee force deviation of the production segment that strayed "
+        "furthest (a campaign-trained model with a committee; None otherwise).",
     )
 
 
@@ -168,6 +174,7 @@ def analyse_production_run(
             "md_duration_ps": run.duration_ps,
             "analysed_from_fs": run.analysed_from_fs,
             "production": run,
+            "trust": worst_trust([getattr(piece, "uncertainty", None) for piece in pieces]),
         },
     )
 

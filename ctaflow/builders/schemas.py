@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ctaflow import __version__
+from ctaflow.analysis.active_learning import TrustCheck
 from ctaflow.analysis.amorphous import AmorphousCompositionResult, AmorphousSample
 from ctaflow.analysis.arrhenius import ArrheniusResult, CheckedArrhenius, Extrapolation
 from ctaflow.analysis.diffusion import DiffusionResult
@@ -199,16 +200,20 @@ class MLFFDoc(DerivedDoc):
 
 class TransportPoint(DiffusionResult):
     """D and σ of one production run (:class:`DiffusionResult`), where it came from, and
-    whether it entered the Arrhenius fit: ``status`` used, or excluded with its ``reasons``
-    (regime of the MSD, temperature of the run, crystallinity; see
-    :mod:`ctaflow.analysis.regime`). ``temperature_k`` is the measured mean temperature of the
-    analysed frames, ``target_temperature_k`` the thermostat's."""
+    whether it entered the Arrhenius fit: ``status`` used; flagged (used, with its ``reasons``:
+    its MD left the force field's trust window); or excluded with its ``reasons`` (regime of the
+    MSD, temperature of the run, crystallinity; see :mod:`ctaflow.analysis.regime`).
+    ``temperature_k`` is the measured mean temperature of the analysed frames,
+    ``target_temperature_k`` the thermostat's."""
 
     task_uuid: str
     md_duration_ps: float
     target_temperature_k: float | None = None
-    status: Literal["used", "excluded"] = "used"
+    status: Literal["used", "flagged", "excluded"] = "used"
     reasons: list[str] = Field(default_factory=list)
+    trust: TrustCheck | None = Field(
+        None, description="Committee σ_F of the production segment that strayed furthest."
+    )
     regime: RegimeCheck | None = None
     crystallinity: CrystallinityCheck | None = None
     md_check: SegmentCheck | None = None

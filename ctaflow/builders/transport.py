@@ -60,14 +60,21 @@ class TransportBuilder(StageBuilder):
                     continue
                 if min(values) <= 0:
                     why = [*why, f"D = {values[0]:.3g} ± {values[1]:.3g} cm²/s is not positive"]
+                trust = summary.trust
+                untrusted = trust is not None and trust.status == "flagged"
+                status = "excluded" if why else "flagged" if untrusted else "used"
                 points[key].append(
                     TransportPoint(
                         **dict(result),
                         task_uuid=task.uuid,
                         md_duration_ps=summary.md_duration_ps,
                         target_temperature_k=summary.target_temperature_k,
-                        status="excluded" if why else "used",
-                        reasons=why,
+                        status=status,
+                        reasons=[
+                            *why,
+                            *(f"trust: {r}" for r in (trust.reasons if untrusted else [])),
+                        ],
+                        trust=trust,
                         regime=checks[k].regime if checks else None,
                         crystallinity=summary.crystallinity,
                         md_check=summary.md_check,
@@ -108,11 +115,23 @@ def _arrhenius(
     }
     if not points:
         return doc
-    reasons = [p.reasons for p in points]
+    # flagged points enter the fit; the fit then says which of its points are untrusted
+    reasons = [p.reasons if p.status == "excluded" else [] for p in points]
+    untrusted = sorted({p.temperature_k for p in points if p.status == "flagged"})
+    caveats = []
+    if untrusted:
+        caveats.append(
+            "the MD at "
+            + ", ".join(f"{t:.0f}" for t in untrusted)
+            + " K left the force field's trust window (committee σ_F above its upper bound in "
+            "some frames; see those points): the fit rests on frames where the model extrapolated"
+        )
     for quantity in ("diffusivity", "conductivity"):
         checked = checked_arrhenius(
             points, reasons, quantity=quantity, min_temperatures=min_temperatures
         )
+        if checked.status == "fitted":
+            checked.reasons.extend(caveats)
         doc[f"fit_{quantity}"] = checked
         doc[f"arrhenius_{quantity}"] = checked.fit
     fit = doc["fit_diffusivity"]

@@ -18,6 +18,7 @@ from jobflow.core.job import JobConfig
 from jobflow.core.reference import OnMissing
 from pymatgen.core import Structure
 
+from ctaflow.analysis.active_learning import worst_trust
 from ctaflow.analysis.amorphous import (
     AmorphousCompositionResult,
     AmorphousSample,
@@ -28,7 +29,6 @@ from ctaflow.analysis.amorphous import (
     ground_state_warning,
     network_species,
     sample_status,
-    worst_trust,
 )
 from ctaflow.analysis.chunks import join_chunks
 from ctaflow.analysis.provenance import software_versions

@@ -320,3 +320,44 @@ def test_the_transport_section_states_every_verdict_and_only_labelled_extrapolat
     figures = make_figures(report, ReportData(jobs, derived))
     png, caption = figures["transport"]["arrhenius.png"]
     assert png.startswith(b"\x89PNG") and caption.strip()
+
+
+def test_a_run_that_left_the_trust_window_is_fitted_but_flagged(filled):
+    """A production run whose committee σ_F reached the window's upper bound (the model
+    extrapolated in some frames): its point stays in the fit, flagged with the reason, and the
+    fit says which temperature it rests on."""
+    from ctaflow.analysis.active_learning import trust_check
+    from ctaflow.settings import TrustWindow
+
+    builder = make_builder(TransportBuilder, filled)
+    run_builder(builder)
+    jobs = job_store(None, filled)
+    jobs.connect()
+    task = jobs.query_one(
+        {
+            "metadata.engine": ENGINE_B,
+            "output.@class": "TransportSummary",
+            "output.temperature_k": 700.0,
+        }
+    )
+    del task["_id"]
+    window = TrustWindow(lower_ev_per_a=0.05, upper_ev_per_a=0.3)
+    sigma = [0.1] * 99 + [0.35]  # 1 of 100 frames at or above 0.3 eV/Å
+    trust = trust_check(sigma, window, committee_size=2)
+    assert trust.status == "flagged"
+    task["output"]["trust"] = trust.model_dump(mode="json")
+    jobs.update({**task, "completed_at": datetime.now().isoformat()}, key=["uuid", "index"])
+    run_builder(builder)
+    doc = next(
+        d
+        for d in derived_docs(filled, "transport")
+        if (d["engine"], d["site_class"]) == (ENGINE_B, "mobile")
+    )
+    by_t = {p["temperature_k"]: p for p in doc["points"]}
+    assert by_t[700.0]["status"] == "flagged"
+    assert by_t[700.0]["reasons"] == [f"trust: {r}" for r in trust.reasons]
+    assert by_t[700.0]["trust"]["deviation_max_ev_per_a"] == pytest.approx(0.35)
+    assert {by_t[600.0]["status"], by_t[800.0]["status"]} == {"used"}
+    assert doc["used_temperatures_k"] == [600.0, 700.0, 800.0]  # still in the fit
+    (caveat,) = [r for r in doc["reasons"] if "trust window" in r]
+    assert caveat.startswith("the MD at 700 K left")

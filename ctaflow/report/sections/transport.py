@@ -45,6 +45,8 @@ def _point(point: dict[str, Any]) -> dict[str, Any]:
     row["reasons"] = "; ".join(point.get("reasons") or [])
     row["failed_checks"] = sorted({r.split(":")[0] for r in point.get("reasons") or []})
     row["status"] = point.get("status") or "used"
+    trust = point.get("trust") or {}  # committee σ_F of the production MD (campaign-trained model)
+    row["deviation_max_ev_per_a"] = trust.get("deviation_max_ev_per_a")
     return row
 
 
@@ -125,7 +127,7 @@ def transport_figures(rows: Records, data: ReportData) -> dict[str, bytes]:
         figures["msd.png"] = plots.msd_plot(curves, "tracer MSD (production NVT)")
     if len({r["temperature_k"] for r in rows}) > 1:
         figures["arrhenius.png"] = plots.checked_arrhenius_plot(
-            rows, "Arrhenius: filled = used in the fit, hollow = excluded (see table)"
+            rows, "Arrhenius: filled = used in the fit (flagged ones too), hollow = excluded"
         )
     return figures
 
@@ -147,6 +149,7 @@ TRANSPORT = ReportSection(
         "diffusivity_std_cm2_per_s",
         "conductivity_s_per_cm",
         "conductivity_std_s_per_cm",
+        "deviation_max_ev_per_a",
         "status",
         "reasons",
     ),
