@@ -40,29 +40,32 @@ def test_demo_campaign_cells_by_hand(demo, tmp_path):
     # heating and 2.0 ps production, 2 fs (extensions are not counted: they are conditional)
     assert (md.n_atoms, md.runs, md.md_steps) == (40, 1 + 3, 500 + 3 * (250 + 1000))
     td = cells[("training_data", "labelling md cell")].cell
-    # x = 0: the md temperatures 900, 1000, 1100 K, the 3000 K melt and the quench from it; the
-    # two Li members: melt and quench only (md runs on x = 0); the defective cell at the 3 md
-    # temperatures. Each run 0.3 ps of 2 fs = 150 steps.
-    runs = (4 + 1) + 2 * (1 + 1) + 3
+    # the trained model runs the md stage only (the melt-quench runs on CHGNet): x = 0 at the md
+    # temperatures 900, 1000, 1100 K; the two Li members at one temperature (1000 K, the middle
+    # one); the defective cell at the 3 md temperatures and at its hop temperatures, 2000 and
+    # 3000 K. Each run 0.3 ps of 2 fs = 150 steps.
+    runs = 3 + 2 * 1 + 3 + 2
     assert (td.n_atoms, td.runs, td.md_steps) == (40, runs, runs * 150)
     al = cells[("active_learning", "exploration md cell")].cell
-    # conditions of use: 6 md segments (equilibration, 2 temperature changes, 3 productions) and
-    # 2 melt-quench segments; x = 0 and the defective cell explore all 8, the Li members 2; two
-    # explorations (one relabelling round), 100 steps each
-    runs = 2 * (8 + 8 + 2 + 2)
+    # conditions of use: 6 md segments (equilibration, 2 temperature changes, 3 productions);
+    # x = 0 and the defective cell explore all 6 (the Li members are not used by the model);
+    # two explorations (one relabelling round), 100 steps each
+    runs = 2 * (6 + 6)
     assert (al.n_atoms, al.runs, al.md_steps) == (40, runs, runs * 100)
     am = cells[("amorphous", "melt-quench cell")].cell
-    # per composition: melt 1.0 ps (500 steps of 2 fs), 3 x (hold 0.2 ps = 100 steps + quench
-    # 2700 K at 12000 K/ps = 0.225 ps = 112.5 steps, rounded up to whole samples of 5: 115)
-    assert (am.n_atoms, am.runs, am.md_steps) == (40, 3 * 4, 3 * (500 + 3 * (100 + 115)))
-    # melt_start: random melts every sample from its own positions: 3 melts per composition
+    # melt_start: random melts every sample from its own positions. Per composition 3 x (melt
+    # 0.5 ps = 250 steps of 2 fs, hold 0.2 ps = 100, quench 1700 K at 12000 K/ps = 0.142 ps =
+    # 70.8 steps, rounded up to whole samples of 5: 75)
+    assert (am.n_atoms, am.runs, am.md_steps) == (40, 3 * 6, 3 * 3 * (250 + 100 + 75))
+    # melt_start: crystal: one melt per composition, shared by its samples
     text = (REPO / "campaigns" / "demo.yaml").read_text()
-    random = text.replace("  amorphous:", "  amorphous:\n    melt_start: random", 1)
-    path = tmp_path / "random.yaml"
-    path.write_text(random)
+    shared = text.replace("    melt_start: random", "    melt_start: crystal", 1)
+    assert shared != text
+    path = tmp_path / "crystal.yaml"
+    path.write_text(shared)
     am = _cells(check_campaign(load_campaign(path), demo, available_mb=1e9))
     am = am[("amorphous", "melt-quench cell")].cell
-    assert (am.runs, am.md_steps) == (3 * 6, 3 * 3 * (500 + 100 + 115))
+    assert (am.runs, am.md_steps) == (3 * 4, 3 * (250 + 3 * (100 + 75)))
     assert cells[("neb", "neb supercell")].cell.n_atoms == 5 * math.ceil(8.0 / A) ** 3
     assert cells[("relax", "structure")].cell.n_atoms == 5
     # the demo campaign's own comment: "Na cell 50 atoms, Li cell 18 atoms"

@@ -92,10 +92,13 @@ def test_every_stage_ran_on_the_engine_the_campaign_names(demo):
     assert (first["iteration"], second["iteration"]) == (0, 1)
     assert first["n_selected"] <= SHRINK["active_learning"]["max_selected"]
     assert second["n_train"] == first["n_train"] + first["n_selected"]
-    # md and melt-quench run on the model the loop ended with
+    # md runs on the model the loop ended with; the melt-quench on the universal MLIP
     final = second["model_name"]
     assert {row["engine_name"] for row in report["md"]} == {final}
-    assert {row["engine_name"] for row in report["formation_energies"]} == {final}
+    # ... with its committee: every transport point carries the σ_F of its production MD
+    points = [row for row in report["transport"] if "status" in row]
+    assert points and all(row["deviation_max_ev_per_a"] > 0 for row in points)
+    assert {row["engine"] for row in report["formation_energies"]} == {"mlip:CHGNet-0.3.0"}
     # barriers with the universal MLIP: Na and Li, vacancy and concerted, in the 2x2x2 cell
     bands = {(row["species"], row["mechanism"]) for row in report["barriers"]}
     assert bands == {(s, m) for s in ("Na", "Li") for m in ("vacancy", "concerted")}
