@@ -197,13 +197,9 @@ def test_a_second_run_at_a_temperature_replaces_the_first(filled):
         assert any(s["uuid"] == old and "superseded" in s["reason"] for s in doc["skipped"])
 
 
-def test_a_rerun_task_is_rebuilt_from_its_newest_version(filled):
-    """A job run again writes its uuid again (same index, or a higher one after a replace):
-    only its group is rebuilt, from the newest document."""
-    builder = make_builder(TransportBuilder, filled)
-    run_builder(builder)
-    before = {d["derived_id"]: d for d in derived_docs(filled, "transport")}
-    jobs = job_store(None, filled)
+def _transport_task_b_700(workdir):
+    """The job store and engine B's stored 700 K TransportSummary task (without its _id)."""
+    jobs = job_store(None, workdir)
     jobs.connect()
     task = jobs.query_one(
         {
@@ -213,6 +209,16 @@ def test_a_rerun_task_is_rebuilt_from_its_newest_version(filled):
         }
     )
     del task["_id"]
+    return jobs, task
+
+
+def test_a_rerun_task_is_rebuilt_from_its_newest_version(filled):
+    """A job run again writes its uuid again (same index, or a higher one after a replace):
+    only its group is rebuilt, from the newest document."""
+    builder = make_builder(TransportBuilder, filled)
+    run_builder(builder)
+    before = {d["derived_id"]: d for d in derived_docs(filled, "transport")}
+    jobs, task = _transport_task_b_700(filled)
     for result in task["output"]["results"]:
         result["diffusivity_cm2_per_s"] *= 2
     jobs.update({**task, "completed_at": datetime.now().isoformat()}, key=["uuid", "index"])
@@ -331,16 +337,7 @@ def test_a_run_that_left_the_trust_window_is_fitted_but_flagged(filled):
 
     builder = make_builder(TransportBuilder, filled)
     run_builder(builder)
-    jobs = job_store(None, filled)
-    jobs.connect()
-    task = jobs.query_one(
-        {
-            "metadata.engine": ENGINE_B,
-            "output.@class": "TransportSummary",
-            "output.temperature_k": 700.0,
-        }
-    )
-    del task["_id"]
+    jobs, task = _transport_task_b_700(filled)
     window = TrustWindow(lower_ev_per_a=0.05, upper_ev_per_a=0.3)
     sigma = [0.1] * 99 + [0.35]  # 1 of 100 frames at or above 0.3 eV/Å
     trust = trust_check(sigma, window, committee_size=2)
