@@ -299,7 +299,13 @@ def checked_arrhenius(
     where = "inside" if lo <= extrapolate_to_k <= hi else "outside"
     out.status, out.fit = "fitted", fit
     ea, ea_std = fit.activation_energy_ev, fit.activation_energy_std_ev
-    if ea <= ea_std:
+    if ea < -ea_std:
+        out.reasons.append(
+            f"E_a = {ea:.3f} ± {ea_std:.3f} eV is negative: D falls as T rises over "
+            f"{lo:g}–{hi:g} K, which thermally activated hopping does not do (look at the runs: "
+            "melting, a phase change, too few hops); neither E_a nor the extrapolation is a result"
+        )
+    elif ea <= ea_std:
         out.reasons.append(
             f"E_a = {ea:.3f} ± {ea_std:.3f} eV is not resolved: within one standard deviation of "
             f"zero{' and negative' if ea < 0 else ''}, D does not rise measurably over "

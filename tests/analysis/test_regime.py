@@ -226,6 +226,11 @@ def test_an_activation_energy_within_its_error_of_zero_is_not_a_result():
     # the same temperatures with 0.3 eV and 10 % error bars: resolved, no caveat
     clear = checked_arrhenius([point(t, arrhenius_d(t)) for t in temps], [[], [], []])
     assert clear.reasons == [] and clear.fit.activation_energy_ev == pytest.approx(0.3)
+    # D falling with T (E_a = -0.3 eV, 10 % error bars): negative beyond its error, said so
+    falling = checked_arrhenius([point(t, arrhenius_d(t, ea=-0.3)) for t in temps], [[]] * 3)
+    assert falling.fit.activation_energy_ev == pytest.approx(-0.3)
+    (why,) = falling.reasons
+    assert "is negative: D falls as T rises" in why and "not resolved" not in why
 
 
 def test_non_positive_diffusivity_is_excluded_with_a_reason():
