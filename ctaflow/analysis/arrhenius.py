@@ -302,14 +302,15 @@ def checked_arrhenius(
     if ea < -ea_std:
         out.reasons.append(
             f"E_a = {ea:.3f} ± {ea_std:.3f} eV is negative: D falls as T rises over "
-            f"{lo:g}–{hi:g} K, which thermally activated hopping does not do (look at the runs: "
-            "melting, a phase change, too few hops); neither E_a nor the extrapolation is a result"
+            f"{lo:.0f}–{hi:.0f} K, which thermally activated hopping does not do (look at the "
+            "runs: melting, a phase change, too few hops); neither E_a nor the extrapolation is a "
+            "result"
         )
     elif ea <= ea_std:
         out.reasons.append(
             f"E_a = {ea:.3f} ± {ea_std:.3f} eV is not resolved: within one standard deviation of "
             f"zero{' and negative' if ea < 0 else ''}, D does not rise measurably over "
-            f"{lo:g}–{hi:g} K (run longer for smaller error bars, or widen the range); neither "
+            f"{lo:.0f}–{hi:.0f} K (run longer for smaller error bars, or widen the range); neither "
             "E_a nor the extrapolation is a result"
         )
     out.extrapolation = Extrapolation(
