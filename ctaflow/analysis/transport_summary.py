@@ -174,7 +174,7 @@ def analyse_production_run(
             "md_duration_ps": run.duration_ps,
             "analysed_from_fs": run.analysed_from_fs,
             "production": run,
-            "trust": worst_trust([getattr(piece, "uncertainty", None) for piece in pieces]),
+            "trust": worst_trust([piece.uncertainty for piece in pieces]),
         },
     )
 
