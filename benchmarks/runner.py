@@ -18,7 +18,9 @@ Sections (issue #13), each measured side by side in this run on this machine:
 6. a finished demo campaign's wall time per stage, read from ``--demo-workdir``;
 7. the local runner with 2 worker processes vs jobflow's ``run_locally`` on a fan-out of
    CPU-bound toy jobs (8 jobs of ~2 s, 3 pairs; quick: 4 jobs of ~1 s, 2 pairs), and of jobs
-   that sleep as long (the runner's own limit when other sessions hold the cores): speed-ups.
+   that sleep as long (the runner's own limit when other sessions hold the cores): speed-ups;
+8. CHGNet forces + stress through ctaflow (one backward pass) vs chgnet's own evaluation, per
+   call at 40 and 135 atoms.
 
 Writes ``RESULTS.md`` and ``results.json`` next to this file (``--out`` to change). A measurement
 that fails becomes a row saying so and makes the exit status 1; a missed goal does not.
@@ -64,7 +66,14 @@ Measurement = tuple[str, str, Callable[[], list[Row]]]
 
 def measurements(mode: str, demo_workdir: str | None, mace_model: str | None) -> list[Measurement]:
     """(section, title, function returning rows) for every section, in table order."""
-    from benchmarks import demo_stages, md_cost, parallel_runner, standin_overhead, store_choice
+    from benchmarks import (
+        chgnet_eval,
+        demo_stages,
+        md_cost,
+        parallel_runner,
+        standin_overhead,
+        store_choice,
+    )
 
     m = MODES[mode]
     if mace_model is None and demo_workdir is not None:
@@ -86,6 +95,7 @@ def measurements(mode: str, demo_workdir: str | None, mace_model: str | None) ->
         ("5", "store", lambda: store_choice.rows(m["docs"])),
         ("6", "demo campaign", lambda: demo_stages.rows(demo_workdir)),
         ("7", "parallel local runner", lambda: parallel_runner.rows(**m["runner"])),
+        ("8", "CHGNet evaluation", lambda: chgnet_eval.rows(repeats=m["repeats"])),
     ]
 
 

@@ -52,7 +52,10 @@ def _chgnet_model(model_version: str, device: str, dtype: str):
         from ctaflow.engines.chgnet_float64 import float64_model
 
         model = float64_model(model)
-    return model
+    # lazy: imports torch; forces and stress from one backward pass (about 2x faster)
+    from ctaflow.engines.chgnet_inference import inference_model
+
+    return inference_model(model)
 
 
 def chgnet_calculator(
