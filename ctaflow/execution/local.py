@@ -218,8 +218,9 @@ class _Run:
 
     def _start_ready(self) -> None:
         """Settle ready jobs that need not run, then start ready jobs while cores are free:
-        in key order without workers (``run_locally``'s), else the job with the longest chain
-        of jobs waiting for it first (:meth:`_heights`), then the longest-ready, then key order.
+        in key order without workers (``run_locally``'s), else the job of the highest
+        ``priority`` (job metadata, default 0) first, then the one with the longest chain of
+        jobs waiting for it (:meth:`_heights`), then the longest-ready, then key order.
 
         Chain length is list scheduling along the critical path: the demo's melts, whose
         glasses feed the interfaces that ended the run, waited 30-80 s behind MD extensions
@@ -227,7 +228,13 @@ class _Run:
         shared the cores with the NEB). Longest-ready among equals: a chain of short steps
         advances as soon as its last step ends. A job whose metadata claims ``cores`` (a
         committee trained side by side) starts when that many workers are idle; the next
-        jobs wait for it rather than slow it down as a third process on two cores."""
+        jobs wait for it rather than slow it down as a third process on two cores.
+
+        Priority is for chains the graph cannot show: the jobs of a trained model's stages
+        (campaign metadata, see :func:`ctaflow.flows.campaign.build_campaign_flow`) add their
+        active-learning rounds and MD extensions one by one as they run. Ordered by height
+        alone, the demo's md extensions waited up to 160 s behind universal-MLIP jobs and the
+        md stage ran its last 120 s on one core (docs/MEASUREMENTS.md, 2026-12-06)."""
         self._round += 1
         while True:
             ready = []
@@ -248,7 +255,7 @@ class _Run:
                         return
                     if len(ready) > 1:
                         height = self._heights()
-                        ready.sort(key=lambda n: (-height(n), n.ready_round))  # stable
+                        ready.sort(key=lambda n: (-_priority(n), -height(n), n.ready_round))
                     if self._cores(ready[0]) > free and self.tasks:
                         return  # it waits for cores; nothing starts before it
                 self._launch(ready[0])
@@ -461,6 +468,11 @@ def _store_documents(store: JobStore, docs: list[dict], blobs: dict[str, list[di
             store.additional_stores[name].update(items, key="blob_uuid")
     if docs:
         store.docs_store.update(docs, key=["uuid", "index"])
+
+
+def _priority(node: _Node) -> int:
+    """A job's scheduling priority: its metadata's ``priority`` (default 0; higher first)."""
+    return int((node.job.metadata or {}).get("priority", 0))
 
 
 def count_jobs(flow: Flow) -> int:

@@ -42,8 +42,9 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
     and source code, the stage name, its settings hash and the seeds of the stages it builds on (see
     :mod:`ctaflow.flows.uids`), so a rebuilt campaign finds its finished jobs and a changed
     setting reruns exactly the stages downstream of it. Every job carries the metadata
-    ``campaign``, ``campaign_fingerprint``, ``stage``, ``composition``, ``engine`` and
-    ``settings_hash``.
+    ``campaign``, ``campaign_fingerprint``, ``stage``, ``composition``, ``engine``,
+    ``settings_hash`` and ``priority`` (1 for the stages of the model the campaign trains, see
+    :func:`model_chain`; the local runner starts their jobs first).
     """
     with deterministic_uids(settings.fingerprint):
         built = CampaignFlow(flow=Flow([], name=settings.name))
@@ -54,6 +55,7 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
     }
     ctx = StageContext(campaign=settings, structure=structure, start=structure)
     enabled = settings.enabled_stages()
+    first = model_chain(settings, enabled)
     seeds: dict[str, str] = {}  # stage name (or BASE, MODEL) -> seed of its uuids
     for name, spec in STAGES.items():
         if not spec.root and name not in enabled:
@@ -66,7 +68,13 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
         with deterministic_uids(seed):
             sub = spec.build(ctx, stage_settings)
         label = _label(spec, ctx, stage_settings)
-        meta = {**base, "stage": name, "engine": label, "settings_hash": settings_hash}
+        meta = {
+            **base,
+            "stage": name,
+            "engine": label,
+            "settings_hash": settings_hash,
+            "priority": int(name in first),
+        }
         sub.update_metadata(meta)
         built.stages[name] = sub
         built.metadata[name] = meta
@@ -80,6 +88,24 @@ def build_campaign_flow(settings: CampaignSettings, structure: Structure) -> Cam
         elif spec.provides == "model":
             ctx.model, seeds[MODEL] = spec.provided(sub), seed
     return built
+
+
+def model_chain(settings: CampaignSettings, enabled: dict[str, Any]) -> set[str]:
+    """The enabled stages that run on the model the campaign trains, those that train it and
+    every stage these build on (empty when no stage uses a trained model). Their chain of jobs
+    is the campaign's longest in time, and it grows while it runs (active-learning rounds, MD
+    extensions), so the runner cannot see it in the graph: their jobs start first and the other
+    stages fill the cores left free."""
+    chain = {name for name in enabled if settings.uses_trained_model(name)}
+    if not chain:
+        return set()
+    todo = [name for name, spec in STAGES.items() if spec.provides == "model"]
+    while todo:
+        name = todo.pop()
+        if name in enabled and name not in chain:
+            chain.add(name)
+            todo += STAGES[name].upstream_of(enabled[name])
+    return chain
 
 
 def _seed_data(

@@ -102,6 +102,25 @@ def test_the_job_with_the_longest_chain_waiting_for_it_starts_first(stores, work
     assert runs.index("b") < runs.index("c") < runs.index("d") < runs.index("e")
 
 
+def test_a_chain_of_higher_priority_runs_first_as_it_grows(stores, workdir, ledger):
+    """A dynamic chain (each step adds the next: the graph never shows more than one) with
+    metadata priority 1 goes ahead of six ready jobs made before it: its four steps have all
+    started before the fourth of them. Without the priority it would start after all six (the
+    same height and readiness; they come first in the flow)."""
+    jobs, states = stores
+    with deterministic_uids("priority"):
+        fillers = [toyjobs.named_add(1, i, f"f{i}", sleep_s=0.3) for i in range(1, 7)]
+        chain = toyjobs.countdown(3, "p", 0.2)
+        chain.name = "p3"
+        chain.update_metadata({"priority": 1}, dynamic=True)
+        flow = Flow([*fillers, chain])
+    report = run_flow(flow, jobs, states, workdir, workers=2)
+    assert report.ok and report.n_ran == 10
+    runs = _runs(ledger)
+    assert [r for r in runs if r.startswith("p")] == ["p3", "p2", "p1", "p0"]
+    assert runs.index("p0") < runs.index("f4")
+
+
 def test_a_job_claiming_cores_runs_alone(stores, workdir, ledger, tmp_path):
     """A job whose metadata claims 4 cores (more than the 2 workers: it gets both) starts first
     (a job waits for it) and nothing runs beside it; the two one-core jobs then run together
