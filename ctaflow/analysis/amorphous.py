@@ -67,6 +67,14 @@ class MeltQuenchChecks(BaseModel):
     rdf_crystal: RDF | None = None
 
 
+class SampleAttempt(BaseModel):
+    """An attempt of a sample that failed a check and was made again with another seed."""
+
+    seed: int
+    status: SampleStatus
+    reason: str = ""
+
+
 class AmorphousSample(BaseModel):
     """One melt–quench sample of one composition."""
 
@@ -88,6 +96,11 @@ class AmorphousSample(BaseModel):
         None,
         description="Committee force deviation over the melt, hold and quench (the worst "
         "segment), when the engine has a committee.",
+    )
+    attempts: list[SampleAttempt] = Field(
+        default_factory=list,
+        description="Earlier attempts of this sample, each failed a check and was replaced "
+        "(setting sample_retries); this one is the last.",
     )
 
 
@@ -339,6 +352,11 @@ class AmorphousCompositionResult(BaseModel):
     samples: list[AmorphousSample]
     n_requested: int
     n_failed: int = Field(description="Samples excluded (failed, unstable, not melted/amorphous).")
+    n_retried: int = Field(
+        0,
+        description="Attempts that failed a check and were made again with a new seed "
+        "(setting sample_retries); each is in the warnings and in its sample's attempts.",
+    )
     delta_e: DeltaEStats
     warnings: list[str] = Field(default_factory=list)
     formation_energy_crystal_ev_per_atom: float | None = None

@@ -338,6 +338,9 @@ class FormationEnergyDoc(DerivedDoc):
     n_samples: int = Field(0, description="Samples in the statistics.")
     n_requested: int | None = None
     n_failed: int | None = Field(None, description="Samples excluded (with reasons in notes).")
+    n_retried: int | None = Field(
+        None, description="Attempts made again with a new seed after a failed check (notes)."
+    )
     delta_e_amorphous_minus_crystalline_mev_per_atom: float | None = None
     delta_e_stderr_mev_per_atom: float | None = None
     delta_e_min_mev_per_atom: float | None = None
@@ -425,6 +428,7 @@ def _sample_row(sample: AmorphousSample) -> dict[str, Any]:
         "max_force_deviation_ev_per_a": (
             None if sample.trust is None else sample.trust.deviation_max_ev_per_a
         ),
+        "earlier_attempts": [a.model_dump() for a in sample.attempts],
     }
 
 

@@ -191,6 +191,13 @@ class AmorphousStageSettings(StageSettings):
     )
     barostat_damping_fs: float = Field(200.0, gt=0, description="npt barostat time, fs.")
     n_samples: int = Field(3, ge=1, description="Independent samples per composition.")
+    sample_retries: int = Field(
+        1,
+        ge=0,
+        description="A sample whose glass fails a check (not melted, not amorphous, unstable, "
+        "failed) is made again with a new seed (a new random start, or a new hold from the "
+        "shared melt), up to this many times; every attempt is kept and reported.",
+    )
     timestep_fs: float = Field(1.0, gt=0)
     sample_every: int = Field(10, ge=1, description="Steps between stored frames.")
     langevin_friction_per_ps: float = Field(10.0, gt=0)

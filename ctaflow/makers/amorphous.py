@@ -9,109 +9,32 @@ so this module has no MD loop of its own. See :class:`AmorphousStageMaker` for t
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from jobflow import Flow, Maker, Response, job
-from jobflow.core.job import JobConfig
-from jobflow.core.reference import OnMissing
 from pymatgen.core import Structure
 
-from ctaflow.analysis.active_learning import worst_trust
 from ctaflow.analysis.amorphous import (
     AmorphousCompositionResult,
     AmorphousSample,
     ElementReference,
-    checks_from_runs,
     delta_e_stats,
     formation_energy_per_atom,
     ground_state_warning,
-    network_species,
-    sample_status,
 )
-from ctaflow.analysis.chunks import join_chunks
 from ctaflow.analysis.provenance import software_versions
 from ctaflow.analysis.relax import RelaxResult
 from ctaflow.campaign.sources import SeriesSettings
 from ctaflow.campaign.stages import AmorphousStageSettings
 from ctaflow.engines import default_engine
 from ctaflow.engines.base import Engine
-from ctaflow.engines.params import MDControls, MDSegment, steps_for
 from ctaflow.jobs import result_job
-from ctaflow.makers.common import random_packing_job, series_job, supercell_job
+from ctaflow.makers.common import series_job, supercell_job
+from ctaflow.makers.melt_quench import TOLERANT, melt_quench_md, sample_chain, sample_retry
 from ctaflow.makers.relax import RelaxStageMaker
 from ctaflow.structures.elements import elemental_reference
 
-#: a summary job runs even when some of its inputs failed (they arrive as None)
-TOLERANT = JobConfig(on_missing_references=OnMissing.NONE)
-
 logger = logging.getLogger(__name__)
-
-
-def _positions(md: Any) -> Any:
-    return join_chunks(md.trajectory)["positions_a"]
-
-
-@result_job(AmorphousSample, config=TOLERANT)
-def amorphous_sample(
-    crystal: RelaxResult | None,
-    melt: Any,
-    hold: Any,
-    glass: RelaxResult | None,
-    index: int,
-    seed: int,
-    settings: dict,
-    quench: Any = None,
-) -> AmorphousSample:
-    """Checks and energy of one sample; a failed or skipped run arrives as None. The committee's
-    judgement of the melt, hold and quench (when the engine has one) travels with it."""
-    if crystal is None or melt is None or hold is None or glass is None:
-        missing = [
-            name
-            for name, value in (
-                ("crystalline reference", crystal),
-                ("melt", melt),
-                ("hold/quench", hold),
-                ("relaxation", glass),
-            )
-            if value is None
-        ]
-        return AmorphousSample(
-            index=index, seed=seed, status="failed", reason=f"no result from {', '.join(missing)}"
-        )
-    species = network_species(crystal.structure, settings.get("network_species"))
-    melted = _positions(melt)
-    if settings.get("melt_start") == "random":  # the first half lets the random start collapse:
-        melted = melted[len(melted) // 2 :]  # the melted check counts the liquid's own diffusion
-    checks = checks_from_runs(
-        crystal.structure,
-        glass.structure,
-        [melted, _positions(hold)],
-        hold.mean_temperature_k,
-        settings["melt_temperature_k"],
-        species,
-        settings["min_msd_a2"],
-        settings["max_long_range_order"],
-    )
-    status, reason = sample_status(checks)
-    if not math.isfinite(glass.energy_per_atom_ev):
-        status, reason = "unstable", "non-finite energy after relaxation"
-    return AmorphousSample(
-        index=index,
-        seed=seed,
-        status=status,
-        reason=reason,
-        energy_ev=glass.energy_ev,
-        energy_per_atom_ev=glass.energy_per_atom_ev,
-        delta_e_mev_per_atom=1000.0 * (glass.energy_per_atom_ev - crystal.energy_per_atom_ev),
-        relax_converged=glass.converged,
-        max_force_ev_per_a=glass.max_force_ev_per_a,
-        volume_per_atom_a3=glass.volume_a3 / glass.n_atoms,
-        structure=glass.structure,
-        checks=checks,
-        trust=worst_trust([getattr(md, "uncertainty", None) for md in (melt, hold, quench)]),
-    )
 
 
 @result_job(AmorphousCompositionResult, config=TOLERANT)
@@ -151,6 +74,12 @@ def amorphous_composition(
         warnings.append(
             f"{len(excluded)} of {len(samples)} samples excluded: "
             + "; ".join(f"#{s.index} {s.status} ({s.reason})" for s in excluded)
+        )
+    retried = [(s.index, a) for s in samples for a in s.attempts]
+    if retried:
+        warnings.append(
+            f"{len(retried)} attempt(s) failed a check and were made again with a new seed: "
+            + "; ".join(f"#{i} seed {a.seed} {a.status} ({a.reason})" for i, a in retried)
         )
     strayed = [s for s in good if s.trust is not None and s.trust.status == "flagged"]
     if strayed:
@@ -210,6 +139,7 @@ def amorphous_composition(
         samples=samples,
         n_requested=len(samples),
         n_failed=len(excluded),
+        n_retried=len(retried),
         delta_e=stats,
         warnings=warnings,
         formation_energy_crystal_ev_per_atom=ef_cr,
@@ -243,9 +173,11 @@ class AmorphousStageMaker(Maker):
 
     supercell → (substitution series) → per composition: relax (crystal) → NVT melt (random
     start: per sample, from its own random positions) → per sample: NVT hold (own seed) → NVT
-    quench → relax (cell + positions) → checks; then one
-    :class:`AmorphousCompositionResult` per composition. Elemental references (optional) are
-    relaxed once with the same engine. The flow's output lists the composition results.
+    quench → relax (cell + positions) → checks → retry (a sample that failed a check is made
+    again with a new seed, up to ``sample_retries`` times: :mod:`ctaflow.makers.melt_quench`);
+    then one :class:`AmorphousCompositionResult` per composition. Elemental references
+    (optional) are relaxed once with the same engine. The flow's output lists the composition
+    results.
     """
 
     engine: Engine = field(default_factory=default_engine)
@@ -271,21 +203,6 @@ class AmorphousStageMaker(Maker):
             members, substitution = [(cell.output, None)], None
 
         references, provenance = self._elemental_references(structure, jobs)
-        controls = MDControls(
-            timestep_fs=st.timestep_fs,
-            sample_every=st.sample_every,
-            langevin_friction_per_ps=st.langevin_friction_per_ps,
-            barostat=st.barostat,
-            barostat_damping_fs=st.barostat_damping_fs,
-        )
-        hot = st.melt_temperature_k
-        quench_ps = (hot - st.quench_end_temperature_k) / st.quench_rate_k_per_ps
-
-        def md(name: str, t_start: float, t_end: float, ps: float, seed: int, start):
-            segment = MDSegment(name, st.ensemble, t_start, t_end, ps, st.pressure_gpa)
-            n_steps = steps_for(segment.duration_ps, st.timestep_fs, st.sample_every)
-            return self.engine.md_maker(segment, n_steps, seed, controls).make(start)
-
         settings = st.model_dump(mode="json")
         outputs = []
         for k, (member, x) in enumerate(members):
@@ -305,54 +222,34 @@ class AmorphousStageMaker(Maker):
             jobs.append(crystal)
             shared = None  # from the crystal: one melt, shared by the samples
             if st.melt_start == "crystal":
-                shared = md(
-                    "melt", hot, hot, st.melt_ps, st.seed + 1000 * k, crystal.output.structure
+                shared = melt_quench_md(
+                    self.engine,
+                    st,
+                    "melt",
+                    st.melt_temperature_k,
+                    st.melt_ps,
+                    st.seed + 1000 * k,
+                    crystal.output.structure,
                 )
                 shared.name = f"melt{tag}"
                 jobs.append(shared)
             samples = []
             for s in range(st.n_samples):
                 seed = st.seed + 1000 * k + 1 + s
-                melt = shared
-                if melt is None:  # random start: every sample melts from its own positions
-                    start = random_packing_job(
-                        crystal.output.structure, st.random_min_distance_fraction, seed
-                    )
-                    start.name = f"sample {s} random start{tag}"
-                    melt = md("melt", hot, hot, st.melt_ps, seed, start.output)
-                    melt.name = f"sample {s} melt{tag}"
-                    jobs += [start, melt]
-                hold = md("hold", hot, hot, st.hold_ps, seed, melt.output.final_structure)
-                quench = md(
-                    "quench",
-                    hot,
-                    st.quench_end_temperature_k,
-                    quench_ps,
-                    seed,
-                    hold.output.final_structure,
-                )
-                glass = RelaxStageMaker(engine=self.engine, settings=st.relax_settings()).make(
-                    quench.output.final_structure
-                )
-                check = amorphous_sample(
+                chain, check = sample_chain(self.engine, st, crystal.output, shared, s, seed, tag)
+                retry = sample_retry(
+                    check.output,
                     crystal.output,
-                    melt.output,
-                    hold.output,
-                    glass.output,
+                    self.engine,
+                    st,
                     s,
                     seed,
-                    settings,
-                    quench=quench.output,
+                    tag,
+                    None if shared is None else shared.output.uuid,
                 )
-                for step, j in (
-                    ("hold", hold),
-                    ("quench", quench),
-                    ("relax", glass),
-                    ("checks", check),
-                ):
-                    j.name = f"sample {s} {step}{tag}"
-                jobs += [hold, quench, glass, check]
-                samples.append(check.output)
+                retry.name = f"sample {s} retry{tag}"
+                jobs += [*chain, retry]
+                samples.append(retry.output)
             summary = amorphous_composition(
                 crystal.output,
                 samples,

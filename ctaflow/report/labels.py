@@ -91,6 +91,7 @@ NAMES: dict[str, str] = {
     "n_samples": "samples used",
     "n_requested": "samples requested",
     "n_failed": "failed",
+    "n_retried": "retried",
     "n_train": "training frames",
     "n_test_frames": "test frames",
     "n_frames": "frames",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
@@ -68,8 +69,12 @@ def test_a_melt_that_never_melted_is_flagged_and_gives_no_delta_e(cold_run):
         assert doc["n_requested"] == 3 and doc["n_failed"] == 3 and doc["n_samples"] == 0
         assert doc["delta_e_amorphous_minus_crystalline_mev_per_atom"] is None
         assert doc["crystal_energy_per_atom_ev"] < 0 and doc["crystal_converged"]
+        assert doc["n_retried"] == 3  # sample_retries 1 (default): each made again once
         for sample in doc["samples"]:
             assert sample["status"] == "not melted"
+            # a new hold from the shared melt, with its own seed: also not melted
+            (earlier,) = sample["earlier_attempts"]
+            assert earlier["status"] == "not melted" and earlier["seed"] != sample["seed"]
             assert sample["melt_msd_a2"] < 0.5  # vibrations only, far below the 2 Å² threshold
             assert sample["long_range_order"] > 0.5  # and the crystal order survived
         assert any("did not melt" in note for note in doc["notes"])
@@ -193,7 +198,12 @@ def test_a_random_start_gives_every_sample_its_own_melt_from_its_own_positions(t
     from ctaflow.structures.random_packing import pair_minima
 
     st, flow, store, by_name = _emt_random_melts(
-        tmp_path, melt_temperature_k=3000.0, melt_ps=0.4, n_samples=2, relax_cell=False
+        tmp_path,
+        melt_temperature_k=3000.0,
+        melt_ps=0.4,
+        n_samples=2,
+        relax_cell=False,
+        sample_retries=0,  # each sample's result is from the jobs made at build time
     )
     names = [j.name for j in flow.jobs]
     assert "melt" not in names  # no melt shared by the samples
@@ -293,3 +303,36 @@ def _emt_random_melts(tmp_path, **settings):
     assert report.ok, report.failed
     store.connect()
     return st, flow, store, {j.name: j for j in flow.jobs}
+
+
+@pytest.mark.slow
+def test_a_sample_that_fails_a_check_is_made_again_with_a_new_seed(tmp_path):
+    """sample_retries: 1 with a long-range-order limit no glass can meet (EMT Cu3Au, random
+    start): the sample is melted again from a new random packing (seed + ATTEMPT_SEED_STRIDE),
+    fails again and stays excluded, and both attempts are reported."""
+    from ctaflow.makers.melt_quench import ATTEMPT_SEED_STRIDE
+
+    st, flow, store, by_name = _emt_random_melts(
+        tmp_path,
+        melt_temperature_k=3000.0,
+        melt_ps=0.2,
+        n_samples=1,
+        relax_cell=False,
+        min_msd_a2=1e-6,  # melted, whatever the short melt did
+        max_long_range_order=1e-9,
+        sample_retries=1,
+    )
+    result = store.get_output(flow.output[0].uuid, load=True)
+    (sample,) = result["samples"]
+    first_seed = st.seed + 1
+    assert sample["status"] == "not amorphous"
+    assert sample["seed"] == first_seed + ATTEMPT_SEED_STRIDE
+    (earlier,) = sample["attempts"]
+    assert earlier["seed"] == first_seed and earlier["status"] == "not amorphous"
+    assert result["n_retried"] == 1 and result["n_failed"] == 1
+    assert any("made again with a new seed" in w for w in result["warnings"])
+    ran = {doc["name"]: doc["uuid"] for doc in store.query({}, properties=["name", "uuid"])}
+    second = Structure.from_dict(store.get_output(ran["sample 0 attempt 2 random start"]))
+    first = Structure.from_dict(store.get_output(by_name["sample 0 random start"].uuid, load=True))
+    assert not np.allclose(first.cart_coords, second.cart_coords)  # its own random start
+    assert "sample 0 attempt 3 random start" not in ran  # one retry only
