@@ -40,12 +40,26 @@ class PrecisionCheck(BaseModel):
     own test error). Energies in meV/atom, forces in meV/Å (components)."""
 
     n_frames: int
-    max_energy_diff_mev_per_atom: float
-    max_force_diff_mev_per_a: float
-    rms_force_diff_mev_per_a: float
+    max_energy_diff_mev_per_atom: float | None = Field(description="None: not compared.")
+    max_force_diff_mev_per_a: float | None = Field(description="None: not compared.")
+    rms_force_diff_mev_per_a: float | None = Field(description="None: not compared.")
     max_fraction: float
     float32_ok: bool
     reason: str
+
+
+def trained_in_float32() -> PrecisionCheck:
+    """A model trained in float32: float32 MD runs it in its own precision (nothing to
+    compare; its float64 evaluations, e.g. of relaxations, hold the same weights exactly)."""
+    return PrecisionCheck(
+        n_frames=0,
+        max_energy_diff_mev_per_atom=None,
+        max_force_diff_mev_per_a=None,
+        rms_force_diff_mev_per_a=None,
+        max_fraction=0.0,
+        float32_ok=True,
+        reason="trained in float32: MD in float32 is the model's own precision",
+    )
 
 
 def precision_check(

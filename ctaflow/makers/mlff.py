@@ -31,6 +31,7 @@ from ctaflow.analysis.mlff import (
     MLFFResult,
     md_sanity,
     precision_check,
+    trained_in_float32,
     validation_metrics,
 )
 from ctaflow.analysis.provenance import software_versions
@@ -189,6 +190,8 @@ def train_one(
                 metrics["rmse_force_mev_per_a"],
             )
             if "test_float32" in evaluation
+            else trained_in_float32()
+            if hyper["default_dtype"] == "float32"
             else None
         ),
         software=software_versions(("ctaflow", "mace-torch", "torch", "e3nn", "ase")),
